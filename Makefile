@@ -1,0 +1,18 @@
+# The test command of README.md: installs what the tests need (ClickHouse from
+# Debian's packages) when it is missing, then vets and runs every test.
+.PHONY: test deps vet bench
+
+test: deps vet
+	go test -count=1 -timeout 25m ./...
+
+deps:
+	@command -v clickhouse-server >/dev/null 2>&1 && command -v clickhouse-client >/dev/null 2>&1 || { \
+	  echo "installing clickhouse-server and clickhouse-client from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client jq >/dev/null; }
+
+vet:
+	go vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+bench:
+	go test -run '^$$' -bench . -benchtime 3x ./...

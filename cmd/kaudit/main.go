@@ -1,0 +1,124 @@
+// Command kaudit is the Kubernetes audit-log forensic pipeline: replay log
+// files through the detection rules, serve the apiserver's audit webhook,
+// and query timelines and incidents. This package only parses flags and
+// configuration and wires the libraries together.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// Exit codes, an interface scripts depend on.
+const (
+	exitOK       = 0
+	exitInput    = 1 // an input could not be opened or read, or a run failed
+	exitUsage    = 2
+	exitSeverity = 3 // --fail-on found a finding at or above the severity
+)
+
+// exitError carries an exit code out of a command.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+func usageError(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
+
+// run executes the command line and returns the exit status; tests call it
+// directly.
+func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	root := newRootCmd(stdin, stdout, stderr)
+	root.SetArgs(args)
+	err := root.Execute()
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil && ee.err.Error() != "" {
+			fmt.Fprintln(stderr, "kaudit:", ee.err)
+		}
+		return ee.code
+	}
+	// Errors cobra raises itself (unknown flag, wrong arguments) are usage errors.
+	fmt.Fprintln(stderr, "kaudit:", err)
+	return exitUsage
+}
+
+// app is what every subcommand shares: its streams and its configuration.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	v              *viper.Viper
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, v: viper.New()}
+	root := &cobra.Command{
+		Use:           "kaudit",
+		Short:         "Kubernetes audit-log forensics: what happened, who did it, what else did they touch",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.PersistentFlags().String("config", "", "configuration file (YAML); KAUDIT_* environment variables and flags override it")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
+	for _, c := range []*cobra.Command{newReplayCmd(a)} {
+		root.AddCommand(c)
+	}
+	for _, add := range extraCommands {
+		root.AddCommand(add(a))
+	}
+	return root
+}
+
+// extraCommands lets each subcommand's file register itself, so main.go
+// does not grow with every command.
+var extraCommands []func(*app) *cobra.Command
+
+// configure loads configuration for a command: the --config file, then
+// KAUDIT_* environment variables (KAUDIT_STORE_DSN for store.dsn), then the
+// command's flags, each overriding the one before. flagKeys maps flag names
+// to configuration keys.
+func (a *app) configure(cmd *cobra.Command, flagKeys map[string]string) error {
+	v := a.v
+	v.SetEnvPrefix("KAUDIT")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	if f, _ := cmd.Flags().GetString("config"); f != "" {
+		v.SetConfigFile(f)
+		if err := v.ReadInConfig(); err != nil {
+			return usageError("config %s: %v", f, err)
+		}
+	}
+	var bindErr error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		key, ok := flagKeys[fl.Name]
+		if !ok {
+			return
+		}
+		if err := v.BindPFlag(key, fl); err != nil && bindErr == nil {
+			bindErr = err
+		}
+	})
+	return bindErr
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/pipeline"
+)
+
+// writeJSON writes JSON lines: every finding, every incident, then the
+// summary. The same input always gives the same bytes.
+func writeJSON(w io.Writer, findings []detect.Finding, incidents []incident.Incident, stats pipeline.Stats) error {
+	bw := bufio.NewWriter(w)
+	enc := json.NewEncoder(bw)
+	enc.SetEscapeHTML(false)
+	for i := range findings {
+		if err := enc.Encode(&findings[i]); err != nil {
+			return err
+		}
+	}
+	for i := range incidents {
+		if err := enc.Encode(&incidents[i]); err != nil {
+			return err
+		}
+	}
+	if err := enc.Encode(stats); err != nil {
+		return err
+	}
+	return bw.Flush()
+}
+
+// writeText writes the report for a person: incidents with their story,
+// then findings, then the summary.
+func writeText(w io.Writer, findings []detect.Finding, incidents []incident.Incident, stats pipeline.Stats) error {
+	bw := bufio.NewWriter(w)
+	fmt.Fprintf(bw, "INCIDENTS (%d)\n", len(incidents))
+	if len(incidents) == 0 {
+		fmt.Fprintln(bw, "  none")
+	}
+	for i := range incidents {
+		writeIncidentText(bw, &incidents[i])
+	}
+	fmt.Fprintf(bw, "\nFINDINGS (%d)\n", len(findings))
+	for i := range findings {
+		writeFindingText(bw, &findings[i])
+	}
+	fmt.Fprintf(bw, "\nSUMMARY\n  %d events from %d inputs, %d bad lines, %d findings, %d incidents\n",
+		stats.Events, stats.Inputs, stats.BadLines, stats.Findings, stats.Incidents)
+	for _, id := range stats.RuleIDs() {
+		fmt.Fprintf(bw, "  %-32s %d\n", id, stats.ByRule[id])
+	}
+	return bw.Flush()
+}
+
+func writeIncidentText(w io.Writer, inc *incident.Incident) {
+	fmt.Fprintf(w, "\n[%s] %s  %s .. %s  %d findings\n", strings.ToUpper(inc.Severity), inc.ID, inc.Start, inc.End, inc.FindingCount)
+	fmt.Fprintf(w, "  %s\n", inc.Summary)
+	fmt.Fprintf(w, "  actors:     %s\n", strings.Join(inc.Actors, ", "))
+	fmt.Fprintf(w, "  sources:    %s\n", strings.Join(inc.SourceIPs, ", "))
+	fmt.Fprintf(w, "  clients:    %s\n", strings.Join(inc.UserAgents, ", "))
+	fmt.Fprintf(w, "  tactics:    %s\n", strings.Join(inc.Tactics, " > "))
+	for _, t := range inc.Techniques {
+		fmt.Fprintf(w, "  technique:  %s %s (%s), first at %s\n", t.ID, t.Name, t.Tactic, t.FirstSeen)
+	}
+	for _, l := range inc.Links {
+		fmt.Fprintf(w, "  link:       %s %s -> %s via %s at %s\n", l.Kind, l.From, l.To, l.Object, l.Time)
+	}
+	if len(inc.Touched) > 0 {
+		fmt.Fprintf(w, "  touched:\n")
+		for _, t := range inc.Touched {
+			obj := t.Name
+			if t.Namespace != "" {
+				obj = t.Namespace + "/" + t.Name
+			}
+			if obj == "" {
+				obj = "(all)"
+			}
+			fmt.Fprintf(w, "    %-28s %-40s %-24s x%d\n", t.Resource, obj, strings.Join(t.Verbs, ","), t.Count)
+		}
+	}
+}
+
+func writeFindingText(w io.Writer, f *detect.Finding) {
+	fmt.Fprintf(w, "  %s %-8s %-30s %s  [%s %s]  %s\n", f.Time, strings.ToUpper(f.Severity), f.Rule, f.Message, f.TechniqueID, f.Technique, f.Location)
+}

@@ -1,0 +1,81 @@
+package detect
+
+import (
+	"time"
+
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+// TimeFormat is how times are written in findings, incidents and timelines:
+// RFC 3339 with the microseconds the apiserver records.
+const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// Finding is one rule matching one event. Its JSON form is an interface read
+// by scripts: fields may be added, never renamed or dropped.
+type Finding struct {
+	Type             string   `json:"type"` // always "finding"
+	Rule             string   `json:"rule"`
+	Title            string   `json:"title"`
+	Severity         string   `json:"severity"`
+	TechniqueID      string   `json:"technique_id"`
+	Technique        string   `json:"technique"`
+	Tactic           string   `json:"tactic"`
+	Attack           []string `json:"attack,omitempty"`
+	AuditID          string   `json:"audit_id"`
+	Stage            string   `json:"stage"`
+	Time             string   `json:"time"`
+	User             string   `json:"user"`
+	Groups           []string `json:"groups"`
+	ImpersonatedUser string   `json:"impersonated_user"`
+	SourceIPs        []string `json:"source_ips"`
+	UserAgent        string   `json:"user_agent"`
+	Verb             string   `json:"verb"`
+	RequestURI       string   `json:"request_uri"`
+	APIGroup         string   `json:"api_group"`
+	Resource         string   `json:"resource"`
+	Subresource      string   `json:"subresource"`
+	Namespace        string   `json:"namespace"`
+	Name             string   `json:"name"`
+	Code             int      `json:"code"`
+	Message          string   `json:"message"`
+	Location         string   `json:"location"`
+
+	// At is Time parsed, for ordering and correlation.
+	At time.Time `json:"-"`
+}
+
+// Actor is who the finding is about: the impersonated user when there is
+// one, else the authenticated user.
+func (f *Finding) Actor() string {
+	if f.ImpersonatedUser != "" {
+		return f.ImpersonatedUser
+	}
+	return f.User
+}
+
+// EventTime is the time kaudit files an event under: when the apiserver
+// received the request.
+func EventTime(ev *auditv1.Event) time.Time { return ev.RequestReceivedTimestamp.Time.UTC() }
+
+// newFinding copies the event's identifying fields into a finding.
+func newFinding(r *Rule, env *Env, ev *auditv1.Event, severity, message, location string) Finding {
+	groups := env.Groups
+	if groups == nil {
+		groups = []string{}
+	}
+	ips := env.SourceIPs
+	if ips == nil {
+		ips = []string{}
+	}
+	at := EventTime(ev)
+	return Finding{
+		Type: "finding", Rule: r.ID, Title: r.Title, Severity: severity,
+		TechniqueID: r.TechniqueID, Technique: r.Technique, Tactic: r.Tactic, Attack: r.Attack,
+		AuditID: env.AuditID, Stage: env.Stage, Time: at.Format(TimeFormat),
+		User: env.User, Groups: groups, ImpersonatedUser: env.ImpersonatedUser,
+		SourceIPs: ips, UserAgent: env.UserAgent, Verb: env.Verb, RequestURI: env.RequestURI,
+		APIGroup: env.APIGroup, Resource: env.Resource, Subresource: env.Subresource,
+		Namespace: env.Namespace, Name: env.Name, Code: env.Code,
+		Message: message, Location: location, At: at,
+	}
+}

@@ -1,0 +1,81 @@
+// Package incident chains findings into incidents: findings of one actor
+// close in time, of one outside source and client, and of identities linked
+// by the objects that tie them (a binding granting a user rights, a token
+// minted for a service account). An incident also lists everything its
+// actors touched in its span, findings or not, to answer "what else did they
+// touch?".
+package incident
+
+import "time"
+
+// Incident is a chain of findings an analyst reads as one story. Its JSON
+// form is an interface: fields may be added, never renamed or dropped.
+type Incident struct {
+	Type         string      `json:"type"` // always "incident"
+	ID           string      `json:"id"`
+	Severity     string      `json:"severity"`
+	Start        string      `json:"start"`
+	End          string      `json:"end"`
+	Actors       []string    `json:"actors"`
+	SourceIPs    []string    `json:"source_ips"`
+	UserAgents   []string    `json:"user_agents"`
+	Tactics      []string    `json:"tactics"`
+	Techniques   []Technique `json:"techniques"`
+	FindingCount int         `json:"finding_count"`
+	Findings     []string    `json:"findings"` // audit ids, in time order
+	Touched      []Touched   `json:"touched"`
+	Summary      string      `json:"summary"`
+	// Links say why identities were joined into this incident.
+	Links []Link `json:"links"`
+	// Rules lists the rule ids that fired, in first-seen order.
+	Rules []string `json:"rules"`
+
+	StartTime time.Time `json:"-"`
+	EndTime   time.Time `json:"-"`
+}
+
+// Technique is one matrix technique seen in an incident.
+type Technique struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Tactic    string `json:"tactic"`
+	FirstSeen string `json:"first_seen"`
+}
+
+// Touched is one object the incident's actors acted on in its span.
+type Touched struct {
+	Resource  string   `json:"resource"`
+	Namespace string   `json:"namespace"`
+	Name      string   `json:"name"`
+	Verbs     []string `json:"verbs"`
+	Count     int      `json:"count"`
+}
+
+// Link ties two identities through an object: "binding" when From granted
+// To rights, "token" when From minted a token for service account To,
+// "source" when both acted from the same outside address and client.
+type Link struct {
+	Kind    string `json:"kind"`
+	From    string `json:"from"`
+	To      string `json:"to"`
+	AuditID string `json:"audit_id"`
+	Time    string `json:"time"`
+	Object  string `json:"object"`
+	Role    string `json:"role,omitempty"`
+
+	at time.Time
+}
+
+// Touch is one request of one actor, as the correlator indexes it: the
+// material of an incident's touched list and of its narrative.
+type Touch struct {
+	Actor     string
+	At        time.Time
+	AuditID   string
+	Verb      string
+	Resource  string
+	Sub       string
+	Namespace string
+	Name      string
+	Denied    bool
+}

@@ -1,0 +1,76 @@
+package incident
+
+import (
+	json "github.com/goccy/go-json"
+
+	"github.com/kaudit/kaudit/detect"
+	"k8s.io/apimachinery/pkg/runtime"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+// LinksOf returns the identity links an event creates: a role binding that
+// grants its subjects rights, or a token minted for a service account. Only
+// requests the cluster carried out link anything.
+func LinksOf(ev *auditv1.Event) []Link {
+	ref := ev.ObjectRef
+	if ref == nil || detect.IsDenied(ev) || (ev.ResponseStatus != nil && ev.ResponseStatus.Code >= 300) {
+		return nil
+	}
+	from := ActorOf(ev)
+	at := detect.EventTime(ev)
+	base := Link{From: from, AuditID: string(ev.AuditID), Time: at.Format(detect.TimeFormat), at: at}
+	switch {
+	case ref.APIGroup == "rbac.authorization.k8s.io" && (ref.Resource == "rolebindings" || ref.Resource == "clusterrolebindings") &&
+		(ev.Verb == "create" || ev.Verb == "update" || ev.Verb == "patch"):
+		var b struct {
+			RoleRef  struct{ Name string } `json:"roleRef"`
+			Subjects []struct {
+				Kind, Name, Namespace string
+			} `json:"subjects"`
+		}
+		if !decodeObject(ev, &b) {
+			return nil
+		}
+		obj := ref.Resource + "/" + ref.Name
+		if ref.Namespace != "" {
+			obj = ref.Resource + "/" + ref.Namespace + "/" + ref.Name
+		}
+		var out []Link
+		for _, s := range b.Subjects {
+			to := ""
+			switch s.Kind {
+			case "User":
+				to = s.Name
+			case "ServiceAccount":
+				to = "system:serviceaccount:" + s.Namespace + ":" + s.Name
+			default:
+				continue // groups are not actors
+			}
+			l := base
+			l.Kind, l.To, l.Object, l.Role = "binding", to, obj, b.RoleRef.Name
+			out = append(out, l)
+		}
+		return out
+	case ref.Resource == "serviceaccounts" && ref.Subresource == "token" && ev.Verb == "create":
+		l := base
+		l.Kind = "token"
+		l.To = "system:serviceaccount:" + ref.Namespace + ":" + ref.Name
+		l.Object = "serviceaccounts/" + ref.Namespace + "/" + ref.Name
+		return []Link{l}
+	}
+	return nil
+}
+
+// decodeObject decodes the response object, or the request object when the
+// response holds none, into v.
+func decodeObject(ev *auditv1.Event, v any) bool {
+	for _, u := range []*runtime.Unknown{ev.ResponseObject, ev.RequestObject} {
+		if u == nil || len(u.Raw) == 0 {
+			continue
+		}
+		if json.Unmarshal(u.Raw, v) == nil {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,128 @@
+package ingest
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	json "github.com/goccy/go-json"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+// Kinds and version accepted by the decoder.
+const (
+	APIVersion    = "audit.k8s.io/v1"
+	KindEvent     = "Event"
+	KindEventList = "EventList"
+)
+
+// ItemError is one bad item of an EventList: its index and what is wrong.
+type ItemError struct {
+	Index  int
+	Reason string
+}
+
+// DecodeEvent decodes one JSON document that must be a single audit Event,
+// as the apiserver writes one per line with --audit-log-format=json. Items of
+// an EventList carry no kind or apiVersion; both are accepted when absent.
+func DecodeEvent(data []byte) (*auditv1.Event, error) {
+	ev := new(auditv1.Event)
+	if err := json.Unmarshal(data, ev); err != nil {
+		return nil, fmt.Errorf("malformed JSON: %w", shortJSONError(err))
+	}
+	if ev.Kind == KindEventList {
+		return nil, errors.New("an EventList where an Event was expected")
+	}
+	if err := Validate(ev); err != nil {
+		return nil, err
+	}
+	return ev, nil
+}
+
+// DecodeDocument decodes one JSON document that is either an Event or an
+// EventList (what the webhook backend sends, and what a log line may hold).
+// Bad items of a list are returned by index beside the good ones; err is set
+// only when the document as a whole cannot be read.
+func DecodeDocument(data []byte) (events []*auditv1.Event, bad []ItemError, err error) {
+	var head struct {
+		Kind       string            `json:"kind"`
+		APIVersion string            `json:"apiVersion"`
+		Items      []json.RawMessage `json:"items"`
+	}
+	if !looksLikeList(data) {
+		ev, err := DecodeEvent(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []*auditv1.Event{ev}, nil, nil
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, nil, fmt.Errorf("malformed JSON: %w", shortJSONError(err))
+	}
+	if head.Kind != KindEventList {
+		// Not a list after all ("items" appeared elsewhere): decode as an event.
+		ev, err := DecodeEvent(data)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []*auditv1.Event{ev}, nil, nil
+	}
+	if head.APIVersion != "" && head.APIVersion != APIVersion {
+		return nil, nil, fmt.Errorf("apiVersion %q, want %q", head.APIVersion, APIVersion)
+	}
+	events = make([]*auditv1.Event, 0, len(head.Items))
+	for i, raw := range head.Items {
+		ev, err := DecodeEvent(raw)
+		if err != nil {
+			bad = append(bad, ItemError{Index: i, Reason: err.Error()})
+			continue
+		}
+		events = append(events, ev)
+	}
+	return events, bad, nil
+}
+
+// looksLikeList is a cheap test that spares the common single-event line a
+// second parse: only documents that mention EventList are parsed as lists.
+func looksLikeList(data []byte) bool {
+	return bytes.Contains(data, []byte(`"EventList"`))
+}
+
+// Validate checks what every stored event must have: a known kind and
+// version (when given), an audit ID, a known stage and the time the request
+// was received.
+func Validate(ev *auditv1.Event) error {
+	if ev.Kind != "" && ev.Kind != KindEvent {
+		return fmt.Errorf("kind %q, want %q", ev.Kind, KindEvent)
+	}
+	if ev.APIVersion != "" && ev.APIVersion != APIVersion {
+		return fmt.Errorf("apiVersion %q, want %q", ev.APIVersion, APIVersion)
+	}
+	if ev.AuditID == "" {
+		return errors.New("missing auditID")
+	}
+	switch ev.Stage {
+	case auditv1.StageRequestReceived, auditv1.StageResponseStarted, auditv1.StageResponseComplete, auditv1.StagePanic:
+	case "":
+		return errors.New("missing stage")
+	default:
+		return fmt.Errorf("unknown stage %q", ev.Stage)
+	}
+	if ev.RequestReceivedTimestamp.IsZero() {
+		return errors.New("missing requestReceivedTimestamp")
+	}
+	if ev.StageTimestamp.IsZero() {
+		ev.StageTimestamp = ev.RequestReceivedTimestamp
+	}
+	return nil
+}
+
+// shortJSONError keeps decoder messages to one readable line: some decoders
+// quote large parts of the input in their errors.
+func shortJSONError(err error) error {
+	msg := err.Error()
+	if len(msg) > 200 {
+		msg = msg[:200] + "…"
+	}
+	return errors.New(msg)
+}
