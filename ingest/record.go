@@ -6,6 +6,7 @@
 package ingest
 
 import (
+	"context"
 	"fmt"
 
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -44,4 +45,13 @@ func (b BadInput) Error() string { return fmt.Sprintf("%s: %s", b.Location, b.Re
 type Batch struct {
 	Records []Record
 	Bad     []BadInput
+}
+
+// Acceptor takes a decoded batch from a source (the webhook, Kafka) and
+// returns nil only once the batch is durable: stored, spooled to disk, or
+// written to Kafka in forwarding mode. Sources acknowledge upstream (HTTP
+// 2xx, Kafka offset commit) only after Accept returned nil, so nothing
+// acknowledged is ever lost.
+type Acceptor interface {
+	Accept(ctx context.Context, b Batch) error
 }
