@@ -85,6 +85,11 @@ func DecodeDocument(data []byte) (events []*auditv1.Event, bad []ItemError, err 
 // looksLikeList is a cheap test that spares the common single-event line a
 // second parse: only documents that mention EventList are parsed as lists.
 func looksLikeList(data []byte) bool {
+	// Log lines written by the apiserver start with their kind: skip the
+	// scan of the whole line for them.
+	if bytes.HasPrefix(data, []byte(`{"kind":"Event",`)) {
+		return false
+	}
 	return bytes.Contains(data, []byte(`"EventList"`))
 }
 

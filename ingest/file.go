@@ -274,7 +274,8 @@ func (r *FileReader) splitLines(ctx context.Context, br *bufio.Reader, maxLine i
 			flush()
 			return err
 		}
-		if len(line) > 0 || tooLong {
+		// A line ends in a newline (err == nil) or is the unterminated last one.
+		if err == nil || len(line) > 0 || tooLong {
 			lineNo++
 			if len(c.lines) == 0 {
 				c.first = lineNo

@@ -108,9 +108,12 @@ func contextOf(ev *auditv1.Event) objectContext {
 	return ctxNone
 }
 
-// hints are byte strings without which an object cannot hold anything this
-// package redacts; objects holding none of them are not parsed at all.
-var hints = [][]byte{[]byte(`"Secret`), []byte(`"data"`), []byte(`"stringData"`), []byte(`"token"`), []byte(`"env"`), []byte(lastApplied)}
+// hints are byte strings without which an object whose resource gives no
+// context (see contextOf) cannot hold anything this package redacts: a
+// nested Secret, TokenRequest, TokenReview or ConfigMap names its kind, and
+// environment variables and kubectl's annotation have fixed keys. Objects
+// holding none of them are not parsed at all.
+var hints = [][]byte{[]byte(`"Secret`), []byte(`"TokenRe`), []byte(`"ConfigMap"`), []byte(`"env"`), []byte(lastApplied)}
 
 // Redact rewrites the event's request and response objects in place.
 // An object that is not valid JSON cannot be inspected, so it is replaced

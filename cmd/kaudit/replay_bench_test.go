@@ -1,0 +1,33 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// BenchmarkReplay measures whole replay (decode, redact, every rule,
+// correlation, JSON output) on the sample repeated 50 times.
+func BenchmarkReplay(b *testing.B) {
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		b.Fatal(err)
+	}
+	const copies = 50
+	path := filepath.Join(b.TempDir(), "big.log")
+	if err := os.WriteFile(path, []byte(strings.Repeat(string(data), copies)), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	events := copies * strings.Count(string(data), "\n")
+	b.Setenv("KAUDIT_REDACT_KEY", "bench")
+	b.SetBytes(int64(len(data) * copies))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if code := run([]string{"replay", "--format", "json", path}, nil, io.Discard, io.Discard); code != 0 {
+			b.Fatalf("exit %d", code)
+		}
+	}
+	b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+}

@@ -1,0 +1,225 @@
+package incident_test
+
+import (
+	"bufio"
+	"math/rand"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/rules"
+	"k8s.io/apimachinery/pkg/types"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+const sample = "../../testdata/apiserver-1.36-basic-intrusion.log"
+
+func loadSample(t *testing.T) []*auditv1.Event {
+	t.Helper()
+	f, err := os.Open(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var evs []*auditv1.Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		ev, err := ingest.DecodeEvent(sc.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		evs = append(evs, ev)
+	}
+	return evs
+}
+
+// correlate runs events through the built-in rules into a Correlator.
+func correlate(t *testing.T, evs []*auditv1.Event) []incident.Incident {
+	t.Helper()
+	set, err := rules.Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := detect.NewEngine(set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := incident.New(0)
+	for _, ev := range evs {
+		fs, judged, err := e.Evaluate(ev, "t")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if judged {
+			c.Observe(ev)
+		}
+		c.Add(fs...)
+	}
+	return c.Incidents()
+}
+
+func mallory(t *testing.T, incs []incident.Incident) incident.Incident {
+	t.Helper()
+	for _, inc := range incs {
+		for _, a := range inc.Actors {
+			if a == "mallory" {
+				return inc
+			}
+		}
+	}
+	t.Fatalf("no incident with mallory among %d", len(incs))
+	return incident.Incident{}
+}
+
+func TestMalloryIncidentFromTheSample(t *testing.T) {
+	incs := correlate(t, loadSample(t))
+	n := 0
+	for _, inc := range incs {
+		for _, a := range inc.Actors {
+			if a == "mallory" {
+				n++
+			}
+		}
+	}
+	if n != 1 {
+		t.Fatalf("mallory appears in %d incidents, want exactly 1", n)
+	}
+	inc := mallory(t, incs)
+	if inc.Severity != detect.SeverityHigh && inc.Severity != detect.SeverityCritical {
+		t.Errorf("severity %s, want high or critical", inc.Severity)
+	}
+	for _, rule := range []string{"secrets-list-cluster-wide", "admission-webhook-change", "coredns-configmap-change", "cluster-admin-binding"} {
+		if !contains(inc.Rules, rule) {
+			t.Errorf("incident lacks %s: rules %v", rule, inc.Rules)
+		}
+	}
+	for _, tech := range []string{"MS-TA9025", "MS-TA9015", "MS-TA9035", "MS-TA9019"} {
+		found := false
+		for _, x := range inc.Techniques {
+			found = found || x.ID == tech
+		}
+		if !found {
+			t.Errorf("incident lacks technique %s", tech)
+		}
+	}
+	if !contains(inc.Actors, "admin") {
+		t.Errorf("the binding admin created for mallory did not join: actors %v", inc.Actors)
+	}
+	if len(inc.Links) == 0 || inc.Links[0].Kind != "binding" || inc.Links[0].From != "admin" || inc.Links[0].To != "mallory" || inc.Links[0].Role != "cluster-admin" {
+		t.Errorf("links = %+v", inc.Links)
+	}
+	// "What else did they touch?": the secret read is no finding, but it is touched.
+	touchedSecret := false
+	for _, tt := range inc.Touched {
+		if tt.Resource == "secrets" && tt.Namespace == "team-a" && tt.Name == "db-creds" && contains(tt.Verbs, "get") {
+			touchedSecret = true
+		}
+	}
+	if !touchedSecret {
+		t.Errorf("touched lacks team-a/db-creds: %+v", inc.Touched)
+	}
+	for _, phrase := range []string{
+		"mallory, from 127.0.0.1 with kubectl",
+		"listed secrets in all namespaces",
+		"read team-a/db-creds",
+		"created MutatingWebhookConfiguration pod-policy-injector",
+		"patched kube-system/coredns",
+		"cluster-admin had been granted to mallory by admin two seconds earlier",
+	} {
+		if !strings.Contains(inc.Summary, phrase) {
+			t.Errorf("summary lacks %q:\n%s", phrase, inc.Summary)
+		}
+	}
+	// Kill-chain order of tactics.
+	for i := 1; i < len(inc.Tactics); i++ {
+		if incident.TacticRank(inc.Tactics[i-1]) > incident.TacticRank(inc.Tactics[i]) {
+			t.Errorf("tactics out of kill-chain order: %v", inc.Tactics)
+		}
+	}
+	for _, inc := range incs {
+		for _, a := range inc.Actors {
+			if a == "alice" {
+				t.Errorf("alice is in incident %s", inc.ID)
+			}
+		}
+	}
+}
+
+func TestIncidentsDoNotDependOnArrivalOrder(t *testing.T) {
+	evs := loadSample(t)
+	want := correlate(t, evs)
+	// Webhook batches arrive concurrently: shuffle whole events but keep the
+	// stages of one request in order, as one apiserver batch would.
+	shuffled := append([]*auditv1.Event(nil), evs...)
+	r := rand.New(rand.NewSource(1))
+	r.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
+	got := correlate(t, shuffled)
+	if len(got) != len(want) {
+		t.Fatalf("%d incidents after shuffling, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if got[i].ID != want[i].ID || strings.Join(got[i].Findings, ",") != strings.Join(want[i].Findings, ",") || got[i].Summary != want[i].Summary {
+			t.Errorf("incident %d differs after shuffling:\n got %s %v\nwant %s %v", i, got[i].ID, got[i].Findings, want[i].ID, want[i].Findings)
+		}
+	}
+}
+
+func TestGapSplitsIncidents(t *testing.T) {
+	evs := loadSample(t)
+	var later []*auditv1.Event
+	for _, ev := range evs {
+		if ev.User.Username == "mallory" {
+			c := ev.DeepCopy()
+			c.AuditID = types.UID(string(c.AuditID) + "-later")
+			c.RequestReceivedTimestamp.Time = c.RequestReceivedTimestamp.Time.Add(3 * time.Hour)
+			c.StageTimestamp.Time = c.StageTimestamp.Time.Add(3 * time.Hour)
+			later = append(later, c)
+		}
+	}
+	incs := correlate(t, append(evs, later...))
+	n := 0
+	for _, inc := range incs {
+		if contains(inc.Actors, "mallory") {
+			n++
+		}
+	}
+	if n != 2 {
+		t.Errorf("mallory three hours apart formed %d incidents, want 2", n)
+	}
+}
+
+func TestOutsideSourceJoinsActors(t *testing.T) {
+	evs := loadSample(t)
+	// Two identities acting from the same outside address and client are one
+	// attacker: the anonymous probes and mallory, moved to 198.51.100.23.
+	var moved []*auditv1.Event
+	for _, ev := range evs {
+		c := ev.DeepCopy()
+		if c.User.Username == "mallory" || c.User.Username == "system:anonymous" {
+			c.SourceIPs = []string{"198.51.100.23", "127.0.0.1"}
+			c.UserAgent = "python-requests/2.31.0"
+		}
+		moved = append(moved, c)
+	}
+	inc := mallory(t, correlate(t, moved))
+	if !contains(inc.Actors, "system:anonymous") {
+		t.Errorf("the anonymous probes from the same source did not join: actors %v", inc.Actors)
+	}
+	if !contains(inc.SourceIPs, "198.51.100.23") {
+		t.Errorf("source_ips = %v", inc.SourceIPs)
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

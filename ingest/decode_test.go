@@ -1,0 +1,124 @@
+package ingest
+
+import (
+	"bufio"
+	"os"
+	"strings"
+	"testing"
+)
+
+const sample = "../testdata/apiserver-1.36-basic-intrusion.log"
+
+func TestDecodeRealSample(t *testing.T) {
+	f, err := os.Open(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 16<<20)
+	n, withObjects := 0, 0
+	stages := map[string]int{}
+	for sc.Scan() {
+		ev, err := DecodeEvent(sc.Bytes())
+		if err != nil {
+			t.Fatalf("line %d: %v", n+1, err)
+		}
+		n++
+		stages[string(ev.Stage)]++
+		if ev.RequestObject != nil || ev.ResponseObject != nil {
+			withObjects++
+		}
+		if ev.User.Username == "" || ev.RequestReceivedTimestamp.IsZero() {
+			t.Fatalf("line %d decoded without user or time: %+v", n, ev)
+		}
+	}
+	if n != 1129 {
+		t.Errorf("decoded %d events, want 1129", n)
+	}
+	// The sample's policy omits RequestReceived; watches have ResponseStarted.
+	if stages["RequestReceived"] != 0 || stages["ResponseStarted"] == 0 || stages["ResponseComplete"] == 0 {
+		t.Errorf("unexpected stage counts %v", stages)
+	}
+	if withObjects == 0 {
+		t.Error("no event carried a request or response object")
+	}
+}
+
+func TestDecodeEventRejects(t *testing.T) {
+	good := `{"kind":"Event","apiVersion":"audit.k8s.io/v1","level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z","stageTimestamp":"2026-11-22T09:53:17.903735Z"}`
+	if _, err := DecodeEvent([]byte(good)); err != nil {
+		t.Fatalf("good event rejected: %v", err)
+	}
+	cases := map[string]struct{ line, want string }{
+		"malformed":      {`{"kind":"Event",`, "malformed JSON"},
+		"not an object":  {`[1,2,3]`, "malformed JSON"},
+		"wrong kind":     {strings.Replace(good, `"kind":"Event"`, `"kind":"Pod"`, 1), `kind "Pod"`},
+		"wrong version":  {strings.Replace(good, `audit.k8s.io/v1`, `audit.k8s.io/v1beta1`, 1), `apiVersion "audit.k8s.io/v1beta1"`},
+		"no audit id":    {strings.Replace(good, `"auditID":"a1",`, ``, 1), "missing auditID"},
+		"no stage":       {strings.Replace(good, `"stage":"ResponseComplete",`, ``, 1), "missing stage"},
+		"unknown stage":  {strings.Replace(good, `ResponseComplete`, `Done`, 1), `unknown stage "Done"`},
+		"no timestamp":   {strings.Replace(good, `"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z",`, ``, 1), "missing requestReceivedTimestamp"},
+		"bad timestamp":  {strings.Replace(good, `2026-11-22T09:53:17.903302Z`, `yesterday`, 1), "malformed JSON"},
+		"list as event":  {`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[]}`, "EventList"},
+		"empty document": {``, "malformed JSON"},
+	}
+	for name, c := range cases {
+		_, err := DecodeEvent([]byte(c.line))
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: error %q does not mention %q", name, err, c.want)
+		}
+	}
+}
+
+func TestDecodeDocumentListWithBadItem(t *testing.T) {
+	// What the webhook backend sends: items carry no kind/apiVersion.
+	doc := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[
+{"level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z","stageTimestamp":"2026-11-22T09:53:17.903735Z"},
+{"level":"Metadata","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z"},
+{"level":"Metadata","auditID":"a3","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z","stageTimestamp":"2026-11-22T09:53:17.903735Z"}]}`
+	evs, bad, err := DecodeDocument([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 2 || evs[0].AuditID != "a1" || evs[1].AuditID != "a3" {
+		t.Errorf("good items = %v", evs)
+	}
+	if len(bad) != 1 || bad[0].Index != 1 || !strings.Contains(bad[0].Reason, "auditID") {
+		t.Errorf("bad items = %+v", bad)
+	}
+	if _, _, err := DecodeDocument([]byte(`{"kind":"EventList","apiVersion":"v9","items":[]}`)); err == nil {
+		t.Error("a list of another apiVersion was accepted")
+	}
+}
+
+// FuzzDecodeDocument checks that no input makes the decoder panic, and that
+// what it accepts is valid.
+func FuzzDecodeDocument(f *testing.F) {
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for i, line := range strings.SplitN(string(data), "\n", 20) {
+		if i < 19 {
+			f.Add([]byte(line))
+		}
+	}
+	f.Add([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"x"}]}`))
+	f.Add([]byte(`{"kind":"EventList","items":null}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		evs, _, err := DecodeDocument(b)
+		if err != nil {
+			return
+		}
+		for _, ev := range evs {
+			if err := Validate(ev); err != nil {
+				t.Fatalf("accepted an invalid event: %v", err)
+			}
+		}
+	})
+}
