@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"time"
 
 	json "github.com/goccy/go-json"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -16,6 +17,36 @@ const (
 	KindEventList = "EventList"
 )
 
+// wireEvent decodes an audit Event with faster timestamps: metav1.MicroTime
+// parses each one through encoding/json, a tenth of the decoding time. The
+// outer fields shadow the embedded ones, so everything else decodes into
+// the apiserver's own type.
+type wireEvent struct {
+	auditv1.Event
+	RequestReceivedTimestamp wireTime `json:"requestReceivedTimestamp"`
+	StageTimestamp           wireTime `json:"stageTimestamp"`
+}
+
+// wireTime is an RFC 3339 time with up to nanoseconds, as MicroTime writes.
+type wireTime struct{ t time.Time }
+
+// UnmarshalJSON parses a quoted RFC 3339 time, or null.
+func (w *wireTime) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		w.t = time.Time{}
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("timestamp %.40s is not a string", b)
+	}
+	t, err := time.Parse(time.RFC3339Nano, string(b[1:len(b)-1]))
+	if err != nil {
+		return fmt.Errorf("timestamp: %w", err)
+	}
+	w.t = t
+	return nil
+}
+
 // ItemError is one bad item of an EventList: its index and what is wrong.
 type ItemError struct {
 	Index  int
@@ -26,10 +57,13 @@ type ItemError struct {
 // as the apiserver writes one per line with --audit-log-format=json. Items of
 // an EventList carry no kind or apiVersion; both are accepted when absent.
 func DecodeEvent(data []byte) (*auditv1.Event, error) {
-	ev := new(auditv1.Event)
-	if err := json.Unmarshal(data, ev); err != nil {
+	w := new(wireEvent)
+	if err := json.Unmarshal(data, w); err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", shortJSONError(err))
 	}
+	ev := &w.Event
+	ev.RequestReceivedTimestamp.Time = w.RequestReceivedTimestamp.t
+	ev.StageTimestamp.Time = w.StageTimestamp.t
 	if ev.Kind == KindEventList {
 		return nil, errors.New("an EventList where an Event was expected")
 	}
