@@ -9,6 +9,12 @@ deps:
 	@command -v clickhouse-server >/dev/null 2>&1 && command -v clickhouse-client >/dev/null 2>&1 || { \
 	  echo "installing clickhouse-server and clickhouse-client from Debian"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client jq >/dev/null; }
+	@test -x /usr/bin/chromium || { \
+	  echo "installing chromium from Debian (browser tests of the analyst view, investigate/)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+	@test -f investigate/e2e/node_modules/playwright-core/package.json || { \
+	  echo "installing playwright-core from npm into investigate/e2e (it drives Debian's chromium; no browser download)"; \
+	  cd investigate/e2e && npm ci --no-audit --no-fund --ignore-scripts; }
 
 vet:
 	go vet ./...

@@ -20,21 +20,36 @@ type Engine struct {
 	rules      []*compiled
 	byResource map[string][]int // "pods", "pods/exec", "pods/*"
 	wildcard   []int
-	candidates map[string][]int // cache of merged lists per resource key
+	candidates map[string][]int   // cache of merged lists per resource key
+	narrowed   map[matchKey][]int // cache of candidates filtered by verb and API group
 	state      *state
 	vm         vm.VM
+	env        Env                  // reused for every event: the engine is serial
 	started    map[string]time.Time // long-running requests already judged at ResponseStarted
 	lastPrune  time.Time
 }
 
+// matchKey is what the index narrows candidates by: the resource key
+// ("pods", "pods/exec"), the verb and the API group.
+type matchKey struct{ resource, verb, group string }
+
+// maxCacheKeys bounds the candidate caches: resource names in audit events
+// come from clients (a 404 for a made-up resource is audited too), so an
+// unbounded cache would let anyone grow kaudit's memory.
+const maxCacheKeys = 4096
+
 type compiled struct {
 	rule      *Rule
 	cond      *vm.Program
+	fallback  *vm.Program // condition when the event's level is below the rule's
 	msg       *vm.Program
+	level     int // LevelRank of the rule's level
 	verbs     map[string]bool
 	groups    map[string]bool
 	users     map[string]bool
-	objects   bool // needs request/response objects parsed
+	userPfx   []string // match.users entries ending in "*", without it
+	objects   bool     // needs request/response objects parsed
+	query     bool     // reads the parsed query string
 	anyVerb   bool
 	anyGroup  bool
 	anyUser   bool
@@ -47,6 +62,7 @@ func NewEngine(set *RuleSet) (*Engine, error) {
 	e := &Engine{
 		byResource: map[string][]int{},
 		candidates: map[string][]int{},
+		narrowed:   map[matchKey][]int{},
 		state:      newState(),
 		started:    map[string]time.Time{},
 	}
@@ -56,11 +72,24 @@ func NewEngine(set *RuleSet) (*Engine, error) {
 		if r.Disabled {
 			continue
 		}
-		c := &compiled{rule: r, objects: r.Level != LevelMetadata, exception: r.Exceptions}
+		c := &compiled{rule: r, objects: r.Level != LevelMetadata, exception: r.Exceptions, level: LevelRank(r.Level)}
+		// The query string is parsed only for rules that read it (query,
+		// or command, which comes from it).
+		for _, src := range []string{r.Condition, r.Fallback, r.Message} {
+			if strings.Contains(src, "query") || strings.Contains(src, "command") {
+				c.query = true
+			}
+		}
 		var err error
 		c.cond, err = expr.Compile(r.Condition, append(opts, expr.AsBool())...)
 		if err != nil {
 			return nil, fmt.Errorf("rules %s: rule %s: condition: %w", r.Source, r.ID, err)
+		}
+		if strings.TrimSpace(r.Fallback) != "" {
+			c.fallback, err = expr.Compile(r.Fallback, append(opts, expr.AsBool())...)
+			if err != nil {
+				return nil, fmt.Errorf("rules %s: rule %s: fallback: %w", r.Source, r.ID, err)
+			}
 		}
 		if strings.TrimSpace(r.Message) != "" {
 			c.msg, err = expr.Compile(r.Message, opts...)
@@ -71,6 +100,11 @@ func NewEngine(set *RuleSet) (*Engine, error) {
 		c.verbs, c.anyVerb = set2(r.Match.Verbs)
 		c.groups, c.anyGroup = set2(r.Match.APIGroups)
 		c.users, c.anyUser = set2(r.Match.Users)
+		for _, u := range r.Match.Users {
+			if len(u) > 1 && strings.HasSuffix(u, "*") {
+				c.userPfx = append(c.userPfx, strings.TrimSuffix(u, "*"))
+			}
+		}
 		idx := len(e.rules)
 		e.rules = append(e.rules, c)
 		res := r.Match.Resources
@@ -121,6 +155,9 @@ func (e *Engine) candidatesFor(ref *auditv1.ObjectReference) []int {
 	if c, ok := e.candidates[key]; ok {
 		return c
 	}
+	if len(e.candidates) >= maxCacheKeys {
+		e.candidates = map[string][]int{}
+	}
 	var c []int
 	c = append(c, e.byResource[key]...)
 	if res != "" {
@@ -130,6 +167,52 @@ func (e *Engine) candidatesFor(ref *auditv1.ObjectReference) []int {
 	sort.Ints(c)
 	e.candidates[key] = c
 	return c
+}
+
+// matching returns, in rule order, the rules whose resource, verb and API
+// group filters all admit the event: the per-event loop then visits only
+// rules the event could match, however large the library is.
+func (e *Engine) matching(ref *auditv1.ObjectReference, verb string) []int {
+	k := matchKey{verb: verb}
+	if ref != nil {
+		k.resource, k.group = ref.Resource, ref.APIGroup
+		if ref.Subresource != "" {
+			k.resource += "/" + ref.Subresource
+		}
+	}
+	if c, ok := e.narrowed[k]; ok {
+		return c
+	}
+	var out []int
+	for _, i := range e.candidatesFor(ref) {
+		c := e.rules[i]
+		if (c.anyVerb || c.verbs[verb]) && (c.anyGroup || c.groups[k.group]) {
+			out = append(out, i)
+		}
+	}
+	if len(e.narrowed) >= maxCacheKeys {
+		e.narrowed = map[matchKey][]int{}
+	}
+	e.narrowed[k] = out
+	return out
+}
+
+// Candidates returns how many rules the index hands an event to: those
+// whose resource, verb and API group filters admit it. It shows that an
+// event's cost follows the rules it could match, not the library's size.
+func (e *Engine) Candidates(ev *auditv1.Event) int { return len(e.matching(ev.ObjectRef, ev.Verb)) }
+
+// userMatches applies match.users, exact names and "prefix*" entries.
+func (c *compiled) userMatches(user string) bool {
+	if c.anyUser || c.users[user] {
+		return true
+	}
+	for _, p := range c.userPfx {
+		if strings.HasPrefix(user, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // Judged reports whether detection runs on this stage of the request:
@@ -192,7 +275,7 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 	if !e.judged(ev) {
 		return nil, false, nil
 	}
-	cands := e.candidatesFor(ev.ObjectRef)
+	cands := e.matching(ev.ObjectRef, ev.Verb)
 	if len(cands) == 0 {
 		return nil, true, nil
 	}
@@ -201,42 +284,49 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 		e.state.now = now
 	}
 	e.pruneStarted(now)
+	e.state.prune(now)
 	var env *Env
 	var out []Finding
-	apiGroup := ""
-	if ev.ObjectRef != nil {
-		apiGroup = ev.ObjectRef.APIGroup
-	}
+	evLevel := LevelRank(string(ev.Level))
 	for _, i := range cands {
 		c := e.rules[i]
-		if !c.anyVerb && !c.verbs[ev.Verb] {
+		if !c.userMatches(ev.User.Username) {
 			continue
 		}
-		if !c.anyGroup && !c.groups[apiGroup] {
-			continue
-		}
-		if !c.anyUser && !c.users[ev.User.Username] {
-			continue
+		// An event recorded below the level the rule needs cannot show what
+		// the condition looks for: the rule's metadata fallback judges it,
+		// or nothing does. An event without a level is judged in full.
+		cond, sev, degraded := c.cond, c.rule.Severity, false
+		if evLevel != 0 && evLevel < c.level {
+			if c.fallback == nil {
+				continue
+			}
+			cond, sev, degraded = c.fallback, c.rule.FallbackSeverity, true
 		}
 		if env == nil {
-			env = newEnv(ev)
+			env = &e.env
+			fillEnv(env, ev)
+		}
+		// Exceptions read metadata only: judge them before parsing objects,
+		// so the cluster's own bulk writes (bootstrap roles) cost no parse.
+		if exempt(c.exception, env) {
+			continue
 		}
 		if c.objects {
 			env.loadObjects(ev)
 		}
-		if exempt(c.exception, env) {
-			continue
+		if c.query {
+			env.loadQuery()
 		}
 		// Sequence functions use the event's own time.
 		e.state.now = now
-		res, err := e.vm.Run(c.cond, env)
+		res, err := e.vm.Run(cond, env)
 		if err != nil {
 			return out, true, fmt.Errorf("rule %s on event %s: %w", c.rule.ID, ev.AuditID, err)
 		}
 		if ok, _ := res.(bool); !ok {
 			continue
 		}
-		sev := c.rule.Severity
 		if env.Denied {
 			sev = c.rule.DeniedSeverity
 			if sev == SeverityNone {
@@ -248,6 +338,9 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 			if m, err := e.vm.Run(c.msg, env); err == nil {
 				msg = fmt.Sprint(m)
 			}
+		}
+		if degraded {
+			msg += " (recorded at audit level " + string(ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
 		}
 		out = append(out, newFinding(c.rule, env, ev, sev, msg, location))
 	}
@@ -268,7 +361,13 @@ func (x *Exception) matches(env *Env) bool {
 	if len(x.Users) > 0 && !contains(x.Users, env.User) && !contains(x.Users, env.Actor) {
 		return false
 	}
-	if len(x.Groups) > 0 && !anyIn(x.Groups, env.Groups) {
+	// Groups are the actor's: under impersonation, the impersonated groups
+	// are the ones the cluster authorized the request with.
+	groups := env.Groups
+	if env.ImpersonatedUser != "" {
+		groups = env.ImpersonatedGrps
+	}
+	if len(x.Groups) > 0 && !anyIn(x.Groups, groups) {
 		return false
 	}
 	if len(x.Namespaces) > 0 && !contains(x.Namespaces, env.Namespace) {

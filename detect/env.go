@@ -36,22 +36,40 @@ type Env struct {
 	Allowed          bool              `expr:"allowed"`  // the cluster authorized and did not refuse it
 	Denied           bool              `expr:"denied"`
 	Annotations      map[string]string `expr:"annotations"`
+	// Extra is the user's extra attributes: the token's credential id, the
+	// pod and node a service-account token is bound to.
+	Extra map[string][]string `expr:"extra"`
 	// Request and Response are the request and response objects as maps
 	// (nil when the audit level did not record them). Object is the
 	// response object when present, else the request object.
 	Request  map[string]any `expr:"request"`
 	Response map[string]any `expr:"response"`
 	Object   map[string]any `expr:"object"`
-	// Query holds the requestURI's query parameters (exec's command=…).
+	// Change is what the request changes: the patch body for a patch (the
+	// parts it sets), else Object. Rules judging pod specs read it, so that
+	// patching an image of a workload that was privileged all along does
+	// not report the privilege again; a JSON patch, which holds no object,
+	// is judged on the patched object.
+	Change map[string]any `expr:"change"`
+	// Patch is the request body when it is a JSON patch (a list of
+	// operations), which Request cannot hold.
+	Patch []any `expr:"patch"`
+	// Query holds the requestURI's query parameters (exec's command=…),
+	// parsed only for requests that have any.
 	Query map[string][]string `expr:"query"`
+	// Command is the exec command (query's command= values, in order);
+	// empty for other requests.
+	Command []string `expr:"command"`
 
 	objectsLoaded bool
+	queryLoaded   bool
 }
 
-// newEnv fills an Env from an event's metadata; objects are parsed only
-// when a rule that needs them is about to run (loadObjects).
-func newEnv(ev *auditv1.Event) *Env {
-	e := &Env{
+// fillEnv fills e from an event's metadata, overwriting what it held (the
+// engine reuses one Env). Objects and the query string are parsed only when
+// a rule that needs them is about to run (loadObjects, loadQuery).
+func fillEnv(e *Env, ev *auditv1.Event) {
+	*e = Env{
 		AuditID:     string(ev.AuditID),
 		Stage:       string(ev.Stage),
 		Level:       string(ev.Level),
@@ -63,6 +81,12 @@ func newEnv(ev *auditv1.Event) *Env {
 		SourceIPs:   ev.SourceIPs,
 		UserAgent:   ev.UserAgent,
 		Annotations: ev.Annotations,
+	}
+	if len(ev.User.Extra) > 0 {
+		e.Extra = make(map[string][]string, len(ev.User.Extra))
+		for k, v := range ev.User.Extra {
+			e.Extra[k] = []string(v)
+		}
 	}
 	e.Actor = e.User
 	if iu := ev.ImpersonatedUser; iu != nil {
@@ -86,12 +110,20 @@ func newEnv(ev *auditv1.Event) *Env {
 	e.Decision = ev.Annotations["authorization.k8s.io/decision"]
 	e.Denied = IsDenied(ev)
 	e.Allowed = !e.Denied
-	if i := strings.IndexByte(ev.RequestURI, '?'); i >= 0 {
-		if q, err := url.ParseQuery(ev.RequestURI[i+1:]); err == nil {
+}
+
+// loadQuery parses the requestURI's query string, once.
+func (e *Env) loadQuery() {
+	if e.queryLoaded {
+		return
+	}
+	e.queryLoaded = true
+	if i := strings.IndexByte(e.RequestURI, '?'); i >= 0 {
+		if q, err := url.ParseQuery(e.RequestURI[i+1:]); err == nil {
 			e.Query = q
+			e.Command = q["command"]
 		}
 	}
-	return e
 }
 
 // loadObjects parses the request and response objects, once.
@@ -102,6 +134,9 @@ func (e *Env) loadObjects(ev *auditv1.Event) {
 	e.objectsLoaded = true
 	if ev.RequestObject != nil {
 		e.Request = parseObject(ev.RequestObject.Raw)
+		if raw := ev.RequestObject.Raw; len(raw) > 0 && raw[0] == '[' {
+			_ = json.Unmarshal(raw, &e.Patch)
+		}
 	}
 	if ev.ResponseObject != nil {
 		e.Response = parseObject(ev.ResponseObject.Raw)
@@ -109,6 +144,10 @@ func (e *Env) loadObjects(ev *auditv1.Event) {
 	e.Object = e.Response
 	if e.Object == nil || isStatus(e.Object) {
 		e.Object = e.Request
+	}
+	e.Change = e.Object
+	if e.Verb == "patch" && e.Request != nil {
+		e.Change = e.Request
 	}
 }
 

@@ -10,7 +10,7 @@ import (
 // objectFunctions are the pure helpers rules use to read Kubernetes objects
 // of any workload kind without spelling out each kind's path to its pods.
 func objectFunctions() []expr.Option {
-	return []expr.Option{
+	opts := []expr.Option{
 		expr.Function("get", func(p ...any) (any, error) {
 			path, _ := p[1].(string)
 			return getPath(p[0], path), nil
@@ -59,6 +59,7 @@ func objectFunctions() []expr.Option {
 			return strings.HasPrefix(u, "system:serviceaccount:"), nil
 		}, new(func(string) bool)),
 	}
+	return append(opts, inspectFunctions()...)
 }
 
 // IsSystemIdentity reports whether a username is one of Kubernetes' own

@@ -65,6 +65,14 @@ type Rule struct {
 	Condition string `json:"condition"`
 	// Message is an expr expression giving the finding's message (a string).
 	Message string `json:"message,omitempty"`
+	// Fallback is an expr condition over metadata only, evaluated instead of
+	// Condition when the event was recorded at a lower audit level than
+	// Level needs (a pod created at Metadata level shows no spec). Without a
+	// fallback the rule cannot judge such events and skips them.
+	Fallback string `json:"fallback,omitempty"`
+	// FallbackSeverity is the severity of findings of the fallback
+	// (default: Severity).
+	FallbackSeverity string `json:"fallback_severity,omitempty"`
 	// Exceptions exempt events from the rule; they are data, not condition.
 	Exceptions []Exception `json:"exceptions,omitempty"`
 	// Disabled rules are loaded (so they can be listed) but never evaluated.
@@ -76,6 +84,9 @@ type Rule struct {
 
 // Match is a rule's pre-filter: every non-empty list must contain the event's
 // value. Resources are "resource" or "resource/subresource"; "*" matches any.
+// Users ending in "*" match by prefix ("system:serviceaccount:*"). The engine
+// indexes rules by resource, verb and API group, so a rule with a narrow
+// match costs nothing on the events it cannot match.
 type Match struct {
 	Verbs     []string `json:"verbs,omitempty"`
 	Resources []string `json:"resources,omitempty"`
@@ -117,14 +128,15 @@ type RuleSet struct {
 }
 
 // LoadFS reads every *.yaml and *.yml file of fsys (not those ending in
-// _test.yaml, which hold rule tests) as rule files, in name order.
+// _test.yaml, which hold rule tests, nor matrix.yaml, the technique table)
+// as rule files, in name order.
 func LoadFS(fsys fs.FS) ([]RuleFile, error) {
 	var names []string
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
-		if d.IsDir() || IsTestFile(p) {
+		if d.IsDir() || IsTestFile(p) || p == MatrixFile {
 			return nil
 		}
 		if ext := path.Ext(p); ext == ".yaml" || ext == ".yml" {
@@ -152,6 +164,24 @@ func LoadFS(fsys fs.FS) ([]RuleFile, error) {
 		files = append(files, rf)
 	}
 	return files, nil
+}
+
+// MatrixFile is the name, at the root of a rules directory, of the
+// technique table (see rules/matrix.yaml); it holds no rules.
+const MatrixFile = "matrix.yaml"
+
+// LevelRank orders audit levels: 0 for None or unknown, 1 Metadata, 2
+// Request, 3 RequestResponse.
+func LevelRank(level string) int {
+	switch level {
+	case LevelMetadata:
+		return 1
+	case LevelRequest:
+		return 2
+	case LevelRequestResponse:
+		return 3
+	}
+	return 0
 }
 
 // IsTestFile reports whether a file in a rules directory holds rule tests.
@@ -245,6 +275,15 @@ func (r *Rule) validate() error {
 	case LevelMetadata, LevelRequest, LevelRequestResponse:
 	default:
 		return fmt.Errorf("%s: level %q is not Metadata, Request or RequestResponse", where, r.Level)
+	}
+	if r.FallbackSeverity == "" {
+		r.FallbackSeverity = r.Severity
+	}
+	if SeverityRank(r.FallbackSeverity) == 0 {
+		return fmt.Errorf("%s: fallback_severity %q is not a severity", where, r.FallbackSeverity)
+	}
+	if strings.TrimSpace(r.Fallback) != "" && r.Level == LevelMetadata {
+		return fmt.Errorf("%s: a fallback needs a level above Metadata to fall back from", where)
 	}
 	if strings.TrimSpace(r.Condition) == "" {
 		return fmt.Errorf("%s: condition is empty", where)

@@ -16,6 +16,11 @@ import (
 type state struct {
 	now     time.Time
 	marks   map[string]time.Time            // tag|key -> last time remembered
+	values  map[string]valueAt              // tag|key -> last value remembered
+	sets    map[string]map[string]struct{}  // tag|key -> the set added() saw last
+	events  map[string][]time.Time          // tag|key -> times counted by count_in
+	longest time.Duration                   // the longest window any rule asked for
+	pruned  time.Time                       // when prune last ran
 	counts  map[string]map[string]time.Time // tag|key -> value -> last time seen
 	history map[string]map[string]struct{}  // tag|key -> values seen
 	windows map[string]time.Duration        // parsed window strings
@@ -25,9 +30,26 @@ type state struct {
 // maxHistoryValues bounds how many distinct values novel() remembers per key.
 const maxHistoryValues = 1024
 
+// maxCounted bounds the times count_in keeps per key: a flood is a flood
+// long before this many requests.
+const maxCounted = 100000
+
+// maxKeys bounds how many keys sets and novel histories keep: actors and
+// objects come from clients, so unbounded maps would let anyone grow memory.
+const maxKeys = 100000
+
+// valueAt is a value remembered with its event time.
+type valueAt struct {
+	v  string
+	at time.Time
+}
+
 func newState() *state {
 	return &state{
 		marks:   map[string]time.Time{},
+		values:  map[string]valueAt{},
+		sets:    map[string]map[string]struct{}{},
+		events:  map[string][]time.Time{},
 		counts:  map[string]map[string]time.Time{},
 		history: map[string]map[string]struct{}{},
 		windows: map[string]time.Duration{},
@@ -45,7 +67,67 @@ func (s *state) window(w string) (time.Duration, error) {
 		return 0, fmt.Errorf("window %q: %w", w, err)
 	}
 	s.windows[w] = d
+	if d > s.longest {
+		s.longest = d
+	}
 	return d, nil
+}
+
+// prune forgets marks, values and counts older than the longest window any
+// rule uses, at most once a minute of event time, so that memory on a live
+// stream stays bounded by recent activity.
+func (s *state) prune(now time.Time) {
+	if now.Sub(s.pruned) < time.Minute {
+		return
+	}
+	s.pruned = now
+	horizon := s.longest
+	if horizon < time.Hour {
+		horizon = time.Hour
+	}
+	for k, t := range s.marks {
+		if now.Sub(t) > horizon {
+			delete(s.marks, k)
+		}
+	}
+	for k, v := range s.values {
+		if now.Sub(v.at) > horizon {
+			delete(s.values, k)
+		}
+	}
+	for k, vals := range s.counts {
+		for v, t := range vals {
+			if now.Sub(t) > horizon {
+				delete(vals, v)
+			}
+		}
+		if len(vals) == 0 {
+			delete(s.counts, k)
+		}
+	}
+	for k, ts := range s.events {
+		if len(ts) == 0 || now.Sub(ts[len(ts)-1]) > horizon {
+			delete(s.events, k)
+		}
+	}
+	if len(s.sets) > maxKeys {
+		s.sets = map[string]map[string]struct{}{}
+	}
+	if len(s.history) > maxKeys {
+		s.history = map[string]map[string]struct{}{}
+	}
+}
+
+// stringsOf turns an expr list into strings, skipping what is not one.
+func stringsOf(v any) []string {
+	list, _ := v.([]any)
+	out := make([]string, 0, len(list))
+	for _, x := range list {
+		if s, ok := x.(string); ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // functions returns the stateful expr functions bound to this state.
@@ -58,6 +140,63 @@ func (s *state) functions() []expr.Option {
 			s.marks[str(p[0])+"|"+str(p[1])] = s.now
 			return true, nil
 		}, new(func(string, string) bool)),
+		// remember_value(tag, key, value) records value for key now; always
+		// true. recall(tag, key, window) returns it while it is recent:
+		// "who minted a token for this service account, and from where".
+		expr.Function("remember_value", func(p ...any) (any, error) {
+			s.values[str(p[0])+"|"+str(p[1])] = valueAt{v: str(p[2]), at: s.now}
+			return true, nil
+		}, new(func(string, string, string) bool)),
+		expr.Function("recall", func(p ...any) (any, error) {
+			d, err := s.window(str(p[2]))
+			if err != nil {
+				return nil, err
+			}
+			v, ok := s.values[str(p[0])+"|"+str(p[1])]
+			if !ok || s.now.Before(v.at) || s.now.Sub(v.at) > d {
+				return "", nil
+			}
+			return v.v, nil
+		}, new(func(string, string, string) string)),
+		// added(tag, key, values) records the list values as key's current
+		// set and returns those not in the set recorded before; nothing the
+		// first time key is seen (there is nothing to compare with). A
+		// workload's container names: a new one is an injected sidecar.
+		expr.Function("added", func(p ...any) (any, error) {
+			k := str(p[0]) + "|" + str(p[1])
+			vals := stringsOf(p[2])
+			prev, known := s.sets[k]
+			cur := make(map[string]struct{}, len(vals))
+			var out []any
+			for _, v := range vals {
+				cur[v] = struct{}{}
+				if _, ok := prev[v]; known && !ok {
+					out = append(out, v)
+				}
+			}
+			s.sets[k] = cur
+			return out, nil
+		}, new(func(string, string, []any) []any)),
+		// count_in(tag, key, window) counts this event for key and returns
+		// how many events key had within window: floods of requests.
+		expr.Function("count_in", func(p ...any) (any, error) {
+			d, err := s.window(str(p[2]))
+			if err != nil {
+				return nil, err
+			}
+			k := str(p[0]) + "|" + str(p[1])
+			ts := append(s.events[k], s.now)
+			i := 0
+			for i < len(ts) && s.now.Sub(ts[i]) > d {
+				i++
+			}
+			ts = ts[i:]
+			if len(ts) > maxCounted {
+				ts = ts[len(ts)-maxCounted:]
+			}
+			s.events[k] = ts
+			return len(ts), nil
+		}, new(func(string, string, string) int)),
 		// seen(tag, key, window) tells whether key did tag within window.
 		expr.Function("seen", func(p ...any) (any, error) {
 			d, err := s.window(str(p[2]))

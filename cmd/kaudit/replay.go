@@ -20,6 +20,7 @@ import (
 	"github.com/kaudit/kaudit/ingest/redact"
 	"github.com/kaudit/kaudit/pipeline"
 	"github.com/kaudit/kaudit/rules"
+	"github.com/kaudit/kaudit/store/clickhouse"
 )
 
 // replayFlagKeys maps replay's flags to configuration keys.
@@ -49,6 +50,9 @@ findings of the rules and the incidents they form.`,
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := a.configure(cmd, replayFlagKeys); err != nil {
+				return err
+			}
+			if err := checkStoreFlag(cmd); err != nil {
 				return err
 			}
 			return a.replay(cmd.Context(), args)
@@ -231,16 +235,34 @@ func (a *app) readInputs(ctx context.Context, p *pipeline.Pipeline, paths []stri
 
 // replaySinks opens the sinks replay writes to besides its report: the
 // store when --store (store.dsn) is set.
+// Writes are asynchronous (buffered into large batches while reading goes
+// on); the returned func flushes them and reports a batch that could not be
+// stored. The store stays open for persistIncidents, which closes it.
 func (a *app) replaySinks(ctx context.Context) ([]pipeline.Sink, func() error, error) {
-	if a.v.GetString("store.dsn") != "" {
-		return nil, nil, usageError("--store: this build has no store")
+	if a.v.GetString(keyStoreDSN) == "" {
+		return nil, func() error { return nil }, nil
 	}
-	return nil, func() error { return nil }, nil
+	s, err := a.openStore(ctx, true)
+	if err != nil {
+		return nil, nil, err
+	}
+	replayStores.Store(a, s)
+	return []pipeline.Sink{s}, func() error { return s.Flush(context.WithoutCancel(ctx)) }, nil
 }
 
-// persistIncidents writes the incidents to the store when one is open.
+// persistIncidents writes the incidents to the store when one is open, and
+// closes it.
 func (a *app) persistIncidents(ctx context.Context, incs []incident.Incident) error {
-	return nil
+	v, ok := replayStores.LoadAndDelete(a)
+	if !ok {
+		return nil
+	}
+	s := v.(*clickhouse.Store)
+	err := s.WriteIncidents(context.WithoutCancel(ctx), incs)
+	if cerr := s.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // progress prints a progress line on stderr while large inputs are read,

@@ -1,0 +1,274 @@
+// Command kaudit-load drives `kaudit serve` the way a fleet of apiservers
+// does: many senders at once, each posting EventLists of 400 events (the
+// apiserver's batch size) to POST /audit/webhook and waiting for the answer
+// before the next (as the buffered backend's delegate does). It reports the
+// events per second acknowledged, the answers by status, and, given the
+// server's pid, its resident memory over time and at peak.
+//
+// Bodies are made from a real apiserver log. Every request carries fresh
+// audit IDs (the first 12 characters of each are overwritten with a
+// counter in place), so that the store, which collapses duplicates, holds
+// every event sent.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+func main() {
+	url := flag.String("url", "https://127.0.0.1:8443/audit/webhook", "webhook URL")
+	token := flag.String("token", "", "bearer token (or set KAUDIT_LOAD_TOKEN)")
+	sample := flag.String("sample", "testdata/apiserver-1.36-basic-intrusion.log", "apiserver audit log (JSON lines) the events are taken from")
+	senders := flag.Int("senders", 32, "concurrent senders (apiservers)")
+	batch := flag.Int("batch", 400, "events per request")
+	duration := flag.Duration("duration", time.Minute, "how long to send")
+	interval := flag.Duration("interval", 10*time.Second, "progress report interval")
+	pid := flag.Int("pid", 0, "pid of kaudit serve, to report its memory")
+	flag.Parse()
+	if *token == "" {
+		*token = os.Getenv("KAUDIT_LOAD_TOKEN")
+	}
+	if err := run(*url, *token, *sample, *senders, *batch, *duration, *interval, *pid); err != nil {
+		fmt.Fprintln(os.Stderr, "kaudit-load:", err)
+		os.Exit(1)
+	}
+}
+
+// template is one request body with the byte offsets of its audit IDs.
+type template struct {
+	body    []byte
+	offsets []int // where each auditID value starts (after the quote)
+	events  int
+}
+
+func run(url, token, sample string, senders, batch int, duration, interval time.Duration, pid int) error {
+	tmpls, err := templates(sample, batch)
+	if err != nil {
+		return err
+	}
+	tr := &http.Transport{
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, // a load test against a throwaway certificate
+		MaxIdleConnsPerHost: senders,
+	}
+	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	ctx, cancel := context.WithTimeout(context.Background(), duration)
+	defer cancel()
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	var acked, requests atomic.Int64
+	var seq atomic.Uint64
+	var mu sync.Mutex
+	status := map[int]int{}
+	var lat []time.Duration
+	var wg sync.WaitGroup
+	start := time.Now()
+	for s := 0; s < senders; s++ {
+		wg.Add(1)
+		go func(s int) {
+			defer wg.Done()
+			buf := make([]byte, 0, 1<<20)
+			for i := s; ctx.Err() == nil; i++ {
+				t := &tmpls[i%len(tmpls)]
+				buf = append(buf[:0], t.body...)
+				stamp(buf, t.offsets, seq.Add(1))
+				t0 := time.Now()
+				code, err := post(ctx, client, url, token, buf)
+				d := time.Since(t0)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					code = -1
+				}
+				requests.Add(1)
+				if code == http.StatusOK {
+					acked.Add(int64(t.events))
+				}
+				mu.Lock()
+				status[code]++
+				if len(lat) < 1_000_000 {
+					lat = append(lat, d)
+				}
+				mu.Unlock()
+				if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code == -1 {
+					time.Sleep(time.Second) // back off as the apiserver does on Retry-After
+				}
+			}
+		}(s)
+	}
+	var peakRSS int64
+	report := func(final bool) {
+		el := time.Since(start).Seconds()
+		rss, hwm := memory(pid)
+		peakRSS = max(peakRSS, hwm)
+		line := fmt.Sprintf("t=%4.0fs acked=%d events (%.0f events/s) requests=%d", el, acked.Load(), float64(acked.Load())/el, requests.Load())
+		if pid > 0 {
+			line += fmt.Sprintf(" kaudit_rss=%dMiB peak=%dMiB", rss>>20, hwm>>20)
+		}
+		fmt.Println(line)
+		if final {
+			mu.Lock()
+			defer mu.Unlock()
+			codes := make([]int, 0, len(status))
+			for c := range status {
+				codes = append(codes, c)
+			}
+			sort.Ints(codes)
+			var parts []string
+			for _, c := range codes {
+				parts = append(parts, fmt.Sprintf("%d:%d", c, status[c]))
+			}
+			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+			p := func(q float64) time.Duration {
+				if len(lat) == 0 {
+					return 0
+				}
+				return lat[int(q*float64(len(lat)-1))].Round(time.Millisecond)
+			}
+			fmt.Printf("RESULT senders=%d batch=%d duration=%s events_acked=%d events_per_s=%.0f statuses=%s latency_p50=%s p99=%s",
+				senders, batch, time.Since(start).Round(time.Second), acked.Load(), float64(acked.Load())/el, strings.Join(parts, ","), p(0.5), p(0.99))
+			if pid > 0 {
+				fmt.Printf(" kaudit_peak_rss=%dMiB", peakRSS>>20)
+			}
+			fmt.Println()
+		}
+	}
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	for {
+		select {
+		case <-tick.C:
+			report(false)
+		case <-done:
+			report(true)
+			return nil
+		}
+	}
+}
+
+func post(ctx context.Context, c *http.Client, url, token string, body []byte) (int, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url+"?timeout=30s", bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode, nil
+}
+
+// stamp writes n, as 12 hex digits, over the first 12 characters of every
+// audit ID: a fresh identity per request without re-encoding the body.
+func stamp(body []byte, offsets []int, n uint64) {
+	var d [12]byte
+	const hex = "0123456789abcdef"
+	for i := 11; i >= 0; i-- {
+		d[i] = hex[n&0xf]
+		n >>= 4
+	}
+	for _, o := range offsets {
+		copy(body[o:o+12], d[:])
+	}
+}
+
+// templates builds request bodies of batch events each from the sample,
+// cycling through it.
+func templates(path string, batch int) ([]template, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var lines [][]byte
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		var head struct {
+			AuditID string `json:"auditID"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &head); err != nil || len(head.AuditID) < 12 {
+			continue
+		}
+		lines = append(lines, append([]byte(nil), sc.Bytes()...))
+	}
+	if err := sc.Err(); err != nil {
+		return nil, err
+	}
+	if len(lines) == 0 {
+		return nil, errors.New("no usable event in " + path)
+	}
+	n := max(len(lines)/batch, 1) * 4
+	out := make([]template, 0, n)
+	next := 0
+	for t := 0; t < n; t++ {
+		var b bytes.Buffer
+		b.WriteString(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[`)
+		var offs []int
+		for i := 0; i < batch; i++ {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			line := lines[next%len(lines)]
+			next++
+			k := bytes.Index(line, []byte(`"auditID":"`))
+			offs = append(offs, b.Len()+k+len(`"auditID":"`))
+			b.Write(line)
+		}
+		b.WriteString("]}")
+		out = append(out, template{body: b.Bytes(), offsets: offs, events: batch})
+	}
+	return out, nil
+}
+
+// memory returns a process's resident memory and its peak (VmRSS, VmHWM).
+func memory(pid int) (rss, hwm int64) {
+	if pid <= 0 {
+		return 0, 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 {
+			continue
+		}
+		kb, _ := strconv.ParseInt(f[1], 10, 64)
+		switch f[0] {
+		case "VmRSS:":
+			rss = kb << 10
+		case "VmHWM:":
+			hwm = kb << 10
+		}
+	}
+	return rss, hwm
+}

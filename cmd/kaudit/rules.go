@@ -1,0 +1,239 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/ruletest"
+	"github.com/kaudit/kaudit/rules"
+)
+
+func init() { extraCommands = append(extraCommands, newRulesCmd) }
+
+// rulesFlagKeys maps the rules commands' flags to configuration keys.
+var rulesFlagKeys = map[string]string{"rules": "rules.dir", "format": "format"}
+
+func newRulesCmd(a *app) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rules",
+		Short: "List, test and show the coverage of the detection rules",
+	}
+	sub := func(use, short string, run func(*app) error) *cobra.Command {
+		c := &cobra.Command{
+			Use:   use,
+			Short: short,
+			Args:  cobra.NoArgs,
+			RunE: func(c *cobra.Command, _ []string) error {
+				if err := a.configure(c, rulesFlagKeys); err != nil {
+					return err
+				}
+				return run(a)
+			},
+		}
+		c.Flags().String("rules", "", "directory of rule files (and their *_test.yaml) adding to, overriding or disabling built-in rules")
+		return c
+	}
+	list := sub("list", "List the rules: id, severity, level, tactic, technique, source", (*app).rulesList)
+	list.Flags().String("format", "text", "text or json")
+	test := sub("test", "Run the rule tests of the built-in rules and of --rules DIR (like promtool test rules)", (*app).rulesTest)
+	cov := sub("coverage", "Show the Threat Matrix technique by technique: the rules that cover it and at which audit level, or why the audit log cannot see it", (*app).rulesCoverage)
+	cov.Flags().String("format", "text", "text or json")
+	cmd.AddCommand(list, test, cov)
+	return cmd
+}
+
+func (a *app) rulesFormat() (string, error) {
+	f := a.v.GetString("format")
+	if f == "" {
+		f = "text"
+	}
+	if f != "text" && f != "json" {
+		return "", usageError("--format %q: want text or json", f)
+	}
+	return f, nil
+}
+
+func (a *app) loadRules() (*detect.RuleSet, error) {
+	set, err := rules.Load(a.v.GetString("rules.dir"))
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return set, nil
+}
+
+func (a *app) rulesList() error {
+	format, err := a.rulesFormat()
+	if err != nil {
+		return err
+	}
+	set, err := a.loadRules()
+	if err != nil {
+		return err
+	}
+	if format == "json" {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetEscapeHTML(false)
+		for _, r := range set.Rules {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tSEVERITY\tDENIED\tLEVEL\tTACTIC\tTECHNIQUE\tSOURCE")
+	for _, r := range set.Rules {
+		id := r.ID
+		if r.Disabled {
+			id += " (disabled)"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s %s\t%s\n", id, r.Severity, r.DeniedSeverity, r.Level, r.Tactic, r.TechniqueID, r.Technique, r.Source)
+	}
+	return tw.Flush()
+}
+
+// rulesTest runs the built-in tests against the built-in library (they
+// vouch for what ships) and the user's tests against the merged set (what
+// will actually run with --rules DIR).
+func (a *app) rulesTest() error {
+	builtin, err := rules.Load("")
+	if err != nil {
+		return usageError("%v", err)
+	}
+	results, err := ruletest.NewRunner(builtin).RunFS(rules.FS)
+	if err != nil {
+		return &exitError{code: exitInput, err: err}
+	}
+	total, failed := report(a.stdout, "built-in", results)
+	if dir := a.v.GetString("rules.dir"); dir != "" {
+		set, err := a.loadRules()
+		if err != nil {
+			return err
+		}
+		ur, err := ruletest.NewRunner(set).RunFS(os.DirFS(dir))
+		if err != nil {
+			return &exitError{code: exitInput, err: err}
+		}
+		if len(ur) == 0 {
+			fmt.Fprintf(a.stderr, "kaudit: warning: %s holds no rule tests (*_test.yaml)\n", dir)
+		}
+		t, f := report(a.stdout, dir, ur)
+		total, failed = total+t, failed+f
+		fire, silent := ruletest.Untested(userOnly(set, dir), ur)
+		for _, id := range fire {
+			fmt.Fprintf(a.stderr, "kaudit: warning: rule %s has no test that expects it to fire\n", id)
+		}
+		for _, id := range silent {
+			fmt.Fprintf(a.stderr, "kaudit: warning: rule %s has no test in which it must stay silent\n", id)
+		}
+	}
+	fmt.Fprintf(a.stdout, "%d tests, %d failed\n", total, failed)
+	if failed > 0 {
+		return &exitError{code: exitInput, err: errors.New("rule tests failed")}
+	}
+	return nil
+}
+
+// userOnly keeps the rules of set that came from dir (the ones a user's
+// tests are expected to cover).
+func userOnly(set *detect.RuleSet, dir string) *detect.RuleSet {
+	out := &detect.RuleSet{}
+	for _, r := range set.Rules {
+		if strings.HasPrefix(r.Source, dir) {
+			out.Rules = append(out.Rules, r)
+		}
+	}
+	return out
+}
+
+func report(w io.Writer, origin string, results []ruletest.Result) (total, failed int) {
+	for _, r := range results {
+		total++
+		if r.OK() {
+			continue
+		}
+		failed++
+		fmt.Fprintf(w, "FAIL %s: %s: %s\n", origin, r.File, r.Name)
+		for _, f := range r.Failures {
+			fmt.Fprintf(w, "    %s\n", f)
+		}
+	}
+	fmt.Fprintf(w, "%s: %d tests, %d passed\n", origin, total, total-failed)
+	return total, failed
+}
+
+func (a *app) rulesCoverage() error {
+	format, err := a.rulesFormat()
+	if err != nil {
+		return err
+	}
+	set, err := a.loadRules()
+	if err != nil {
+		return err
+	}
+	matrix, err := rules.Matrix()
+	if err != nil {
+		return &exitError{code: exitInput, err: err}
+	}
+	cov, extra := rules.Coverage(set, matrix)
+	if format == "json" {
+		enc := json.NewEncoder(a.stdout)
+		enc.SetEscapeHTML(false)
+		for _, c := range cov {
+			if c.Rules == nil {
+				c.Rules = []rules.CoveringRule{}
+			}
+			if err := enc.Encode(c); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	covered := 0
+	visible := 0
+	for _, c := range cov {
+		fmt.Fprintf(a.stdout, "%s %s [%s] seen: %s", c.ID, c.Name, strings.Join(c.Tactics, ", "), c.Seen)
+		if c.Level != "" && c.Seen != "no" {
+			fmt.Fprintf(a.stdout, " (evidence needs %s)", c.Level)
+		}
+		fmt.Fprintln(a.stdout)
+		if c.Visible() {
+			visible++
+			if len(c.Rules) > 0 {
+				covered++
+			}
+		}
+		switch {
+		case c.Seen == "no" && len(c.Rules) == 0:
+			fmt.Fprintf(a.stdout, "    not visible: %s\n", c.Why)
+		case len(c.Rules) == 0:
+			fmt.Fprintf(a.stdout, "    NO RULE covers it\n")
+		}
+		if c.Seen == "no" && len(c.Rules) > 0 {
+			fmt.Fprintf(a.stdout, "    mostly not visible: %s\n", c.Why)
+		}
+		for _, r := range c.Rules {
+			fb := ""
+			if r.Fallback && r.Level != detect.LevelMetadata {
+				fb = ", metadata fallback below it"
+			}
+			fmt.Fprintf(a.stdout, "    %-40s %-8s needs %s%s (%s)\n", r.ID, r.Severity, r.Level, fb, r.Tactic)
+		}
+		if c.Limits != "" {
+			fmt.Fprintf(a.stdout, "    unseen: %s\n", c.Limits)
+		}
+	}
+	for _, r := range extra {
+		fmt.Fprintf(a.stdout, "rule %s reports a technique outside the matrix table\n", r.ID)
+	}
+	fmt.Fprintf(a.stdout, "%d of %d visible techniques covered; %d techniques in the table\n", covered, visible, len(cov))
+	return nil
+}

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/kaudit/kaudit/auth"
+	"github.com/kaudit/kaudit/ingest/webhook"
+	"github.com/kaudit/kaudit/investigate"
+	"github.com/kaudit/kaudit/store"
+)
+
+// servers are serve's two listeners: the webhook, and the query API with
+// the operational endpoints.
+type servers struct {
+	webhook, api *http.Server
+	failed       chan error
+}
+
+// startServers listens on both addresses (so that a taken port stops the
+// start) and serves them. The bound addresses are logged: with port 0,
+// that is where to find them.
+func (a *app) startServers(cfg *serveConfig, wh http.Handler, st store.Store, apiTokens *auth.Tokens,
+	reg *prometheus.Registry, ready func() error, logger *slog.Logger) (*servers, error) {
+	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
+	whMux := http.NewServeMux()
+	whMux.Handle(webhook.Path, wh)
+	s := &servers{failed: make(chan error, 2)}
+	s.webhook = newHTTPServer(whMux, cfg.tls, errLog)
+
+	apiMux := http.NewServeMux()
+	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writePlain(w, http.StatusOK, "ok") })
+	apiMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := ready(); err != nil {
+			writePlain(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
+			return
+		}
+		writePlain(w, http.StatusOK, "ok")
+	})
+	apiMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errLog}))
+	if st != nil {
+		apiMux.Handle("/", investigate.NewHandler(st, apiTokens, investigate.Options{Logger: logger}))
+	}
+	var apiTLS *tls.Config
+	if cfg.tls != nil {
+		// The query API carries evidence and tokens: same certificate as
+		// the webhook, no client certificates.
+		apiTLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: cfg.tls.Certificates}
+	}
+	s.api = newHTTPServer(apiMux, apiTLS, errLog)
+
+	whLn, err := listen(cfg.webhookListen, cfg.tls, keyWebhookListen)
+	if err != nil {
+		return nil, err
+	}
+	apiLn, err := listen(cfg.apiListen, apiTLS, keyAPIListen)
+	if err != nil {
+		whLn.Close()
+		return nil, err
+	}
+	scheme := "https"
+	if cfg.tls == nil {
+		scheme = "http"
+	}
+	logger.Info("webhook listening", "addr", whLn.Addr().String(), "url", scheme+"://"+whLn.Addr().String()+webhook.Path)
+	logger.Info("query API listening", "addr", apiLn.Addr().String(), "url", scheme+"://"+apiLn.Addr().String()+"/api/v1/")
+	go s.serve(s.webhook, whLn, "webhook")
+	go s.serve(s.api, apiLn, "query API")
+	return s, nil
+}
+
+func listen(addr string, tc *tls.Config, key string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, &exitError{code: exitInput, err: fmt.Errorf("%s %s: %w", key, addr, err)}
+	}
+	if tc != nil {
+		ln = tls.NewListener(ln, tc)
+	}
+	return ln, nil
+}
+
+func (s *servers) serve(srv *http.Server, ln net.Listener, name string) {
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.failed <- fmt.Errorf("%s: %w", name, err)
+	}
+}
+
+// shutdown stops both listeners and waits for their requests: a webhook
+// request in flight returns once its batch is durable.
+func (s *servers) shutdown(ctx context.Context) error {
+	return errors.Join(s.webhook.Shutdown(ctx), s.api.Shutdown(ctx))
+}
+
+// newHTTPServer sets the timeouts a server facing a network needs. The
+// write timeout leaves room for a batch to be stored or spooled.
+func newHTTPServer(h http.Handler, tc *tls.Config, errLog *log.Logger) *http.Server {
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         tc,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		WriteTimeout:      90 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          errLog,
+	}
+	return srv
+}
+
+func writePlain(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	fmt.Fprintln(w, msg)
+}

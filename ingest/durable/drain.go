@@ -1,0 +1,125 @@
+package durable
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/ingest"
+)
+
+// Drain backoff: the first retry comes quickly (a store restart takes
+// seconds), later ones no more often than drainBackoffMax.
+const (
+	drainBackoffMin = 500 * time.Millisecond
+	drainBackoffMax = 10 * time.Second
+	// drainIdle is how often an idle drainer looks at the spool even
+	// without being woken (a wake-up can be missed at shutdown races).
+	drainIdle = 2 * time.Second
+)
+
+// drainLoop moves spooled entries into the store, oldest first, one at a
+// time, and removes each from the spool only after the store took it. A
+// crash between the two writes it again on restart; the store collapses the
+// duplicate ((auditID, stage) is an event's identity).
+func (a *Acceptor) drainLoop() {
+	defer close(a.drained)
+	backoff := drainBackoffMin
+	for {
+		progressed, err := a.drainOne()
+		switch {
+		case err != nil:
+			a.log.Warn("spool drain: store not taking writes yet", "err", err, "retry_in", backoff)
+			if !a.sleep(backoff) {
+				return
+			}
+			backoff = min(backoff*2, drainBackoffMax)
+		case progressed:
+			backoff = drainBackoffMin
+			select {
+			case <-a.stop:
+				return
+			default:
+			}
+		default:
+			t := time.NewTimer(drainIdle)
+			select {
+			case <-a.stop:
+				t.Stop()
+				return
+			case <-a.wake:
+			case <-t.C:
+			}
+			t.Stop()
+		}
+	}
+}
+
+func (a *Acceptor) sleep(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-a.stop:
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// Entries moved per store write: a webhook batch is a few hundred events,
+// and ClickHouse wants fewer, larger inserts.
+const (
+	drainMaxEntries = 64
+	drainMaxBytes   = 32 << 20
+)
+
+// drainOne stores the oldest spooled entries in one write. progressed is
+// false when the spool is empty.
+func (a *Acceptor) drainOne() (progressed bool, err error) {
+	first, entries, err := a.cfg.Spool.PeekN(drainMaxEntries, drainMaxBytes)
+	if err != nil || len(entries) == 0 {
+		return false, err
+	}
+	var recs []ingest.Record
+	var findings []detect.Finding
+	n := 0 // entries decoded, stored together
+	for i, data := range entries {
+		idx := first + uint64(i)
+		r, f, err := decodeEntry(data)
+		if err != nil {
+			if i > 0 {
+				break // store the readable ones before it first
+			}
+			// An entry this binary cannot read would block the spool for
+			// good: keep it aside for a person, and go on.
+			path := filepath.Join(a.cfg.Spool.Dir(), fmt.Sprintf("unreadable-%d.entry", idx))
+			if werr := os.WriteFile(path, data, 0o600); werr != nil {
+				return false, fmt.Errorf("spool entry %d unreadable (%v) and not set aside: %w", idx, err, werr)
+			}
+			a.log.Error("spool entry unreadable: set aside", "index", idx, "path", path, "err", err)
+			return true, a.cfg.Spool.Ack(idx)
+		}
+		recs = append(recs, r...)
+		findings = append(findings, f...)
+		n++
+	}
+	if err := a.storeWrite(context.Background(), recs, findings); err != nil {
+		a.storeDown.Store(true)
+		return false, err
+	}
+	if err := a.cfg.Spool.Ack(first + uint64(n) - 1); err != nil {
+		return false, err
+	}
+	a.spoolFull.Store(false)
+	if a.storeDown.Swap(false) {
+		a.log.Info("store is back: writing batches to it again, draining the spool")
+	}
+	a.m.Drained.Add(float64(len(recs)))
+	if left, _ := a.cfg.Spool.Stats(); left == 0 {
+		a.log.Info("spool drained")
+	}
+	return true, nil
+}

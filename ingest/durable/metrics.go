@@ -1,0 +1,106 @@
+package durable
+
+import (
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/ingest/spool"
+)
+
+// Metrics are the acceptor's Prometheus metrics.
+type Metrics struct {
+	reg prometheus.Registerer
+
+	// Stored counts events written to the store (live and drained).
+	Stored prometheus.Counter
+	// Spooled counts events written to the spool.
+	Spooled prometheus.Counter
+	// Drained counts events moved from the spool to the store.
+	Drained prometheus.Counter
+	// SpoolFull counts batches refused because the spool was full.
+	SpoolFull prometheus.Counter
+	// StoreErrors counts failed store writes.
+	StoreErrors prometheus.Counter
+	// DetectErrors counts batches in which a rule failed at run time.
+	DetectErrors prometheus.Counter
+	// Findings counts findings by rule.
+	Findings *prometheus.CounterVec
+	// StoreWrite is the latency of store writes.
+	StoreWrite prometheus.Histogram
+}
+
+// NewMetrics creates the metrics and registers them with reg (nil: not
+// registered). rules, when given, are shown at zero from the start.
+func NewMetrics(reg prometheus.Registerer, rules []string) *Metrics {
+	m := &Metrics{
+		reg: reg,
+		Stored: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaudit_events_stored_total", Help: "Audit events written to the store, directly or drained from the spool.",
+		}),
+		Spooled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaudit_events_spooled_total", Help: "Audit events written (fsynced) to the local spool because the store could not take them.",
+		}),
+		Drained: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaudit_events_drained_total", Help: "Audit events moved from the spool into the store.",
+		}),
+		SpoolFull: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaudit_spool_full_total", Help: "Batches refused (429) because the store was down and the spool at spool.max_bytes.",
+		}),
+		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaudit_store_write_errors_total", Help: "Store writes that failed or timed out.",
+		}),
+		DetectErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaudit_detect_errors_total", Help: "Batches in which a rule failed at run time (their events are stored all the same).",
+		}),
+		Findings: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "kaudit_findings_total", Help: "Findings, by rule.",
+		}, []string{"rule"}),
+		StoreWrite: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "kaudit_store_write_seconds",
+			Help:    "Latency of store writes (one per webhook batch, or per drained group of spool entries).",
+			Buckets: []float64{.005, .01, .025, .05, .1, .2, .3, .5, 1, 2, 5, 10},
+		}),
+	}
+	for _, r := range rules {
+		m.Findings.WithLabelValues(r)
+	}
+	if reg != nil {
+		reg.MustRegister(m.Stored, m.Spooled, m.Drained, m.SpoolFull, m.StoreErrors, m.DetectErrors, m.Findings, m.StoreWrite)
+	}
+	return m
+}
+
+func (m *Metrics) countFindings(fs []detect.Finding) {
+	for i := range fs {
+		m.Findings.WithLabelValues(fs[i].Rule).Inc()
+	}
+}
+
+// watchSpool registers gauges read at scrape time from the spool and the
+// store state.
+func (m *Metrics) watchSpool(sp *spool.Spool, storeDown *atomic.Bool) {
+	if m.reg == nil {
+		return
+	}
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaudit_spool_entries", Help: "Batches in the spool waiting for the store (spool depth).",
+		}, func() float64 { n, _ := sp.Stats(); return float64(n) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaudit_spool_bytes", Help: "Bytes in the spool waiting for the store.",
+		}, func() float64 { _, b := sp.Stats(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaudit_spool_max_bytes", Help: "The spool's limit (spool.max_bytes); at it, batches are refused with 429.",
+		}, func() float64 { return float64(sp.Max()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaudit_store_up", Help: "1 when batches go to the store, 0 while they go to the spool.",
+		}, func() float64 {
+			if storeDown.Load() {
+				return 0
+			}
+			return 1
+		}),
+	)
+}

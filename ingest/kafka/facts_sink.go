@@ -1,0 +1,88 @@
+package kafka
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	json "github.com/goccy/go-json"
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/ingest"
+)
+
+// FactsSink is a pipeline sink that publishes each batch's correlation facts
+// (its findings, and its requests reduced to what correlation reads) to the
+// facts topic, where every consumer's Correlation reads them. Placed after
+// the store among the pipeline's sinks, it publishes only what was stored;
+// a batch retried after a failure publishes again, and readers deduplicate.
+type FactsSink struct {
+	w *kafkago.Writer
+}
+
+// NewFactsSink opens a writer to topic on cfg's brokers.
+func NewFactsSink(cfg Config, topic string) (*FactsSink, error) {
+	cfg.Topic = topic
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	tr, err := cfg.transport()
+	if err != nil {
+		return nil, err
+	}
+	return &FactsSink{w: &kafkago.Writer{
+		Addr:         kafkago.TCP(cfg.Brokers...),
+		Topic:        topic,
+		Transport:    tr,
+		Balancer:     &kafkago.RoundRobin{},
+		RequiredAcks: kafkago.RequireAll,
+		BatchTimeout: 2 * time.Millisecond,
+		BatchBytes:   maxBatchBytes,
+		MaxAttempts:  5,
+		Compression:  kafkago.Lz4, // user names and resources repeat a lot
+	}}, nil
+}
+
+// Write publishes the facts of one batch and returns once Kafka has them.
+func (s *FactsSink) Write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error {
+	var msgs []kafkago.Message
+	cur := facts{Findings: findings}
+	flush := func() error {
+		if len(cur.Findings) == 0 && len(cur.Requests) == 0 {
+			return nil
+		}
+		v, err := json.Marshal(&cur)
+		if err != nil {
+			return fmt.Errorf("facts: encode: %w", err)
+		}
+		msgs = append(msgs, kafkago.Message{Value: v})
+		cur = facts{}
+		return nil
+	}
+	for i := range events {
+		ev := events[i].Event
+		if ev == nil || !correlated(ev) {
+			continue
+		}
+		cur.Requests = append(cur.Requests, reduce(ev))
+		if len(cur.Requests) == maxFactsRequests {
+			if err := flush(); err != nil {
+				return err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	if len(msgs) == 0 {
+		return nil
+	}
+	if err := s.w.WriteMessages(ctx, msgs...); err != nil {
+		return fmt.Errorf("facts topic %s: %w", s.w.Topic, err)
+	}
+	return nil
+}
+
+// Close flushes and closes the writer.
+func (s *FactsSink) Close() error { return s.w.Close() }

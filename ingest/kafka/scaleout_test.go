@@ -1,0 +1,162 @@
+package kafka_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	kafkago "github.com/segmentio/kafka-go"
+
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/ingest/kafka"
+	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
+	"github.com/kaudit/kaudit/pipeline"
+)
+
+// splitPartitions returns a partition count for which murmur2 puts the two
+// actors in different halves of the partitions, so that the range assignor
+// gives them to different members of a two-member group.
+func splitPartitions(t testing.TB, a, b string) int {
+	t.Helper()
+	for n := 2; n <= 16; n += 2 {
+		parts := make([]int, n)
+		for i := range parts {
+			parts[i] = i
+		}
+		bal := &kafkago.Murmur2Balancer{}
+		pa := bal.Balance(kafkago.Message{Key: []byte(a)}, parts...)
+		pb := bal.Balance(kafkago.Message{Key: []byte(b)}, parts...)
+		if (pa < n/2) != (pb < n/2) {
+			return n
+		}
+	}
+	t.Fatalf("no partition count up to 16 separates %s from %s", a, b)
+	return 0
+}
+
+// waitStableGroup waits until the group has n members that all hold
+// partitions.
+func waitStableGroup(t testing.TB, c *kafkatest.Cluster, group string, n int) {
+	t.Helper()
+	cl := &kafkago.Client{Addr: kafkago.TCP(c.Brokers...)}
+	waitFor(t, "a stable group of two", func() bool {
+		res, err := cl.DescribeGroups(context.Background(), &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
+		if err != nil || len(res.Groups) != 1 {
+			return false
+		}
+		g := res.Groups[0]
+		if g.GroupState != "Stable" || len(g.Members) != n {
+			return false
+		}
+		for _, m := range g.Members {
+			if len(m.MemberAssignments.Topics) == 0 || len(m.MemberAssignments.Topics[0].Partitions) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func incidentsJSON(t testing.TB, incs []incident.Incident) string {
+	t.Helper()
+	b, err := json.MarshalIndent(incs, "", " ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// Scale-out: receivers forward to Kafka keyed by actor, two consumers in
+// one group each run their own pipeline, and the incidents come out exactly
+// as one process makes them from the same log, although the incident that
+// matters joins admin (who bound cluster-admin to mallory) and mallory,
+// whose events the two consumers saw apart.
+func TestScaleOutIncidentsEqualOneProcess(t *testing.T) {
+	lines := kafkatest.Lines(t, samplePath)
+
+	// One process, the file in order: the reference.
+	ref := newPipeline(t)
+	replayLines(t, ref, lines)
+	want := ref.Incidents()
+	joined := false
+	for _, inc := range want {
+		if len(inc.Actors) > 1 {
+			joined = true
+		}
+	}
+	if !joined {
+		t.Fatal("the sample should hold an incident joining two actors")
+	}
+
+	parts := splitPartitions(t, "mallory", "admin")
+	c := kafkatest.Start(t, int32(parts), []string{"audit"})
+	c.CreateTopic(t, 1, "kaudit-facts")
+	cfg := testConfig(c, "audit", "kaudit")
+	st := openStore(t)
+
+	type member struct {
+		p       *pipeline.Pipeline
+		counter *memoryCounter
+		facts   *kafka.FactsSink
+	}
+	members := make([]member, 2)
+	for i := range members {
+		fs, err := kafka.NewFactsSink(cfg, "kaudit-facts")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fs.Close()
+		counter := newCounter()
+		members[i] = member{p: newPipeline(t, st, counter, fs), counter: counter, facts: fs}
+		start(t, cfg, pipelineAcceptor{members[i].p})
+	}
+	waitStableGroup(t, c, "kaudit", 2)
+
+	fwd, err := kafka.NewForwarder(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fwd.Close()
+	forward(t, fwd, webhookBatches(t, lines))
+	ids, _ := expected(t, lines)
+	waitFor(t, "every event stored by the two consumers", func() bool { return st.identities() == int64(ids) })
+	// Committed means every sink, the facts topic included, took the batch.
+	waitFor(t, "every offset committed", func() bool {
+		var sum int64
+		for _, off := range committed(t, c, "kaudit", "audit", parts) {
+			sum += max(off, 0)
+		}
+		return sum == int64(len(lines))
+	})
+
+	// The two consumers saw mallory and admin apart: neither alone can
+	// build the joined incident.
+	if members[0].counter.actor("mallory")+members[1].counter.actor("mallory") == 0 || members[0].counter.actor("admin")+members[1].counter.actor("admin") == 0 {
+		t.Fatal("mallory's or admin's events are missing")
+	}
+	for i, m := range members {
+		if m.counter.actor("mallory") > 0 && m.counter.actor("admin") > 0 {
+			t.Fatalf("consumer %d saw both mallory and admin; the test needs them apart", i)
+		}
+		if incidentsJSON(t, m.p.Incidents()) == incidentsJSON(t, want) {
+			t.Errorf("consumer %d alone built the one-process incidents; the test needs the actors split", i)
+		}
+	}
+
+	corr, err := kafka.NewCorrelation(context.Background(), cfg, "kaudit-facts", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer corr.Close()
+	if err := corr.Sync(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := corr.Incidents()
+	if g, w := incidentsJSON(t, got), incidentsJSON(t, want); g != w {
+		t.Errorf("incidents from two consumers differ from one process:\n got %s\nwant %s", g, w)
+	}
+	if corr.Bad() != 0 {
+		t.Errorf("%d unreadable facts", corr.Bad())
+	}
+	t.Logf("%d partitions, %d incidents, identical to one process", parts, len(got))
+}

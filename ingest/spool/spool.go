@@ -1,0 +1,251 @@
+// Package spool is kaudit's local write-ahead log: when the store cannot take
+// a batch, the batch is appended here and fsynced before the apiserver gets
+// its 2xx, and a background worker drains it into the store once the store
+// is back. The on-disk format is github.com/tidwall/wal's (segment files of
+// length-prefixed entries); this package adds a size limit, the bookkeeping
+// of what is still pending, and recovery of a torn tail.
+//
+// Entries are opaque bytes: what a batch looks like on disk is the business
+// of the package that spools it.
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/tidwall/wal"
+)
+
+// FullError is returned by Append when the entries would take the spool past
+// its limit. It carries the time the caller should ask its client to wait:
+// the webhook turns it into 429 with Retry-After, which the apiserver honours.
+type FullError struct {
+	Pending, Max int64
+	Wait         time.Duration
+}
+
+// Error says how full the spool is.
+func (e *FullError) Error() string {
+	return fmt.Sprintf("spool full: %d bytes pending, limit %d (spool.max_bytes)", e.Pending, e.Max)
+}
+
+// RetryAfter is how long a client should wait before trying again.
+func (e *FullError) RetryAfter() time.Duration { return e.Wait }
+
+// retryAfterFull is the wait asked of clients when the spool is full: long
+// enough for a drain attempt to make room, short next to the apiserver's
+// own 10 s first backoff.
+const retryAfterFull = 5 * time.Second
+
+// segmentSize keeps each segment file, and the tail segment the WAL library
+// holds in memory, small.
+const segmentSize = 8 << 20
+
+// Spool is a durable FIFO of entries with a byte limit. It is safe for
+// concurrent use: appenders (request handlers) and one drainer.
+type Spool struct {
+	// TornBytes is how many bytes of a torn, never acknowledged tail Open
+	// cut off; the caller logs it.
+	TornBytes int64
+
+	dir string
+	max int64
+
+	mu      sync.Mutex
+	log     *wal.Log
+	sizes   []int64 // sizes of pending entries, oldest first
+	first   uint64  // index of sizes[0]
+	pending int64   // sum of sizes
+}
+
+// Open opens or creates the spool in dir. Entries left by an earlier run
+// (acknowledged upstream, not yet in the store) are pending again. A tail
+// torn by a crash mid-write (never acknowledged, since fsync had not
+// returned) is cut off; TornBytes reports how many bytes were.
+func Open(dir string, maxBytes int64) (*Spool, error) {
+	if maxBytes <= 0 {
+		return nil, fmt.Errorf("spool %s: limit must be positive, got %d", dir, maxBytes)
+	}
+	l, err := openLog(dir)
+	var torn int64
+	if errors.Is(err, wal.ErrCorrupt) {
+		var rerr error
+		if torn, rerr = repairTail(dir); rerr != nil {
+			return nil, fmt.Errorf("spool %s: %w (repair: %v)", dir, err, rerr)
+		}
+		l, err = openLog(dir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: %w", dir, err)
+	}
+	s := &Spool{dir: dir, max: maxBytes, log: l, TornBytes: torn}
+	if err := s.load(); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func openLog(dir string) (*wal.Log, error) {
+	return wal.Open(dir, &wal.Options{
+		SegmentSize:      segmentSize,
+		LogFormat:        wal.Binary,
+		SegmentCacheSize: 1,
+		AllowEmpty:       true, // fully drained is the normal state
+		DirPerms:         0o700,
+		FilePerms:        0o600, // redacted, but still the cluster's activity
+	})
+}
+
+// load reads the size of every pending entry.
+func (s *Spool) load() error {
+	first, err := s.log.FirstIndex()
+	if err != nil {
+		return fmt.Errorf("spool %s: %w", s.dir, err)
+	}
+	last, err := s.log.LastIndex()
+	if err != nil {
+		return fmt.Errorf("spool %s: %w", s.dir, err)
+	}
+	s.first = first
+	for i := first; i <= last && last != 0; i++ {
+		data, err := s.log.Read(i)
+		if err != nil {
+			return fmt.Errorf("spool %s: entry %d: %w", s.dir, i, err)
+		}
+		s.sizes = append(s.sizes, int64(len(data)))
+		s.pending += int64(len(data))
+	}
+	return nil
+}
+
+// Append writes entries and fsyncs them once, all or none. It returns a
+// *FullError, writing nothing, when they would pass the limit.
+func (s *Spool) Append(entries ...[]byte) error {
+	var n int64
+	for _, e := range entries {
+		n += int64(len(e))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return errors.New("spool closed")
+	}
+	if s.pending+n > s.max {
+		return &FullError{Pending: s.pending, Max: s.max, Wait: retryAfterFull}
+	}
+	next := s.first + uint64(len(s.sizes))
+	var b wal.Batch
+	for i, e := range entries {
+		b.Write(next+uint64(i), e)
+	}
+	if err := s.log.WriteBatch(&b); err != nil {
+		return fmt.Errorf("spool %s: write: %w", s.dir, err)
+	}
+	for _, e := range entries {
+		s.sizes = append(s.sizes, int64(len(e)))
+	}
+	s.pending += n
+	return nil
+}
+
+// Peek returns the oldest pending entry and its index; ok is false when
+// nothing is pending.
+func (s *Spool) Peek() (index uint64, data []byte, ok bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return 0, nil, false, errors.New("spool closed")
+	}
+	if len(s.sizes) == 0 {
+		return 0, nil, false, nil
+	}
+	data, err = s.log.Read(s.first)
+	if err != nil {
+		return 0, nil, false, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first, err)
+	}
+	return s.first, data, true, nil
+}
+
+// PeekN returns up to n of the oldest pending entries (at least one when
+// any is pending, however large), stopping before maxBytes; first is the
+// index of the first one. The drainer stores them in one write.
+func (s *Spool) PeekN(n int, maxBytes int64) (first uint64, entries [][]byte, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return 0, nil, errors.New("spool closed")
+	}
+	var total int64
+	for i := 0; i < n && i < len(s.sizes); i++ {
+		if i > 0 && total+s.sizes[i] > maxBytes {
+			break
+		}
+		data, err := s.log.Read(s.first + uint64(i))
+		if err != nil {
+			return 0, nil, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first+uint64(i), err)
+		}
+		entries = append(entries, data)
+		total += s.sizes[i]
+	}
+	return s.first, entries, nil
+}
+
+// Ack removes every entry up to and including index: they are in the store.
+func (s *Spool) Ack(index uint64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return errors.New("spool closed")
+	}
+	if index < s.first || index >= s.first+uint64(len(s.sizes)) {
+		return fmt.Errorf("spool %s: ack of %d outside pending %d..%d", s.dir, index, s.first, s.first+uint64(len(s.sizes)))
+	}
+	if err := s.log.TruncateFront(index + 1); err != nil {
+		return fmt.Errorf("spool %s: truncate: %w", s.dir, err)
+	}
+	k := int(index - s.first + 1)
+	for _, n := range s.sizes[:k] {
+		s.pending -= n
+	}
+	s.sizes = append(s.sizes[:0], s.sizes[k:]...)
+	s.first = index + 1
+	return nil
+}
+
+// Stats returns the number of pending entries and their bytes.
+func (s *Spool) Stats() (entries int, bytes int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.sizes), s.pending
+}
+
+// HasRoom reports whether n more bytes fit under the limit.
+func (s *Spool) HasRoom(n int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.log != nil && s.pending+n <= s.max
+}
+
+// Max is the spool's byte limit.
+func (s *Spool) Max() int64 { return s.max }
+
+// Close closes the log; pending entries stay on disk for the next Open.
+func (s *Spool) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return nil
+	}
+	err := s.log.Close()
+	s.log = nil
+	if err != nil {
+		return fmt.Errorf("spool %s: close: %w", s.dir, err)
+	}
+	return nil
+}
+
+// Dir is the spool's directory.
+func (s *Spool) Dir() string { return s.dir }

@@ -1,0 +1,158 @@
+package spool
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func entry(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("entry-%04d;", i)), 10) }
+
+func TestAppendPeekAckReopen(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if err := s.Append(entry(2*i), entry(2*i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, b := s.Stats(); n != 10 || b != 10*int64(len(entry(0))) {
+		t.Fatalf("stats %d entries %d bytes", n, b)
+	}
+	idx, data, ok, err := s.Peek()
+	if err != nil || !ok || !bytes.Equal(data, entry(0)) {
+		t.Fatalf("peek: %d %q %v %v", idx, data, ok, err)
+	}
+	if err := s.Ack(idx + 2); err != nil { // entries 0..2 are in the store
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// A restart finds exactly the entries not acknowledged to the store.
+	s, err = Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, _ := s.Stats(); n != 7 {
+		t.Fatalf("after reopen: %d pending, want 7", n)
+	}
+	for want := 3; want < 10; want++ {
+		idx, data, ok, err := s.Peek()
+		if err != nil || !ok {
+			t.Fatalf("peek %d: %v %v", want, ok, err)
+		}
+		if !bytes.Equal(data, entry(want)) {
+			t.Fatalf("entry %d: got %q", want, data[:12])
+		}
+		if err := s.Ack(idx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, ok, _ := s.Peek(); ok {
+		t.Fatal("drained spool still has an entry")
+	}
+	// Fully drained, it takes new entries and survives a reopen empty.
+	if err := s.Append(entry(10)); err != nil {
+		t.Fatal(err)
+	}
+	idx, _, _, _ = s.Peek()
+	if err := s.Ack(idx); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s2, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	if n, b := s2.Stats(); n != 0 || b != 0 {
+		t.Fatalf("drained spool reopened with %d entries, %d bytes", n, b)
+	}
+}
+
+func TestFullRefusesAndWritesNothing(t *testing.T) {
+	s, err := Open(t.TempDir(), 3*int64(len(entry(0))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Append(entry(0), entry(1)); err != nil {
+		t.Fatal(err)
+	}
+	err = s.Append(entry(2), entry(3))
+	var full *FullError
+	if !errors.As(err, &full) || full.RetryAfter() <= 0 {
+		t.Fatalf("append past the limit: %v", err)
+	}
+	if n, _ := s.Stats(); n != 2 {
+		t.Fatalf("a refused append wrote something: %d pending", n)
+	}
+	if !s.HasRoom(int64(len(entry(0)))) || s.HasRoom(2*int64(len(entry(0)))) {
+		t.Fatal("HasRoom disagrees with the limit")
+	}
+	idx, _, _, _ := s.Peek()
+	if err := s.Ack(idx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Append(entry(2), entry(3)); err != nil {
+		t.Fatalf("after a drain the spool should take more: %v", err)
+	}
+}
+
+// A crash in the middle of a write leaves a torn entry at the tail; the
+// complete entries before it must come back.
+func TestTornTailIsCut(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		if err := s.Append(entry(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.Close()
+	seg := filepath.Join(dir, "00000000000000000001")
+	f, err := os.OpenFile(seg, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A length prefix announcing 200 bytes, followed by only 5.
+	if _, err := f.Write([]byte{200, 1, 'p', 'a', 'r', 't', 'i'}); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	s, err = Open(dir, 1<<20)
+	if err != nil {
+		t.Fatalf("open after a torn write: %v", err)
+	}
+	defer s.Close()
+	if s.TornBytes != 7 {
+		t.Fatalf("cut %d bytes, want 7", s.TornBytes)
+	}
+	if n, _ := s.Stats(); n != 3 {
+		t.Fatalf("%d entries survived, want 3", n)
+	}
+	if err := s.Append(entry(3)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Stats(); n != 4 {
+		t.Fatalf("%d entries after append, want 4", n)
+	}
+}
+
+func TestOpenRejectsNoLimit(t *testing.T) {
+	if _, err := Open(t.TempDir(), 0); err == nil {
+		t.Fatal("a spool without a limit opened")
+	}
+}

@@ -1,0 +1,136 @@
+package investigate
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/store"
+)
+
+// TimelinePage is the answer of GET /api/v1/timeline: one page of entries
+// in time order. More says whether another page follows at NextOffset; the
+// store is asked for one entry beyond the page to know it without a count.
+type TimelinePage struct {
+	Entries    []store.Entry `json:"entries"`
+	Limit      int           `json:"limit"`
+	Offset     int           `json:"offset"`
+	More       bool          `json:"more"`
+	NextOffset int           `json:"next_offset,omitempty"`
+}
+
+// IncidentList is the answer of GET /api/v1/incidents, most severe first,
+// then by start time.
+type IncidentList struct {
+	Incidents []incident.Incident `json:"incidents"`
+}
+
+// EventStages is the answer of GET /api/v1/events/{auditID}: the redacted
+// JSON of each stage of one request, as stored.
+type EventStages struct {
+	AuditID string            `json:"audit_id"`
+	Stages  []json.RawMessage `json:"stages"`
+}
+
+func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
+	q, err := parseTimelineQuery(r.URL.Query(), h.opts.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	page := TimelinePage{Limit: q.Limit, Offset: q.Offset}
+	q.Limit++
+	entries, err := h.st.Timeline(r.Context(), q)
+	if err != nil {
+		h.storeError(w, r, "timeline", err)
+		return
+	}
+	if len(entries) > page.Limit {
+		entries = entries[:page.Limit]
+		page.More, page.NextOffset = true, page.Offset+page.Limit
+	}
+	page.Entries = nonNil(entries)
+	writeJSON(w, r, http.StatusOK, page)
+}
+
+func (h *Handler) incidents(w http.ResponseWriter, r *http.Request) {
+	q, err := parseIncidentQuery(r.URL.Query(), h.opts.Now())
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err.Error())
+		return
+	}
+	incs, err := h.st.Incidents(r.Context(), q)
+	if err != nil {
+		h.storeError(w, r, "incidents", err)
+		return
+	}
+	writeJSON(w, r, http.StatusOK, IncidentList{Incidents: nonNil(incs)})
+}
+
+func (h *Handler) incident(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.Query()) > 0 {
+		writeError(w, http.StatusBadRequest, "this endpoint takes no query parameters")
+		return
+	}
+	id := r.PathValue("id")
+	d, err := h.st.Incident(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && d == nil) {
+		writeError(w, http.StatusNotFound, "no incident "+id)
+		return
+	}
+	if err != nil {
+		h.storeError(w, r, "incident", err)
+		return
+	}
+	d.Findings = nonNil(d.Findings)
+	d.Timeline = nonNil(d.Timeline)
+	writeJSON(w, r, http.StatusOK, d)
+}
+
+func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.Query()) > 0 {
+		writeError(w, http.StatusBadRequest, "this endpoint takes no query parameters")
+		return
+	}
+	id := r.PathValue("auditID")
+	stages, err := h.st.Event(r.Context(), id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && len(stages) == 0) {
+		writeError(w, http.StatusNotFound, "no event "+id)
+		return
+	}
+	if err != nil {
+		h.storeError(w, r, "event", err)
+		return
+	}
+	out := EventStages{AuditID: id, Stages: make([]json.RawMessage, 0, len(stages))}
+	for i, s := range stages {
+		if !json.Valid(s) {
+			h.log.Error("stored event is not JSON", "audit_id", id, "stage_index", i)
+			writeError(w, http.StatusInternalServerError, "the store holds a stage of this event that is not JSON")
+			return
+		}
+		out.Stages = append(out.Stages, json.RawMessage(s))
+	}
+	writeJSON(w, r, http.StatusOK, out)
+}
+
+// storeError answers a failed store query with 503 (the store is the
+// dependency that failed) and logs it; a client that went away is not an
+// error worth a line.
+func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		return
+	}
+	h.log.Error("store query failed", "query", what, "path", r.URL.Path, "err", err)
+	writeError(w, http.StatusServiceUnavailable, what+": the store could not answer: "+err.Error())
+}
+
+// nonNil turns a nil slice into an empty one, so JSON shows [] not null.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}

@@ -1,0 +1,147 @@
+// Package investigate is the analyst's view of kaudit: a read-only JSON
+// query API over the store (timeline, incidents, one incident, one event)
+// and the web page that uses it, both behind analyst authentication. The
+// same handler serves `kaudit serve` (on api.listen, over ClickHouse) and
+// `kaudit ui` (on a local port, over files loaded into the memory store).
+package investigate
+
+import (
+	"log/slog"
+	"net/http"
+	pathpkg "path"
+	"strings"
+	"time"
+
+	"github.com/kaudit/kaudit/auth"
+	"github.com/kaudit/kaudit/store"
+)
+
+// Options tune the handler. The zero value is usable.
+type Options struct {
+	// SecureCookies marks the session cookie Secure even on requests that
+	// did not arrive over TLS, for when a proxy in front terminates TLS.
+	// Requests that arrive over TLS always get a Secure cookie.
+	SecureCookies bool
+	// SessionTTL is how long a login lasts (default 12 hours: one shift).
+	SessionTTL time.Duration
+	// MaxSessions caps live sessions, so that logins cannot grow memory
+	// without bound (default 10,000; the oldest is dropped beyond it).
+	MaxSessions int
+	// Logger receives failed logins and store errors (default slog.Default()).
+	Logger *slog.Logger
+	// Now is the clock, for since/until durations and session expiry
+	// (default time.Now).
+	Now func() time.Time
+}
+
+// Handler serves the query API under /api/v1/, the page at /, its assets
+// under /assets/, and /login and /logout.
+type Handler struct {
+	st       store.Store
+	tokens   *auth.Tokens
+	opts     Options
+	sessions *sessions
+	throttle *loginThrottle
+	log      *slog.Logger
+	mux      *http.ServeMux
+}
+
+// NewHandler returns the analyst's view over st: the read-only query API
+// (GET /api/v1/timeline, /api/v1/incidents, /api/v1/incidents/{id},
+// /api/v1/events/{auditID}) and the web page, mounted at the root of the
+// listener (api.listen for `kaudit serve`). Analysts authenticate with a
+// token of tokens: API clients as "Authorization: Bearer", browsers through
+// the login page, which trades the token for a session cookie. Requests
+// without either get 401 JSON on the API and the login page elsewhere,
+// never data. tokens must be the analysts' set, never the webhook's.
+func NewHandler(st store.Store, tokens *auth.Tokens, opts Options) http.Handler {
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 12 * time.Hour
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = 10000
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	h := &Handler{
+		st: st, tokens: tokens, opts: opts, log: opts.Logger,
+		sessions: newSessions(opts.SessionTTL, opts.MaxSessions, opts.Now),
+		throttle: newLoginThrottle(opts.Now),
+		mux:      http.NewServeMux(),
+	}
+	h.mux.HandleFunc("/api/v1/timeline", h.timeline)
+	h.mux.HandleFunc("/api/v1/incidents", h.incidents)
+	h.mux.HandleFunc("/api/v1/incidents/{id}", h.incident)
+	h.mux.HandleFunc("/api/v1/events/{auditID}", h.event)
+	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API path: "+r.URL.Path)
+	})
+	h.mux.Handle("/assets/", assetHandler())
+	h.mux.HandleFunc("/login", h.login)
+	h.mux.HandleFunc("/logout", h.logout)
+	h.mux.HandleFunc("/{$}", h.index)
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "404 page not found", http.StatusNotFound)
+	})
+	return h
+}
+
+// ServeHTTP authenticates the request before anything reads the store.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	setSecurityHeaders(w)
+	path := r.URL.Path
+	// Only clean paths are public: "/assets/../api/v1/incidents" must not
+	// pass as an asset before the mux cleans it.
+	public := path == "/login" || path == "/logout" || (strings.HasPrefix(path, "/assets/") && pathpkg.Clean(path) == path)
+	if !public && !h.authenticated(r) {
+		if strings.HasPrefix(path, "/api/") {
+			reason := "no credentials"
+			if _, ok := auth.BearerToken(r); ok {
+				reason = "invalid bearer token"
+			} else if sessionCookie(r) != "" {
+				reason = "unknown or expired session"
+			}
+			h.log.Warn("query API request refused", "remote", r.RemoteAddr, "path", path, "reason", reason)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="kaudit"`)
+			writeError(w, http.StatusUnauthorized, "authentication required: an analyst bearer token or a session from the login page")
+			return
+		}
+		// Any page asked for without a session gets the login page, at
+		// the same URL, so a bookmarked view opens after logging in.
+		servePage(w, loginPage, http.StatusUnauthorized)
+		return
+	}
+	if path != "/login" && path != "/logout" {
+		// The API and the page only read: anything but GET/HEAD is refused
+		// before it reaches a handler.
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			writeError(w, http.StatusMethodNotAllowed, "read-only: "+r.Method+" is not allowed, only GET and HEAD")
+			return
+		}
+	}
+	h.mux.ServeHTTP(w, r)
+}
+
+// authenticated reports whether r carries a valid analyst bearer token or
+// a live session cookie.
+func (h *Handler) authenticated(r *http.Request) bool {
+	if tok, ok := auth.BearerToken(r); ok {
+		return h.tokens.Valid(tok)
+	}
+	return h.sessions.valid(sessionCookie(r))
+}
+
+// setSecurityHeaders keeps the page's data in the page: no framing, no
+// script but ours, no referrer carrying a view's URL to another site.
+func setSecurityHeaders(w http.ResponseWriter) {
+	hd := w.Header()
+	hd.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'")
+	hd.Set("X-Content-Type-Options", "nosniff")
+	hd.Set("X-Frame-Options", "DENY")
+	hd.Set("Referrer-Policy", "same-origin")
+}

@@ -1,0 +1,137 @@
+package investigate
+
+import (
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/store"
+)
+
+// Paging limits. The defaults keep a response small enough for a page; the
+// caps keep one request from asking the store for everything.
+const (
+	defaultTimelineLimit = 100
+	maxTimelineLimit     = 1000
+	defaultIncidentLimit = 500
+	maxIncidentLimit     = 5000
+	maxOffset            = 10_000_000
+)
+
+// paramError is a bad query parameter, answered with 400 naming it.
+type paramError struct {
+	name, msg string
+}
+
+func (e *paramError) Error() string { return fmt.Sprintf("query parameter %s: %s", e.name, e.msg) }
+
+// timelineParams are the filters of `kaudit timeline`, as query parameters.
+var timelineParams = []string{"actor", "source_ip", "namespace", "resource", "name", "verb", "audit_id", "since", "until", "limit", "offset"}
+
+// incidentParams filter the incident list.
+var incidentParams = []string{"actor", "min_severity", "since", "until", "limit"}
+
+// checkKnown refuses parameters the endpoint does not take: a misspelt
+// filter silently ignored would show an analyst more than they asked for
+// and let them believe it was filtered.
+func checkKnown(q url.Values, known []string) error {
+	for k, vs := range q {
+		ok := false
+		for _, n := range known {
+			if k == n {
+				ok = true
+				break
+			}
+		}
+		if !ok {
+			return &paramError{k, "unknown; this endpoint takes " + strings.Join(known, ", ")}
+		}
+		if len(vs) > 1 {
+			return &paramError{k, "given more than once"}
+		}
+	}
+	return nil
+}
+
+// parseTimelineQuery turns query parameters into a store query.
+func parseTimelineQuery(q url.Values, now time.Time) (store.Query, error) {
+	if err := checkKnown(q, timelineParams); err != nil {
+		return store.Query{}, err
+	}
+	sq := store.Query{
+		Actor: q.Get("actor"), SourceIP: q.Get("source_ip"), Namespace: q.Get("namespace"),
+		Resource: q.Get("resource"), Name: q.Get("name"), Verb: q.Get("verb"), AuditID: q.Get("audit_id"),
+	}
+	var err error
+	if sq.Since, err = parseTime(q, "since", now); err != nil {
+		return sq, err
+	}
+	if sq.Until, err = parseTime(q, "until", now); err != nil {
+		return sq, err
+	}
+	if !sq.Since.IsZero() && !sq.Until.IsZero() && sq.Until.Before(sq.Since) {
+		return sq, &paramError{"until", "is before since"}
+	}
+	if sq.Limit, err = parseInt(q, "limit", defaultTimelineLimit, 1, maxTimelineLimit); err != nil {
+		return sq, err
+	}
+	if sq.Offset, err = parseInt(q, "offset", 0, 0, maxOffset); err != nil {
+		return sq, err
+	}
+	return sq, nil
+}
+
+// parseIncidentQuery turns query parameters into an incident query.
+func parseIncidentQuery(q url.Values, now time.Time) (store.IncidentQuery, error) {
+	if err := checkKnown(q, incidentParams); err != nil {
+		return store.IncidentQuery{}, err
+	}
+	iq := store.IncidentQuery{Actor: q.Get("actor"), MinSeverity: q.Get("min_severity")}
+	if iq.MinSeverity != "" && detect.SeverityRank(iq.MinSeverity) == 0 {
+		return iq, &paramError{"min_severity", fmt.Sprintf("%q: want info, low, medium, high or critical", iq.MinSeverity)}
+	}
+	var err error
+	if iq.Since, err = parseTime(q, "since", now); err != nil {
+		return iq, err
+	}
+	if iq.Until, err = parseTime(q, "until", now); err != nil {
+		return iq, err
+	}
+	if iq.Limit, err = parseInt(q, "limit", defaultIncidentLimit, 1, maxIncidentLimit); err != nil {
+		return iq, err
+	}
+	return iq, nil
+}
+
+// parseTime reads an RFC 3339 time, or a duration such as "2h" meaning
+// that long before now, as `kaudit timeline --since` does.
+func parseTime(q url.Values, name string, now time.Time) (time.Time, error) {
+	s := strings.TrimSpace(q.Get(name))
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t.UTC(), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return time.Time{}, &paramError{name, fmt.Sprintf("%q: want an RFC 3339 time (2026-11-22T09:53:40Z) or a duration before now (2h, 30m)", s)}
+	}
+	return now.Add(-d).UTC(), nil
+}
+
+// parseInt reads an integer in [lo, hi], def when absent.
+func parseInt(q url.Values, name string, def, lo, hi int) (int, error) {
+	s := q.Get(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, &paramError{name, fmt.Sprintf("%q: want a whole number from %d to %d", s, lo, hi)}
+	}
+	return n, nil
+}

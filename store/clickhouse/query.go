@@ -1,0 +1,353 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	json "github.com/goccy/go-json"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/store"
+)
+
+// timelineSelect picks, per request, the columns of its row of highest
+// version: the most telling stage (the rank is the version's top byte) and,
+// among unmerged duplicates, the latest write. Grouping by audit id rather
+// than reading with FINAL shows each request once before merges, on every
+// ClickHouse version, and reduces stages to one entry in the same pass.
+const timelineSelect = `SELECT
+	audit_id,
+	argMax(time_us, version) AS t,
+	argMax(stage, version),
+	argMax(user, version),
+	argMax(groups, version),
+	argMax(impersonated_user, version),
+	argMax(source_ips, version),
+	argMax(user_agent, version),
+	argMax(verb, version),
+	argMax(api_group, version),
+	argMax(resource, version),
+	argMax(subresource, version),
+	argMax(namespace, version),
+	argMax(name, version),
+	argMax(code, version),
+	argMax(request_uri, version),
+	argMax(decision, version),
+	argMax(location, version)
+FROM `
+
+// entryColumns are what timelineSelect reads from each branch of an
+// actor's timeline.
+const entryColumns = "audit_id, time_us, stage, user, groups, impersonated_user, source_ips, user_agent, verb, api_group, resource, subresource, namespace, name, code, request_uri, decision, location, version"
+
+// where collects a query's conditions and their bound arguments
+// (clickhouse-go binds ? on the client; 18.16.1 has no server-side
+// parameters).
+type where struct {
+	conds []string
+	args  []any
+}
+
+func (w *where) add(cond string, args ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, args...)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
+// window adds a time window. The condition on ts (seconds) lets ClickHouse
+// skip whole daily partitions; the one on time_us is exact.
+func (w *where) window(since, until time.Time) {
+	if !since.IsZero() {
+		w.add("ts >= toDateTime(?) AND time_us >= ?", since.Unix(), since.UnixMicro())
+	}
+	if !until.IsZero() {
+		w.add("ts <= toDateTime(?) AND time_us <= ?", until.Unix(), until.UnixMicro())
+	}
+}
+
+// Timeline lists one entry per request in time order (ties broken by audit
+// id). Every filter is a property shared by all stages of a request, so
+// filtering rows before grouping them gives the same answer as the
+// in-memory store. A zero Limit means no limit.
+func (s *Store) Timeline(ctx context.Context, q store.Query) ([]store.Entry, error) {
+	var w where
+	if q.SourceIP != "" {
+		w.add("has(source_ips, ?)", q.SourceIP)
+	}
+	for _, f := range []struct{ col, val string }{
+		{"namespace", q.Namespace}, {"resource", q.Resource}, {"name", q.Name}, {"verb", q.Verb}, {"audit_id", q.AuditID},
+	} {
+		if f.val != "" {
+			w.add(f.col+" = ?", f.val)
+		}
+	}
+	w.window(q.Since, q.Until)
+	switch {
+	case q.Actor != "":
+		return s.timeline(ctx, "events", "%s = ?", q.Actor, &w, q.Offset, q.Limit)
+	case q.Resource != "" || q.Namespace != "" || q.Name != "":
+		return s.timeline(ctx, "events_by_object", "", nil, &w, q.Offset, q.Limit)
+	case q.AuditID != "":
+		user, timeUs, found, err := s.locate(ctx, q.AuditID)
+		if err != nil || !found {
+			return []store.Entry{}, err
+		}
+		w.add("user = ? AND time_us = ?", user, timeUs)
+	}
+	return s.timeline(ctx, "events", "", nil, &w, q.Offset, q.Limit)
+}
+
+// locate finds where a request's rows are in events (its user and time,
+// the head of the events key) through event_index.
+func (s *Store) locate(ctx context.Context, auditID string) (user string, timeUs int64, found bool, err error) {
+	rows, err := s.conn.Query(ctx, "SELECT user, time_us FROM event_index WHERE audit_id = ? LIMIT 1", auditID)
+	if err != nil {
+		return "", 0, false, fmt.Errorf("event index query: %w", err)
+	}
+	defer rows.Close()
+	if rows.Next() {
+		if err := rows.Scan(&user, &timeUs); err != nil {
+			return "", 0, false, fmt.Errorf("event index query: %w", err)
+		}
+		found = true
+	}
+	if err := rows.Err(); err != nil {
+		return "", 0, false, fmt.Errorf("event index query: %w", err)
+	}
+	return user, timeUs, found, nil
+}
+
+// timeline runs the timeline query on table. With an actor condition (a format with
+// %s for the column and one ? for actorArg) it reads the actor's requests
+// as user from events and as impersonated user from events_impersonated,
+// each through its table's primary key, and merges them: the same request
+// found in both collapses in the GROUP BY.
+func (s *Store) timeline(ctx context.Context, table, actorCond string, actorArg any, rest *where, offset, limit int) ([]store.Entry, error) {
+	from := table + rest.sql()
+	args := rest.args
+	if actorCond != "" {
+		branch := func(col string) where {
+			var b where
+			b.add(fmt.Sprintf(actorCond, col), actorArg)
+			b.conds = append(b.conds, rest.conds...)
+			b.args = append(b.args, rest.args...)
+			return b
+		}
+		byUser, byImp := branch("user"), branch("impersonated_user")
+		from = "(SELECT " + entryColumns + " FROM events" + byUser.sql() +
+			" UNION ALL SELECT " + entryColumns + " FROM events_impersonated" + byImp.sql() + ")"
+		args = append(append([]any{}, byUser.args...), byImp.args...)
+	}
+	query := timelineSelect + from + " GROUP BY audit_id ORDER BY t, audit_id"
+	switch {
+	case limit > 0:
+		query += fmt.Sprintf(" LIMIT %d, %d", max(offset, 0), limit)
+	case offset > 0:
+		query += fmt.Sprintf(" LIMIT %d, %d", offset, uint64(1)<<62)
+	}
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("timeline query: %w", err)
+	}
+	defer rows.Close()
+	out := []store.Entry{}
+	for rows.Next() {
+		var e store.Entry
+		var t int64
+		var code int32
+		if err := rows.Scan(&e.AuditID, &t, &e.Stage, &e.User, &e.Groups, &e.ImpersonatedUser, &e.SourceIPs,
+			&e.UserAgent, &e.Verb, &e.APIGroup, &e.Resource, &e.Subresource, &e.Namespace, &e.Name, &code,
+			&e.RequestURI, &e.Decision, &e.Location); err != nil {
+			return nil, fmt.Errorf("timeline query: %w", err)
+		}
+		e.Time = time.UnixMicro(t).UTC().Format(detect.TimeFormat)
+		e.Code = int(code)
+		if e.Groups == nil {
+			e.Groups = []string{}
+		}
+		if e.SourceIPs == nil {
+			e.SourceIPs = []string{}
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("timeline query: %w", err)
+	}
+	return out, nil
+}
+
+// Incidents lists incidents, most severe first, then by start time. The
+// latest version of each is read and filtered here, with the same rules as
+// the in-memory store (incidents are few next to events).
+func (s *Store) Incidents(ctx context.Context, q store.IncidentQuery) ([]incident.Incident, error) {
+	var w where
+	if q.Actor != "" {
+		w.add("has(actors, ?)", q.Actor)
+	}
+	incs, err := s.readIncidents(ctx, &w)
+	if err != nil {
+		return nil, err
+	}
+	out := incs[:0]
+	for i := range incs {
+		if q.IncidentMatches(&incs[i]) {
+			out = append(out, incs[i])
+		}
+	}
+	store.SortIncidents(out)
+	if q.Limit > 0 && q.Limit < len(out) {
+		out = out[:q.Limit]
+	}
+	return out, nil
+}
+
+func (s *Store) readIncidents(ctx context.Context, w *where) ([]incident.Incident, error) {
+	rows, err := s.conn.Query(ctx, "SELECT argMax(incident, version) FROM incidents"+w.sql()+" GROUP BY id", w.args...)
+	if err != nil {
+		return nil, fmt.Errorf("incidents query: %w", err)
+	}
+	defer rows.Close()
+	out := []incident.Incident{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("incidents query: %w", err)
+		}
+		var inc incident.Incident
+		if err := json.Unmarshal([]byte(raw), &inc); err != nil {
+			return nil, fmt.Errorf("incidents query: stored incident: %w", err)
+		}
+		// The parsed times are not part of the JSON form.
+		inc.StartTime, _ = time.Parse(time.RFC3339Nano, inc.Start)
+		inc.EndTime, _ = time.Parse(time.RFC3339Nano, inc.End)
+		out = append(out, inc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("incidents query: %w", err)
+	}
+	return out, nil
+}
+
+// Incident returns one incident with its findings and every request of its
+// actors (as user or impersonated user) over its span.
+func (s *Store) Incident(ctx context.Context, id string) (*store.IncidentDetail, error) {
+	var w where
+	w.add("id = ?", id)
+	incs, err := s.readIncidents(ctx, &w)
+	if err != nil {
+		return nil, err
+	}
+	if len(incs) == 0 {
+		return nil, fmt.Errorf("incident %s: %w", id, store.ErrNotFound)
+	}
+	d := &store.IncidentDetail{Incident: incs[0], Findings: []detect.Finding{}, Timeline: []store.Entry{}}
+	inc := &d.Incident
+	if len(inc.Findings) > 0 {
+		if d.Findings, err = s.findings(ctx, inc.Findings); err != nil {
+			return nil, err
+		}
+	}
+	if len(inc.Actors) > 0 {
+		var tw where
+		tw.window(inc.StartTime, inc.EndTime)
+		if d.Timeline, err = s.timeline(ctx, "events", "%s IN ?", inSet(inc.Actors), &tw, 0, 0); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
+
+// findings reads the findings on the given requests, each once.
+func (s *Store) findings(ctx context.Context, auditIDs []string) ([]detect.Finding, error) {
+	rows, err := s.conn.Query(ctx, "SELECT argMax(finding, version) FROM findings WHERE audit_id IN ? GROUP BY audit_id, rule, stage", inSet(auditIDs))
+	if err != nil {
+		return nil, fmt.Errorf("findings query: %w", err)
+	}
+	defer rows.Close()
+	out := []detect.Finding{}
+	for rows.Next() {
+		var raw string
+		if err := rows.Scan(&raw); err != nil {
+			return nil, fmt.Errorf("findings query: %w", err)
+		}
+		var f detect.Finding
+		if err := json.Unmarshal([]byte(raw), &f); err != nil {
+			return nil, fmt.Errorf("findings query: stored finding: %w", err)
+		}
+		f.At, _ = time.Parse(time.RFC3339Nano, f.Time)
+		out = append(out, f)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("findings query: %w", err)
+	}
+	incident.SortFindings(out)
+	return out, nil
+}
+
+// Event returns the redacted JSON of every stored stage of a request, in
+// stage order, each stage once.
+func (s *Store) Event(ctx context.Context, auditID string) ([][]byte, error) {
+	user, timeUs, found, err := s.locate(ctx, auditID)
+	if err != nil {
+		return nil, err
+	}
+	if !found {
+		return nil, fmt.Errorf("event %s: %w", auditID, store.ErrNotFound)
+	}
+	rows, err := s.conn.Query(ctx, "SELECT stage, argMax(event, version) FROM events WHERE user = ? AND time_us = ? AND audit_id = ? GROUP BY stage", user, timeUs, auditID)
+	if err != nil {
+		return nil, fmt.Errorf("event query: %w", err)
+	}
+	defer rows.Close()
+	type stageJSON struct {
+		stage string
+		raw   string
+	}
+	var got []stageJSON
+	for rows.Next() {
+		var sj stageJSON
+		if err := rows.Scan(&sj.stage, &sj.raw); err != nil {
+			return nil, fmt.Errorf("event query: %w", err)
+		}
+		got = append(got, sj)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("event query: %w", err)
+	}
+	if len(got) == 0 {
+		return nil, fmt.Errorf("event %s: %w", auditID, store.ErrNotFound)
+	}
+	sort.Slice(got, func(i, j int) bool {
+		ri, rj := store.StageRank(got[i].stage), store.StageRank(got[j].stage)
+		if ri != rj {
+			return ri < rj
+		}
+		return got[i].stage < got[j].stage
+	})
+	out := make([][]byte, len(got))
+	for i, sj := range got {
+		out[i] = []byte(sj.raw)
+	}
+	return out, nil
+}
+
+// inSet binds a list for IN as ('a', 'b'): clickhouse-go binds a plain
+// slice as an array, which IN refuses.
+func inSet(ss []string) ch.GroupSet {
+	vals := make([]any, len(ss))
+	for i, s := range ss {
+		vals[i] = s
+	}
+	return ch.GroupSet{Value: vals}
+}

@@ -1,0 +1,197 @@
+package clickhouse
+
+// The schema runs unchanged on ClickHouse 18.16.1 (Debian's package) and on
+// current releases: no DateTime64, Map, JSON, Bool, LowCardinality, TTL or
+// CODEC; times are a DateTime (seconds, for partitions) plus Int64 unix
+// microseconds (for order and exact windows). Every statement is idempotent
+// (IF NOT EXISTS), so two kaudit processes migrating at once both succeed.
+
+// migration is one versioned step of the schema. Its statements must be
+// safe to run again: a migration interrupted half-way, or run by two
+// processes at once, is simply run again.
+type migration struct {
+	version    int
+	name       string
+	statements []string
+}
+
+// migrationsTable records applied migrations. ReplacingMergeTree keyed by
+// version collapses the duplicate rows two concurrent migrators write.
+const migrationsTable = `CREATE TABLE IF NOT EXISTS schema_migrations (
+	version UInt32,
+	name String,
+	applied DateTime
+) ENGINE = ReplacingMergeTree(applied)
+ORDER BY version`
+
+var migrations = []migration{
+	{version: 1, name: "events, findings, incidents", statements: []string{
+		// events: every stage of every request, with the redacted event as
+		// JSON (lossless) beside the columns queries filter on.
+		//
+		// ORDER BY (user, time_us, audit_id, stage) serves the analyst's
+		// first query, one actor's timeline: the rows of one user are
+		// contiguous and already in time order, so the primary index reads
+		// only that actor's granules. audit_id and stage end the key
+		// because an event's identity is (audit_id, stage); user and
+		// time_us are functions of the audit id (every stage of a request
+		// has the same user and requestReceivedTimestamp), so duplicates of
+		// one stage share the whole key and ReplacingMergeTree collapses
+		// them, keeping the highest version (the latest write).
+		//
+		// PARTITION BY toYYYYMMDD(ts) serves time windows (a partition
+		// outside the window is never opened; its min/max index prunes it)
+		// and retention (store.retention_days drops whole days with ALTER
+		// TABLE ... DROP PARTITION, which works on every version, unlike
+		// TTL). Duplicates share ts, so they share a partition and still
+		// collapse.
+		//
+		// One object's history and one source IP's requests filter on
+		// resource/namespace/name and source_ips inside the partitions of
+		// the window: narrow columns, read without the event JSON.
+		//
+		// version is (stage rank << 56 | write time in microseconds):
+		// queries take argMax(column, version) per audit id, which picks
+		// the most telling stage of a request (Panic, ResponseComplete,
+		// ResponseStarted, RequestReceived) and, among duplicates not yet
+		// merged, the latest write, so every query shows each request once
+		// before merges as after.
+		`CREATE TABLE IF NOT EXISTS events (
+	ts DateTime,
+	time_us Int64,
+	audit_id String,
+	stage String,
+	user String,
+	groups Array(String),
+	impersonated_user String,
+	source_ips Array(String),
+	user_agent String,
+	verb String,
+	api_group String,
+	resource String,
+	subresource String,
+	namespace String,
+	name String,
+	code Int32,
+	request_uri String,
+	decision String,
+	location String,
+	event String,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (user, time_us, audit_id, stage)`,
+		// findings: one row per (rule, stage, request). ORDER BY starts
+		// with audit_id because findings are read by the audit ids an
+		// incident lists (its detail view). Partitioned by day like events,
+		// for retention.
+		`CREATE TABLE IF NOT EXISTS findings (
+	ts DateTime,
+	time_us Int64,
+	audit_id String,
+	stage String,
+	rule String,
+	severity String,
+	actor String,
+	finding String,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (audit_id, rule, stage)`,
+		// incidents: one row per version of an incident (replay and the
+		// live correlator rewrite an incident as it grows). ORDER BY id so
+		// versions of one incident collapse; queries take the latest with
+		// argMax(incident, version). Partitioned by the day the incident
+		// started, for retention.
+		`CREATE TABLE IF NOT EXISTS incidents (
+	start DateTime,
+	id String,
+	severity String,
+	actors Array(String),
+	incident String,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(start)
+ORDER BY id`,
+	}},
+	{version: 2, name: "events by impersonated user", statements: []string{
+		// events_impersonated: the requests made as another user (kubectl
+		// --as), without their JSON. An actor's timeline matches the user
+		// or the impersonated user; a single OR over both columns cannot
+		// use the events key (it would scan every row), so the timeline
+		// reads events by user and this table by impersonated user, each
+		// through its primary index, and merges them. Impersonation is
+		// rare, so the table is small.
+		`CREATE TABLE IF NOT EXISTS events_impersonated (
+	ts DateTime,
+	time_us Int64,
+	audit_id String,
+	stage String,
+	user String,
+	groups Array(String),
+	impersonated_user String,
+	source_ips Array(String),
+	user_agent String,
+	verb String,
+	api_group String,
+	resource String,
+	subresource String,
+	namespace String,
+	name String,
+	code Int32,
+	request_uri String,
+	decision String,
+	location String,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (impersonated_user, time_us, audit_id, stage)`,
+	}},
+	{version: 3, name: "events by object, event index", statements: []string{
+		// events_by_object: every request without its JSON, ordered for one
+		// object's history (resource, then namespace and name, in time
+		// order): "who touched kube-system/coredns?" reads only that
+		// object's granules instead of every row of the window.
+		`CREATE TABLE IF NOT EXISTS events_by_object (
+	ts DateTime,
+	time_us Int64,
+	audit_id String,
+	stage String,
+	user String,
+	groups Array(String),
+	impersonated_user String,
+	source_ips Array(String),
+	user_agent String,
+	verb String,
+	api_group String,
+	resource String,
+	subresource String,
+	namespace String,
+	name String,
+	code Int32,
+	request_uri String,
+	decision String,
+	location String,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (resource, namespace, name, time_us, audit_id, stage)`,
+		// event_index: where a request's rows are in events. Opening one
+		// event by audit id (the UI's event view, timeline --audit-id)
+		// finds (user, time_us) here through this table's key, then reads
+		// events through its own key, instead of scanning every audit id.
+		`CREATE TABLE IF NOT EXISTS event_index (
+	ts DateTime,
+	time_us Int64,
+	audit_id String,
+	stage String,
+	user String,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(ts)
+ORDER BY (audit_id, stage)`,
+	}},
+}
+
+// retainedTables are the tables whose daily partitions retention drops.
+var retainedTables = []string{"events", "events_impersonated", "events_by_object", "event_index", "findings", "incidents"}

@@ -1,0 +1,341 @@
+package clickhouse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"sync"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/ingest"
+)
+
+// pending is one batch: the rows of every Write since it was opened, sent
+// to ClickHouse as one INSERT per table. ClickHouse wants few large inserts
+// (each makes a part on disk that merges must absorb), while the pipeline
+// hands over a few hundred events at a time: the writer gathers them.
+type pending struct {
+	ev    eventCols
+	imp   eventCols // the impersonated requests among ev, for events_impersonated
+	fi    findingCols
+	first time.Time
+	// stored counts the tables whose insert succeeded, so that a retry
+	// after a later insert failed does not send them again.
+	stored int
+	done   chan struct{}
+	err    error
+}
+
+// writer batches writes and sends them from one goroutine, in order,
+// retrying a failed batch with backoff.
+type writer struct {
+	s *Store
+
+	mu       sync.Mutex
+	cur      *pending   // open batch, accepting rows
+	queue    []*pending // sealed batches, oldest first
+	last     *pending   // newest batch; Flush waits for it
+	drained  chan struct{}
+	failed   error // first batch that failed for good
+	reported bool  // failed was returned by an async Write already
+	closing  bool
+
+	wake chan struct{}
+	done chan struct{}
+}
+
+func newWriter(s *Store) *writer {
+	w := &writer{s: s, drained: make(chan struct{}), wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+// Write stores events and findings. Without Config.Async it returns once
+// they are stored in ClickHouse (nil) or once retries are exhausted (the
+// error), so its caller acknowledges only what is durable.
+func (s *Store) Write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error {
+	return s.w.write(ctx, events, findings)
+}
+
+func (w *writer) write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error {
+	now := time.Now()
+	rows, err := convert(events, now)
+	if err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	var fi findingCols
+	for i := range findings {
+		if err := fi.add(&findings[i], now); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	cfg := &w.s.cfg
+	w.mu.Lock()
+	for len(w.queue) >= cfg.MaxQueued && !w.closing {
+		ch := w.drained
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("store: waiting for earlier batches: %w", ctx.Err())
+		}
+		w.mu.Lock()
+	}
+	if w.closing {
+		w.mu.Unlock()
+		return errors.New("store: write after close")
+	}
+	if w.cur == nil {
+		w.cur = &pending{first: now, done: make(chan struct{})}
+		w.last = w.cur
+		w.notify()
+	}
+	b := w.cur
+	for i := range rows {
+		b.ev.add(&rows[i])
+		if rows[i].e.ImpersonatedUser != "" {
+			b.imp.add(&rows[i])
+		}
+	}
+	appendFindings(&b.fi, &fi)
+	if b.ev.len() >= cfg.BatchRows || b.ev.bytes >= cfg.BatchBytes {
+		w.seal()
+	}
+	var async error
+	if cfg.Async && w.failed != nil && !w.reported {
+		w.reported = true
+		async = w.failed
+	}
+	w.mu.Unlock()
+	if cfg.Async {
+		return async
+	}
+	select {
+	case <-b.done:
+		return b.err
+	case <-ctx.Done():
+		// The batch may still land; a caller that retries writes
+		// duplicates, which every query collapses.
+		return fmt.Errorf("store: waiting for the batch: %w", ctx.Err())
+	}
+}
+
+func appendFindings(dst, src *findingCols) {
+	dst.ts = append(dst.ts, src.ts...)
+	dst.timeUs = append(dst.timeUs, src.timeUs...)
+	dst.auditID = append(dst.auditID, src.auditID...)
+	dst.stage = append(dst.stage, src.stage...)
+	dst.rule = append(dst.rule, src.rule...)
+	dst.severity = append(dst.severity, src.severity...)
+	dst.actor = append(dst.actor, src.actor...)
+	dst.finding = append(dst.finding, src.finding...)
+	dst.version = append(dst.version, src.version...)
+}
+
+// seal moves the open batch to the queue. The caller holds mu.
+func (w *writer) seal() {
+	if w.cur == nil {
+		return
+	}
+	w.queue = append(w.queue, w.cur)
+	w.cur = nil
+	w.notify()
+}
+
+func (w *writer) notify() {
+	select {
+	case w.wake <- struct{}{}:
+	default:
+	}
+}
+
+// broadcast wakes writers waiting for room in the queue. The caller holds mu.
+func (w *writer) broadcast() {
+	close(w.drained)
+	w.drained = make(chan struct{})
+}
+
+// run sends batches in order: sealed ones first, then the open one once it
+// is BatchAge old (or at close).
+func (w *writer) run() {
+	defer close(w.done)
+	age := w.s.cfg.BatchAge
+	for {
+		w.mu.Lock()
+		var b *pending
+		wait := time.Duration(-1)
+		switch {
+		case len(w.queue) > 0:
+			b = w.queue[0]
+			w.queue = w.queue[1:]
+			w.broadcast()
+		case w.cur != nil:
+			if a := time.Since(w.cur.first); w.closing || a >= age {
+				b, w.cur = w.cur, nil
+			} else {
+				wait = age - a
+			}
+		case w.closing:
+			w.mu.Unlock()
+			return
+		}
+		w.mu.Unlock()
+		if b == nil {
+			if wait < 0 {
+				<-w.wake
+			} else {
+				t := time.NewTimer(wait)
+				select {
+				case <-w.wake:
+				case <-t.C:
+				}
+				t.Stop()
+			}
+			continue
+		}
+		b.err = w.send(b)
+		w.mu.Lock()
+		if b.err != nil && w.failed == nil {
+			w.failed = b.err
+		}
+		w.broadcast()
+		w.mu.Unlock()
+		close(b.done)
+	}
+}
+
+// send inserts a batch, retrying with exponential backoff (and jitter, so
+// that several kaudit processes do not retry in step) for RetryFor.
+func (w *writer) send(b *pending) error {
+	cfg := &w.s.cfg
+	deadline := time.Now().Add(cfg.RetryFor)
+	backoff := cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := w.insert(b)
+		if err == nil {
+			return nil
+		}
+		sleep := backoff/2 + rand.N(backoff)
+		if time.Now().Add(sleep).After(deadline) {
+			return fmt.Errorf("store: batch of %d events and %d findings not stored after %d attempts over %s: %w",
+				b.ev.len(), b.fi.len(), attempt, cfg.RetryFor, err)
+		}
+		cfg.Logf("store: insert of %d events failed (attempt %d), retrying in %s: %v", b.ev.len(), attempt, sleep.Round(time.Millisecond), err)
+		time.Sleep(sleep)
+		backoff = min(backoff*2, cfg.RetryMax)
+	}
+}
+
+// insertTimeout bounds one attempt, so that a server that hangs rather
+// than refuses is retried too.
+const insertTimeout = 2 * time.Minute
+
+func (w *writer) insert(b *pending) error {
+	ctx, cancel := context.WithTimeout(context.Background(), insertTimeout)
+	defer cancel()
+	steps := []struct {
+		table, columns string
+		cols           func() []any
+		rows           int
+	}{
+		{"events", eventColumns, b.ev.columns, b.ev.len()},
+		{"events_by_object", narrowColumns, b.ev.narrow, b.ev.len()},
+		{"event_index", indexColumns, b.ev.index, b.ev.len()},
+		{"events_impersonated", narrowColumns, b.imp.narrow, b.imp.len()},
+		{"findings", findingColumns, b.fi.columns, b.fi.len()},
+	}
+	for i := b.stored; i < len(steps); i++ {
+		st := steps[i]
+		if st.rows > 0 {
+			if err := w.s.insertColumns(ctx, st.table, st.columns, st.cols()); err != nil {
+				return err
+			}
+		}
+		b.stored = i + 1
+	}
+	return nil
+}
+
+// insertColumns sends one INSERT with its columns named (18.16.1 refuses a
+// batch insert without a column list).
+func (s *Store) insertColumns(ctx context.Context, table, columns string, cols []any) error {
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+table+" ("+columns+")")
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("insert into %s: column %d: %w", table, i, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("insert into %s: %w", table, err)
+	}
+	return nil
+}
+
+// flush seals the open batch and waits until every batch so far was sent.
+func (w *writer) flush(ctx context.Context) error {
+	w.mu.Lock()
+	w.seal()
+	target := w.last
+	w.mu.Unlock()
+	if target != nil {
+		select {
+		case <-target.done:
+		case <-ctx.Done():
+			return fmt.Errorf("store: flush: %w", ctx.Err())
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// close sends what is buffered and stops the writer.
+func (w *writer) close() error {
+	w.mu.Lock()
+	w.closing = true
+	w.broadcast()
+	w.notify()
+	w.mu.Unlock()
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.failed
+}
+
+// WriteIncidents stores incidents, replacing earlier versions by id. It is
+// synchronous (incidents are few) and retried like event batches.
+func (s *Store) WriteIncidents(ctx context.Context, incs []incident.Incident) error {
+	if len(incs) == 0 {
+		return nil
+	}
+	var c incidentCols
+	now := time.Now()
+	for i := range incs {
+		if err := c.add(&incs[i], now); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	cfg := &s.cfg
+	deadline := time.Now().Add(cfg.RetryFor)
+	backoff := cfg.RetryMin
+	for attempt := 1; ; attempt++ {
+		err := s.insertColumns(ctx, "incidents", incidentColumns, c.columns())
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
+			return fmt.Errorf("store: %d incidents not stored after %d attempts: %w", len(incs), attempt, err)
+		}
+		cfg.Logf("store: insert of %d incidents failed (attempt %d), retrying in %s: %v", len(incs), attempt, backoff, err)
+		time.Sleep(backoff)
+		backoff = min(backoff*2, cfg.RetryMax)
+	}
+}
