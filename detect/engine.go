@@ -48,8 +48,15 @@ type compiled struct {
 	groups    map[string]bool
 	users     map[string]bool
 	userPfx   []string // match.users entries ending in "*", without it
-	objects   bool     // needs request/response objects parsed
-	query     bool     // reads the parsed query string
+	notUsers  map[string]bool
+	notPfx    []string
+	inGroups  map[string]bool
+	inNS      map[string]bool
+	inNames   map[string]bool
+	imperson  bool // match.impersonated
+	external  bool // match.external_source
+	objects   bool // needs request/response objects parsed
+	query     bool // reads the parsed query string
 	anyVerb   bool
 	anyGroup  bool
 	anyUser   bool
@@ -105,6 +112,26 @@ func NewEngine(set *RuleSet) (*Engine, error) {
 				c.userPfx = append(c.userPfx, strings.TrimSuffix(u, "*"))
 			}
 		}
+		for _, u := range r.Match.NotUsers {
+			if strings.HasSuffix(u, "*") {
+				c.notPfx = append(c.notPfx, strings.TrimSuffix(u, "*"))
+			} else {
+				if c.notUsers == nil {
+					c.notUsers = map[string]bool{}
+				}
+				c.notUsers[u] = true
+			}
+		}
+		if len(r.Match.Groups) > 0 {
+			c.inGroups, _ = set2(r.Match.Groups)
+		}
+		if len(r.Match.Namespaces) > 0 {
+			c.inNS, _ = set2(r.Match.Namespaces)
+		}
+		if len(r.Match.Names) > 0 {
+			c.inNames, _ = set2(r.Match.Names)
+		}
+		c.imperson, c.external = r.Match.Impersonated, r.Match.ExternalSource
 		idx := len(e.rules)
 		e.rules = append(e.rules, c)
 		res := r.Match.Resources
@@ -215,6 +242,71 @@ func (c *compiled) userMatches(user string) bool {
 	return false
 }
 
+// admits applies the rest of the match, in Go and before any expression
+// runs: rules that watch every resource (new sources, impersonation,
+// anonymous access) cost a few comparisons on the events they cannot match.
+func (c *compiled) admits(ev *auditv1.Event) bool {
+	u := ev.User.Username
+	if !c.userMatches(u) || c.notUsers[u] {
+		return false
+	}
+	for _, p := range c.notPfx {
+		if strings.HasPrefix(u, p) {
+			return false
+		}
+	}
+	if c.inGroups != nil {
+		groups := ev.User.Groups
+		if iu := ev.ImpersonatedUser; iu != nil && iu.Username != "" {
+			groups = iu.Groups
+		}
+		if !anyIn2(c.inGroups, groups) {
+			return false
+		}
+	}
+	if c.inNS != nil || c.inNames != nil {
+		var ns, name string
+		if ev.ObjectRef != nil {
+			ns, name = ev.ObjectRef.Namespace, ev.ObjectRef.Name
+		}
+		if c.inNS != nil && !c.inNS[ns] || c.inNames != nil && !c.inNames[name] {
+			return false
+		}
+	}
+	if c.imperson && (ev.ImpersonatedUser == nil || ev.ImpersonatedUser.Username == "") {
+		return false
+	}
+	if c.external && !externalSource(ev.SourceIPs) {
+		return false
+	}
+	return true
+}
+
+func anyIn2(want map[string]bool, have []string) bool {
+	for _, h := range have {
+		if want[h] {
+			return true
+		}
+	}
+	return false
+}
+
+// externalSource reports whether any address of a source chain is outside
+// private, loopback and link-local space (unparsable ones count as outside).
+func externalSource(ips []string) bool {
+	for _, ip := range ips {
+		a, err := netip.ParseAddr(ip)
+		if err != nil {
+			return true
+		}
+		a = a.Unmap()
+		if !(a.IsLoopback() || a.IsPrivate() || a.IsLinkLocalUnicast()) {
+			return true
+		}
+	}
+	return false
+}
+
 // Judged reports whether detection runs on this stage of the request:
 // once per request, on ResponseComplete or Panic, or on ResponseStarted
 // for long-running requests whose completion may come much later.
@@ -290,7 +382,7 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 	evLevel := LevelRank(string(ev.Level))
 	for _, i := range cands {
 		c := e.rules[i]
-		if !c.userMatches(ev.User.Username) {
+		if !c.admits(ev) {
 			continue
 		}
 		// An event recorded below the level the rule needs cannot show what

@@ -87,6 +87,11 @@ func inspectFunctions() []expr.Option {
 			m, _ := getPath(p[0], "metadata.annotations").(map[string]any)
 			return m[key], nil
 		}, new(func(any, string) any)),
+		expr.Function("ref", func(p ...any) (any, error) {
+			ns, _ := p[0].(string)
+			name, _ := p[1].(string)
+			return Ref(ns, name), nil
+		}, new(func(string, string) string)),
 		expr.Function("kind", func(p ...any) (any, error) {
 			s, _ := p[0].(string)
 			return Kind(s), nil
@@ -181,6 +186,19 @@ var cloudIdentity = regexp.MustCompile(`^(arn:aws[a-z-]*:(iam|sts)::|aws-iam-aut
 // IsCloudIdentity reports whether a username comes from a cloud provider's
 // authenticator rather than from the cluster's own tokens or certificates.
 func IsCloudIdentity(u string) bool { return cloudIdentity.MatchString(u) }
+
+// Ref writes an object's namespace and name for a message: "ns/name",
+// "name" when cluster-scoped, and says so when the name was not recorded (a
+// refused create carries no body to take it from).
+func Ref(namespace, name string) string {
+	if name == "" {
+		name = "(name not recorded)"
+	}
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
 
 // kinds names the object kinds of the resources rules report on.
 var kinds = map[string]string{

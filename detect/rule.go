@@ -92,6 +92,20 @@ type Match struct {
 	Resources []string `json:"resources,omitempty"`
 	APIGroups []string `json:"api_groups,omitempty"`
 	Users     []string `json:"users,omitempty"`
+	// NotUsers leaves out users, by name or "prefix*" ("system:*": the
+	// cluster's components and service accounts).
+	NotUsers []string `json:"not_users,omitempty"`
+	// Groups admits events whose actor is in any of these groups (the
+	// impersonated groups under impersonation, as for exceptions).
+	Groups []string `json:"groups,omitempty"`
+	// Namespaces and Names admit only these objects (objectRef).
+	Namespaces []string `json:"namespaces,omitempty"`
+	Names      []string `json:"names,omitempty"`
+	// Impersonated admits only requests made under impersonation.
+	Impersonated bool `json:"impersonated,omitempty"`
+	// ExternalSource admits only requests with an address outside private,
+	// loopback and link-local space anywhere in their source chain.
+	ExternalSource bool `json:"external_source,omitempty"`
 }
 
 // Exception exempts the events it matches from a rule. Within one exception

@@ -9,7 +9,14 @@ cd "$(dirname "$0")/../.."
 DURATION=${1:-5m}; SENDERS=${2:-32}
 WORK=$(mktemp -d /tmp/kaudit-bench.XXXXXX)
 . deploy/dev/clickhouse.sh
-cleanup() { [ -n "${KPID:-}" ] && kill "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null; ch_stop; rm -rf "$WORK"; }
+LOGS=${LOGS:-/tmp/kaudit-bench-logs}
+cleanup() {
+  [ -n "${KPID:-}" ] && kill "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
+  ch_stop
+  mkdir -p "$LOGS" && cp "$WORK/kaudit.log" "$WORK/ch/server.err.log" "$LOGS/" 2>/dev/null
+  rm -rf "$WORK"
+  echo "logs in $LOGS"
+}
 trap cleanup EXIT
 
 go build -o "$WORK/kaudit" ./cmd/kaudit
@@ -28,8 +35,9 @@ KAUDIT_REDACT_KEY=bench KAUDIT_STORE_DSN="clickhouse://127.0.0.1:$CH_PORT/kaudit
 KPID=$!
 for _ in $(seq 60); do curl -skf "https://127.0.0.1:$API/readyz" >/dev/null && break; sleep 0.5; done
 KAUDIT_LOAD_TOKEN=$TOKEN "$WORK/kaudit-load" --url "https://127.0.0.1:$WH/audit/webhook" --senders "$SENDERS" \
-  --duration "$DURATION" --pid "$KPID"
+  --duration "$DURATION" --pid "$KPID" --clickhouse-pid "$CH_PID"
 echo "kaudit metrics:"
-curl -sk "https://127.0.0.1:$API/metrics" | grep -E '^kaudit_(events_(stored|spooled)_total|spool_entries|store_write_seconds_(sum|count)|webhook_rejected_total\{reason="(busy|spool_full|unavailable)"\})'
-echo "rows in ClickHouse (FINAL):"
+curl -sk "https://127.0.0.1:$API/metrics" | grep -E '^kaudit_(events_(stored|spooled)_total|spool_entries|correlator_[a-z]+|store_write_seconds_(sum|count)|webhook_rejected_total\{reason="(busy|spool_full|unavailable)"\})'
+echo "ClickHouse: rows (FINAL), active parts of events:"
 clickhouse-client --host 127.0.0.1 --port "$CH_PORT" --query "SELECT count() FROM kaudit_bench.events FINAL"
+clickhouse-client --host 127.0.0.1 --port "$CH_PORT" --query "SELECT count() FROM system.parts WHERE database = 'kaudit_bench' AND table = 'events' AND active"

@@ -41,8 +41,10 @@ func main() {
 	batch := flag.Int("batch", 400, "events per request")
 	duration := flag.Duration("duration", time.Minute, "how long to send")
 	interval := flag.Duration("interval", 10*time.Second, "progress report interval")
-	pid := flag.Int("pid", 0, "pid of kaudit serve, to report its memory")
+	pid := flag.Int("pid", 0, "pid of kaudit serve, to report its memory and CPU time")
+	chPid := flag.Int("clickhouse-pid", 0, "pid of clickhouse-server, to report its CPU time")
 	flag.Parse()
+	cpuPids = map[string]int{"kaudit": *pid, "clickhouse": *chPid}
 	if *token == "" {
 		*token = os.Getenv("KAUDIT_LOAD_TOKEN")
 	}
@@ -80,6 +82,10 @@ func run(url, token, sample string, senders, batch int, duration, interval time.
 	status := map[int]int{}
 	var lat []time.Duration
 	var wg sync.WaitGroup
+	cpu0 := map[string]time.Duration{}
+	for name, p := range cpuPids {
+		cpu0[name] = cpuTime(p)
+	}
 	start := time.Now()
 	for s := 0; s < senders; s++ {
 		wg.Add(1)
@@ -148,6 +154,11 @@ func run(url, token, sample string, senders, batch int, duration, interval time.
 				senders, batch, time.Since(start).Round(time.Second), acked.Load(), float64(acked.Load())/el, strings.Join(parts, ","), p(0.5), p(0.99))
 			if pid > 0 {
 				fmt.Printf(" kaudit_peak_rss=%dMiB", peakRSS>>20)
+			}
+			for _, name := range []string{"kaudit", "clickhouse"} {
+				if used := cpuTime(cpuPids[name]) - cpu0[name]; used > 0 && acked.Load() > 0 {
+					fmt.Printf(" %s_cpu=%.1fs (%.1fus/event)", name, used.Seconds(), float64(used.Microseconds())/float64(acked.Load()))
+				}
 			}
 			fmt.Println()
 		}
@@ -271,4 +282,30 @@ func memory(pid int) (rss, hwm int64) {
 		}
 	}
 	return rss, hwm
+}
+
+// cpuPids names the processes whose CPU time the result reports.
+var cpuPids map[string]int
+
+// cpuTime is a process's user+system CPU time (/proc/PID/stat), 0 when
+// unknown.
+func cpuTime(pid int) time.Duration {
+	if pid <= 0 {
+		return 0
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	if i := strings.LastIndexByte(s, ')'); i >= 0 {
+		s = s[i+1:]
+	}
+	f := strings.Fields(s)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
 }

@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/ingest/durable"
 	"github.com/kaudit/kaudit/ingest/kafka"
 	"github.com/kaudit/kaudit/ingest/redact"
+	"github.com/kaudit/kaudit/pipeline"
 )
 
 // Configuration keys of Kafka (an interface: operators' files name them).
@@ -22,6 +24,10 @@ const (
 	keyKafkaClientID        = "kafka.client_id"
 	keyKafkaBatchMessages   = "kafka.batch_messages"
 	keyKafkaBatchWait       = "kafka.batch_wait"
+	keyKafkaMaxInFlight     = "kafka.max_in_flight"
+	keyKafkaSessionTimeout  = "kafka.session_timeout"
+	keyKafkaHeartbeat       = "kafka.heartbeat_interval"
+	keyKafkaFactsTopic      = "kafka.facts_topic"
 	keyKafkaTLSEnabled      = "kafka.tls.enabled"
 	keyKafkaTLSCA           = "kafka.tls.ca"
 	keyKafkaTLSCert         = "kafka.tls.cert"
@@ -45,6 +51,9 @@ func init() {
 		return a.startKafka(ctx, acc)
 	}
 	serveKafkaForwarder = func(a *app) (ingest.Acceptor, error) { return a.kafkaForwarder() }
+	serveKafkaFacts = func(a *app, ctx context.Context) (pipeline.Sink, durable.IncidentSource, func() error, error) {
+		return a.kafkaFacts(ctx)
+	}
 }
 
 // kafkaConfig reads the kafka.* settings. A setting that cannot work is a
@@ -59,6 +68,11 @@ func (a *app) kafkaConfig() (kafka.Config, error) {
 		ClientID:        v.GetString(keyKafkaClientID),
 		BatchMessages:   v.GetInt(keyKafkaBatchMessages),
 		BatchWait:       v.GetDuration(keyKafkaBatchWait),
+		MaxInFlight:     v.GetInt(keyKafkaMaxInFlight),
+		// A member that died holds its partitions until its session
+		// times out: that is how long a crash stalls them.
+		SessionTimeout:    v.GetDuration(keyKafkaSessionTimeout),
+		HeartbeatInterval: v.GetDuration(keyKafkaHeartbeat),
 		TLS: kafka.TLSConfig{
 			Enabled:            v.GetBool(keyKafkaTLSEnabled),
 			CAFile:             v.GetString(keyKafkaTLSCA),
@@ -82,6 +96,12 @@ func (a *app) kafkaConfig() (kafka.Config, error) {
 	}
 	if cfg.BatchMessages < 0 {
 		return cfg, usageError("%s %d: want a positive count", keyKafkaBatchMessages, cfg.BatchMessages)
+	}
+	if cfg.MaxInFlight < 0 {
+		return cfg, usageError("%s %d: want a positive count", keyKafkaMaxInFlight, cfg.MaxInFlight)
+	}
+	if cfg.SessionTimeout < 0 || cfg.HeartbeatInterval < 0 || (cfg.SessionTimeout > 0 && cfg.HeartbeatInterval >= cfg.SessionTimeout) {
+		return cfg, usageError("%s %s and %s %s: want positive durations, the heartbeat shorter than the session", keyKafkaSessionTimeout, cfg.SessionTimeout, keyKafkaHeartbeat, cfg.HeartbeatInterval)
 	}
 	if cfg.BatchWait < 0 || cfg.BatchWait > time.Minute {
 		return cfg, usageError("%s %s: want a duration between 0 and 1m", keyKafkaBatchWait, cfg.BatchWait)
@@ -201,4 +221,39 @@ func (rf *redactingForwarder) Close() error {
 		return errors.Join(errors.New("kafka forwarder close"), err)
 	}
 	return nil
+}
+
+// kafkaFacts wires scale-out correlation when kafka.facts_topic is set and
+// this kaudit consumes: the sink publishing the facts of every batch it made
+// durable, and the Correlation reading every consumer's facts, from which
+// serve's incidents are built as one process would build them. Without the
+// key it returns nils: each kaudit correlates what it consumes.
+func (a *app) kafkaFacts(ctx context.Context) (sink pipeline.Sink, src durable.IncidentSource, closeFn func() error, err error) {
+	topic := a.v.GetString(keyKafkaFactsTopic)
+	if topic == "" {
+		return nil, nil, nil, nil
+	}
+	if len(brokerList(a.v.GetStringSlice(keyKafkaBrokers))) == 0 {
+		return nil, nil, nil, usageError("%s is set but %s is not", keyKafkaFactsTopic, keyKafkaBrokers)
+	}
+	cfg, err := a.kafkaConfig()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if a.v.GetString(keyWebhookForward) == "kafka" {
+		// A receiver judges nothing, so it has no facts and no incidents.
+		cfg.Logger.Info("kafka: webhook.forward is kafka: kafka.facts_topic is for consumers, ignored", "facts_topic", topic)
+		return nil, nil, nil, nil
+	}
+	fs, err := kafka.NewFactsSink(cfg, topic)
+	if err != nil {
+		return nil, nil, nil, usageError("%s: %v", keyKafkaFactsTopic, err)
+	}
+	corr, err := kafka.NewCorrelation(ctx, cfg, topic, a.v.GetDuration("incident.gap"))
+	if err != nil {
+		_ = fs.Close()
+		return nil, nil, nil, usageError("%v", err)
+	}
+	cfg.Logger.Info("kafka: incidents correlated across consumers", "facts_topic", topic)
+	return fs, corr, func() error { return errors.Join(fs.Close(), corr.Close()) }, nil
 }

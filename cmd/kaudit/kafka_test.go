@@ -2,13 +2,21 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	kafkago "github.com/segmentio/kafka-go"
+	"github.com/spf13/viper"
+
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
+	"github.com/kaudit/kaudit/ingest/redact"
 	"github.com/kaudit/kaudit/ingest/webhook/webhooktest"
 )
 
@@ -70,7 +78,7 @@ func TestServeKafkaForwardingEndToEnd(t *testing.T) {
 	})
 	assertStoredOnce(t, e, len(evs))
 	eventually(t, 60*time.Second, "mallory's incident on /api/v1/incidents", func() bool { return hasIncidentOf(t, consumer, "mallory") })
-	// Secrets were redacted before they left the receiver.
+	// Entries are located at their partition and offset.
 	code, body := consumer.get("/api/v1/timeline?actor=mallory", testAnalystToken)
 	if code != http.StatusOK || !bytes.Contains(body, []byte("kafka:kaudit-audit/")) {
 		t.Fatalf("timeline of mallory: %d, want entries located in Kafka: %s", code, body)
@@ -99,5 +107,86 @@ func TestServeKafkaBadSettings(t *testing.T) {
 				t.Fatalf("exit %d, stderr %q; want %d naming %s", code, errOut.String(), exitUsage, want)
 			}
 		})
+	}
+}
+
+// A consuming kaudit killed with SIGKILL mid-stream and started again on the
+// same group: every event is in ClickHouse exactly once.
+func TestServeKafkaSIGKILLMidStream(t *testing.T) {
+	lines := kafkatest.Copies(kafkatest.Lines(t, sample), 20000)
+	msgs := make([]kafkago.Message, len(lines))
+	for i, l := range lines {
+		ev, err := ingest.DecodeEvent(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		msgs[i] = kafkago.Message{Key: []byte(incident.ActorOf(ev)), Value: l}
+	}
+	c := kafkatest.Start(t, 4, []string{"kaudit-audit"})
+	c.Produce(t, "kaudit-audit", msgs)
+	t.Setenv("KAUDIT_KAFKA_BROKERS", strings.Join(c.Brokers, ","))
+	t.Setenv("KAUDIT_KAFKA_BATCH_MESSAGES", "1000")
+	// The killed member holds its partitions until its session times out.
+	t.Setenv("KAUDIT_KAFKA_SESSION_TIMEOUT", "2s")
+	t.Setenv("KAUDIT_KAFKA_HEARTBEAT_INTERVAL", "200ms")
+	e := newServeEnv(t, "serve_kafka_kill")
+
+	first := e.start()
+	eventually(t, 90*time.Second, "some events stored", func() bool { _, ids := e.stored(); return ids > 0 })
+	first.kill()
+	_, before := e.stored()
+	if before >= len(lines) {
+		t.Fatalf("all %d events were stored before the kill; the kill should come mid-stream", before)
+	}
+
+	second := e.start()
+	eventually(t, 120*time.Second, "every event after the restart", func() bool { _, ids := e.stored(); return ids == len(lines) })
+	assertStoredOnce(t, e, len(lines))
+	second.stop()
+	t.Logf("%d of %d events stored when the first kaudit was killed", before, len(lines))
+}
+
+// Secrets never reach Kafka: the forwarder redacts what the webhook took
+// before writing it, whatever the store side does later.
+func TestKafkaForwarderRedactsBeforeKafka(t *testing.T) {
+	c := kafkatest.Start(t, 1, []string{"kaudit-audit"})
+	a := &app{stdin: strings.NewReader(""), stdout: io.Discard, stderr: io.Discard, v: viper.New()}
+	a.v.Set(keyKafkaBrokers, c.Brokers)
+	a.v.Set("redact.key", "forwarder-test-key")
+	acc, err := a.kafkaForwarder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b ingest.Batch
+	for _, l := range kafkatest.Lines(t, "../../testdata/secrets-requestresponse.log") {
+		ev, err := ingest.DecodeEvent(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b.Records = append(b.Records, ingest.Record{Event: ev, Location: "webhook:test"})
+	}
+	if err := acc.Accept(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := acc.(io.Closer).Close(); err != nil {
+		t.Fatal(err)
+	}
+	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: c.Brokers, Topic: "kaudit-audit", Partition: 0, MaxWait: time.Second})
+	defer r.Close()
+	var all []byte
+	for range b.Records {
+		m, err := r.ReadMessage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, m.Value...)
+	}
+	for _, secret := range []string{"hunter2", "REFUQS1odW50ZXIy", "TElTVFVTRVItYXBw"} {
+		if bytes.Contains(all, []byte(secret)) {
+			t.Errorf("Kafka holds the secret %q", secret)
+		}
+	}
+	if !bytes.Contains(all, []byte(redact.MarkerPrefix)) {
+		t.Error("no redaction marker in what was forwarded")
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -15,7 +16,10 @@ func BenchmarkReplay(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	const copies = 50
+	copies := 50
+	if n, err := strconv.Atoi(os.Getenv("KAUDIT_BENCH_COPIES")); err == nil && n > 0 {
+		copies = n
+	}
 	path := filepath.Join(b.TempDir(), "big.log")
 	if err := os.WriteFile(path, []byte(strings.Repeat(string(data), copies)), 0o644); err != nil {
 		b.Fatal(err)

@@ -20,6 +20,7 @@ import (
 	"github.com/kaudit/kaudit/ingest/durable"
 	"github.com/kaudit/kaudit/ingest/spool"
 	"github.com/kaudit/kaudit/ingest/webhook"
+	"github.com/kaudit/kaudit/pipeline"
 	"github.com/kaudit/kaudit/rules"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/clickhouse"
@@ -54,6 +55,10 @@ var (
 	serveKafkaConsumer func(a *app, ctx context.Context, acc ingest.Acceptor) (stop func() error, err error)
 	// serveKafkaForwarder returns the acceptor of webhook.forward: kafka.
 	serveKafkaForwarder func(a *app) (ingest.Acceptor, error)
+	// serveKafkaFacts returns, under kafka.facts_topic, the sink publishing
+	// this kaudit's correlation facts and the source of incidents built
+	// from every consumer's; nils otherwise.
+	serveKafkaFacts func(a *app, ctx context.Context) (sink pipeline.Sink, src durable.IncidentSource, close func() error, err error)
 )
 
 func newServeCmd(a *app) *cobra.Command {
@@ -162,6 +167,25 @@ func (a *app) serve(ctx context.Context) error {
 		}()
 	}
 
+	// Scale-out correlation: this kaudit publishes its facts after each
+	// durable batch, and builds incidents from every consumer's.
+	var facts pipeline.Sink
+	var incidentSrc durable.IncidentSource
+	if cfg.kafka && serveKafkaFacts != nil {
+		var closeFacts func() error
+		if facts, incidentSrc, closeFacts, err = serveKafkaFacts(a, ctx); err != nil {
+			return err
+		}
+		if closeFacts != nil {
+			// Deferred before the acceptor's close: runs after it.
+			defer func() {
+				if err := closeFacts(); err != nil {
+					log.Error("kafka facts close", "err", err)
+				}
+			}()
+		}
+	}
+
 	// The acceptor: durable (store or spool) by default, Kafka when
 	// forwarding.
 	var acc ingest.Acceptor
@@ -183,9 +207,13 @@ func (a *app) serve(ctx context.Context) error {
 			log.Info("spool: batches of an earlier run pending; draining them into the store", "batches", n, "bytes", b)
 		}
 		metrics := durable.NewMetrics(reg, a.ruleIDs())
-		if durableAcc, err = durable.New(durable.Config{Store: st, Spool: sp, Pipeline: p, Metrics: metrics, Logger: log}); err != nil {
+		metrics.WatchPipeline(p)
+		if durableAcc, err = durable.New(durable.Config{Store: st, Spool: sp, Pipeline: p, After: facts, Metrics: metrics, Logger: log}); err != nil {
 			return err
 		}
+		// On an early return, stop the drainer before the spool closes
+		// (Close is idempotent: the orderly shutdown below closes it first).
+		defer durableAcc.Close(context.Background())
 		acc = durableAcc
 	}
 
@@ -216,13 +244,16 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	servers, err := a.startServers(cfg, wh, st, apiTokens, reg, ready, log)
 	if err != nil {
+		if stopKafka != nil {
+			_ = stopKafka()
+		}
 		return err
 	}
 
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	pubDone := make(chan struct{})
 	if st != nil {
-		pub := &durable.Publisher{Pipeline: p, Store: st, Limits: durable.DefaultLimits, Logger: log}
+		pub := &durable.Publisher{Pipeline: p, Source: incidentSrc, Store: st, Limits: durable.DefaultLimits, Logger: log}
 		go func() { defer close(pubDone); pub.Run(pubCtx) }()
 	} else {
 		close(pubDone)

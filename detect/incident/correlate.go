@@ -144,6 +144,11 @@ func (c *Correlator) Incidents() []Incident {
 	for i := range fs {
 		f := &fs[i]
 		keys := []string{"actor:" + f.Actor()}
+		if f.ImpersonatedUser != "" && f.User != f.ImpersonatedUser {
+			// Whoever impersonates is the one acting: chain the requests made
+			// as someone else with the impersonator's own.
+			keys = append(keys, "actor:"+f.User)
+		}
 		if k := sourceKey(f); k != "" {
 			keys = append(keys, k)
 		}

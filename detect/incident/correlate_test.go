@@ -12,6 +12,7 @@ import (
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/rules"
+	authnv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/types"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
@@ -222,4 +223,21 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func TestImpersonationChainsWithTheRealUser(t *testing.T) {
+	evs := loadSample(t)
+	var out []*auditv1.Event
+	for _, ev := range evs {
+		c := ev.DeepCopy()
+		// mallory's webhook, made as system:admin with --as.
+		if c.User.Username == "mallory" && c.ObjectRef != nil && c.ObjectRef.Resource == "mutatingwebhookconfigurations" && c.Verb == "create" {
+			c.ImpersonatedUser = &authnv1.UserInfo{Username: "system:admin", Groups: []string{"system:masters"}}
+		}
+		out = append(out, c)
+	}
+	inc := mallory(t, correlate(t, out))
+	if !contains(inc.Actors, "system:admin") || !contains(inc.Rules, "admission-webhook-change") {
+		t.Errorf("the impersonated request did not chain with mallory's: actors %v rules %v", inc.Actors, inc.Rules)
+	}
 }

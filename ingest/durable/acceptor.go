@@ -31,7 +31,7 @@ import (
 // DefaultStoreTimeout bounds one store write of a live batch. Past it the
 // batch is spooled instead: the apiserver's request times out at 30 s and a
 // slow answer makes its buffer overflow upstream.
-const DefaultStoreTimeout = 5 * time.Second
+const DefaultStoreTimeout = 10 * time.Second
 
 // Config configures an Acceptor.
 type Config struct {
@@ -42,6 +42,13 @@ type Config struct {
 	// Pipeline redacts and judges batches; it must have no sinks (the
 	// acceptor does the writing). Required.
 	Pipeline *pipeline.Pipeline
+	// After, when set, receives each batch's events and findings once they
+	// are durable (kafka.FactsSink under kafka.facts_topic). It is not a
+	// pipeline sink because its error must refuse the batch: a pipeline
+	// error is taken for a rule's and the batch acknowledged, so what After
+	// missed would be missed for good. A refused batch comes again and is
+	// written again; After's readers deduplicate.
+	After pipeline.Sink
 	// StoreTimeout bounds one store write (DefaultStoreTimeout when zero).
 	StoreTimeout time.Duration
 	// Metrics counts what the acceptor does (nil: not counted).
@@ -126,7 +133,15 @@ func (a *Acceptor) Accept(ctx context.Context, b ingest.Batch) error {
 		a.log.Error("detection error", "err", err)
 	}
 	a.m.countFindings(findings)
-	return a.persist(ctx, b.Records, findings)
+	if err := a.persist(ctx, b.Records, findings); err != nil {
+		return err
+	}
+	if a.cfg.After != nil {
+		if err := a.cfg.After.Write(ctx, b.Records, findings); err != nil {
+			return fmt.Errorf("batch durable but not published: %w", err)
+		}
+	}
+	return nil
 }
 
 // persist writes to the store, or to the spool when the store is down or
@@ -162,7 +177,11 @@ func (a *Acceptor) persist(ctx context.Context, recs []ingest.Record, findings [
 }
 
 func (a *Acceptor) storeWrite(ctx context.Context, recs []ingest.Record, findings []detect.Finding) error {
-	ctx, cancel := context.WithTimeout(ctx, a.cfg.StoreTimeout)
+	return a.storeWriteWithin(ctx, a.cfg.StoreTimeout, recs, findings)
+}
+
+func (a *Acceptor) storeWriteWithin(ctx context.Context, timeout time.Duration, recs []ingest.Record, findings []detect.Finding) error {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	t0 := time.Now()
 	err := a.cfg.Store.Write(ctx, recs, findings)

@@ -69,6 +69,11 @@ func (a *Acceptor) sleep(d time.Duration) bool {
 	}
 }
 
+// drainTimeout bounds one drain write. Nobody waits on it, so it is long:
+// a store that is slow rather than down (a backlog of inserts) is waited
+// for instead of being written the same rows again and again.
+const drainTimeout = 2 * time.Minute
+
 // Entries moved per store write: a webhook batch is a few hundred events,
 // and ClickHouse wants fewer, larger inserts.
 const (
@@ -106,7 +111,7 @@ func (a *Acceptor) drainOne() (progressed bool, err error) {
 		findings = append(findings, f...)
 		n++
 	}
-	if err := a.storeWrite(context.Background(), recs, findings); err != nil {
+	if err := a.storeWriteWithin(context.Background(), drainTimeout, recs, findings); err != nil {
 		a.storeDown.Store(true)
 		return false, err
 	}

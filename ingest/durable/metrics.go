@@ -7,6 +7,7 @@ import (
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest/spool"
+	"github.com/kaudit/kaudit/pipeline"
 )
 
 // Metrics are the acceptor's Prometheus metrics.
@@ -102,5 +103,25 @@ func (m *Metrics) watchSpool(sp *spool.Spool, storeDown *atomic.Bool) {
 			}
 			return 1
 		}),
+	)
+}
+
+// WatchPipeline registers gauges of what live correlation holds, read at
+// scrape time: with Publisher's limits they stay bounded however long
+// kaudit runs.
+func (m *Metrics) WatchPipeline(p *pipeline.Pipeline) {
+	if m.reg == nil {
+		return
+	}
+	gauge := func(name, help string, pick func(f, t, l int) int) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 {
+			f, t, l := p.CorrelatorSize()
+			return float64(pick(f, t, l))
+		})
+	}
+	m.reg.MustRegister(
+		gauge("kaudit_correlator_findings", "Findings held for live correlation.", func(f, _, _ int) int { return f }),
+		gauge("kaudit_correlator_requests", "Requests (per actor) held for incidents' touched lists.", func(_, t, _ int) int { return t }),
+		gauge("kaudit_correlator_links", "Identity links held for live correlation.", func(_, _, l int) int { return l }),
 	)
 }

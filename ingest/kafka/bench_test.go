@@ -41,6 +41,17 @@ func benchStoreConfig(b *testing.B) clickhouse.Config {
 	return cfg
 }
 
+func benchInFlight(b *testing.B) int {
+	if s := os.Getenv("KAUDIT_BENCH_INFLIGHT"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			b.Fatalf("KAUDIT_BENCH_INFLIGHT: %v", err)
+		}
+		return n
+	}
+	return 0
+}
+
 func benchBatchMessages(b *testing.B) int {
 	if s := os.Getenv("KAUDIT_BENCH_BATCH_MESSAGES"); s != "" {
 		n, err := strconv.Atoi(s)
@@ -71,13 +82,14 @@ func BenchmarkConsumeIntoClickHouse(b *testing.B) {
 				db := fmt.Sprintf("bench_consume_%d_%d", consumers, dbSeq.Add(1))
 				cfg := testConfig(c, "audit", db)
 				cfg.BatchMessages = benchBatchMessages(b)
+				cfg.MaxInFlight = benchInFlight(b)
 				var rs []*running
 				var st testStore
 				for range consumers {
 					st = openClickHouseDB(b, db, benchStoreConfig(b))
 					rs = append(rs, startBench(b, cfg, pipelineAcceptor{newPipeline(b, st)}))
 				}
-				waitStableGroup(b, c, db, consumers)
+				c.WaitStableGroup(b, db, "audit", consumers)
 				start := time.Now()
 				c.Produce(b, "audit", msgs)
 				waitFor(b, "every event in ClickHouse", func() bool { return st.identities() == int64(ids) })
@@ -110,12 +122,13 @@ func BenchmarkConsumePipelineOnly(b *testing.B) {
 				group := fmt.Sprintf("bench_pipeline_%d", dbSeq.Add(1))
 				cfg := testConfig(c, "audit", group)
 				cfg.BatchMessages = benchBatchMessages(b)
+				cfg.MaxInFlight = benchInFlight(b)
 				counter := newCounter()
 				var rs []*running
 				for range consumers {
 					rs = append(rs, startBench(b, cfg, pipelineAcceptor{newPipeline(b, counter)}))
 				}
-				waitStableGroup(b, c, group, consumers)
+				c.WaitStableGroup(b, group, "audit", consumers)
 				start := time.Now()
 				c.Produce(b, "audit", msgs)
 				waitFor(b, "every event through the pipeline", func() bool { d, _ := counter.counts(); return d == ids })
@@ -162,6 +175,7 @@ func BenchmarkForwarding(b *testing.B) {
 			c := kafkatest.Start(b, 4, []string{"audit"})
 			cfg := testConfig(c, "audit", "g")
 			cfg.BatchMessages = benchBatchMessages(b)
+			cfg.MaxInFlight = benchInFlight(b)
 			fwd, err := kafka.NewForwarder(cfg)
 			if err != nil {
 				b.Fatal(err)

@@ -38,8 +38,13 @@ type Config struct {
 	// (DefaultBatchMessages when zero). The Acceptor answers only once the
 	// batch is durable, and a ClickHouse insert costs about as much for
 	// 1,000 rows as for 5,000 (one part each), so large batches are what
-	// makes one consumer fast; memory holds about two batches.
+	// makes one consumer fast.
 	BatchMessages int
+	// MaxInFlight caps the batches (of different partitions) in the
+	// Acceptor at once (DefaultMaxInFlight when zero). Memory is about
+	// MaxInFlight × BatchMessages decoded events, plus up to 1,000 raw
+	// messages waiting per assigned partition.
+	MaxInFlight int
 	// BatchWait is how long a batch waits for more messages once it holds
 	// one (DefaultBatchWait when zero): the latency added to a quiet topic.
 	BatchWait time.Duration
@@ -66,6 +71,7 @@ type Config struct {
 const (
 	DefaultBatchMessages = 5000
 	DefaultBatchWait     = 100 * time.Millisecond
+	DefaultMaxInFlight   = 4
 	DefaultMaxWait       = 2 * time.Second
 )
 
@@ -165,6 +171,13 @@ func (c *Config) batchMessages() int {
 		return c.BatchMessages
 	}
 	return DefaultBatchMessages
+}
+
+func (c *Config) maxInFlight() int {
+	if c.MaxInFlight > 0 {
+		return c.MaxInFlight
+	}
+	return DefaultMaxInFlight
 }
 
 func (c *Config) batchWait() time.Duration {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -104,29 +105,20 @@ func (c *Consumer) Stats() Stats {
 	}
 }
 
-// Run consumes until ctx ends, then finishes the batch in hand (within
+// Run consumes until ctx ends, then finishes the batches in hand (within
 // DrainTimeout), leaves the group and returns nil. It returns an error only
 // when the brokers cannot be read at all.
+//
+// Each partition has a worker that batches its messages and hands them to
+// the Acceptor one batch after the other, so one partition's events (one
+// actor's, when the topic is keyed by actor) reach detection in order,
+// while batches of different partitions are in the Acceptor at once (up to
+// MaxInFlight): a synchronous store write takes the same time for one
+// batch as for several, so this is what makes a consumer as fast as the
+// store allows. Offsets are per partition, so each worker commits its own.
 func (c *Consumer) Run(ctx context.Context) error {
 	defer c.close()
-	fetched := make(chan kafkago.Message, c.cfg.batchMessages())
-	fetchErr := make(chan error, 1)
-	go func() {
-		for {
-			m, err := c.reader.FetchMessage(ctx)
-			if err != nil {
-				fetchErr <- err
-				return
-			}
-			select {
-			case fetched <- m:
-			case <-ctx.Done():
-				fetchErr <- ctx.Err()
-				return
-			}
-		}
-	}()
-	// The in-flight batch outlives ctx by at most DrainTimeout.
+	// The batches in flight outlive ctx by at most DrainTimeout.
 	hctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() {
@@ -134,50 +126,97 @@ func (c *Consumer) Run(ctx context.Context) error {
 		context.AfterFunc(hctx, func() { t.Stop() })
 	})
 	defer stop()
+
+	slots := make(chan struct{}, c.cfg.maxInFlight())
+	workers := map[int]chan kafkago.Message{}
+	var wg sync.WaitGroup
+	var err error
 	for {
-		batch, err := c.collect(ctx, fetched, fetchErr)
-		if len(batch) > 0 && !c.handle(ctx, hctx, batch) {
-			// The batch is not durable and the consumer is stopping.
-			// Nothing after it may be committed either (a later offset
-			// commits the earlier ones), so stop here.
-			return nil
+		m, ferr := c.reader.FetchMessage(ctx)
+		if ferr != nil {
+			err = ferr
+			break
 		}
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		ch, ok := workers[m.Partition]
+		if !ok {
+			ch = make(chan kafkago.Message, min(c.cfg.batchMessages(), 1000))
+			workers[m.Partition] = ch
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.work(ctx, hctx, ch, slots)
+			}()
+		}
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+		}
+	}
+	for _, ch := range workers {
+		close(ch)
+	}
+	wg.Wait()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("kafka: read %s: %w", c.cfg.Topic, err)
+}
+
+// work batches one partition's messages and handles them in order. After
+// a batch that could not be made durable (the consumer is stopping) it
+// handles nothing more of the partition: committing a later offset would
+// commit that batch too.
+func (c *Consumer) work(ctx, hctx context.Context, ch <-chan kafkago.Message, slots chan struct{}) {
+	for {
+		batch := c.collect(ctx, ch)
+		if len(batch) == 0 {
+			return
+		}
+		slots <- struct{}{}
+		ok := c.handle(ctx, hctx, batch)
+		<-slots
+		if !ok {
+			for range ch { // drained, not committed: redelivered
 			}
-			return fmt.Errorf("kafka: read %s: %w", c.cfg.Topic, err)
+			return
 		}
 	}
 }
 
 // collect waits for one message, then gathers more for up to BatchWait or
-// until the batch is full.
-func (c *Consumer) collect(ctx context.Context, fetched <-chan kafkago.Message, fetchErr <-chan error) ([]kafkago.Message, error) {
-	max := c.cfg.batchMessages()
+// until the batch is full. It returns nothing once the partition's channel
+// is closed or the consumer is stopping with no batch begun.
+func (c *Consumer) collect(ctx context.Context, ch <-chan kafkago.Message) []kafkago.Message {
+	if ctx.Err() != nil {
+		return nil // stopping: start no new batch
+	}
 	var batch []kafkago.Message
 	select {
-	case m := <-fetched:
+	case m, ok := <-ch:
+		if !ok {
+			return nil
+		}
 		batch = append(batch, m)
-	case err := <-fetchErr:
-		return nil, err
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil
 	}
 	timer := time.NewTimer(c.cfg.batchWait())
 	defer timer.Stop()
-	for len(batch) < max {
+	for max := c.cfg.batchMessages(); len(batch) < max; {
 		select {
-		case m := <-fetched:
+		case m, ok := <-ch:
+			if !ok {
+				return batch
+			}
 			batch = append(batch, m)
 		case <-timer.C:
-			return batch, nil
+			return batch
 		case <-ctx.Done():
 			// Stopping: what is in hand is still worth finishing.
-			return batch, nil
+			return batch
 		}
 	}
-	return batch, nil
+	return batch
 }
 
 // handle decodes a batch of messages, makes its events durable, dead-letters

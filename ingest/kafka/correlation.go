@@ -34,6 +34,9 @@ type Correlation struct {
 	findings map[[3]string]time.Time // (audit id, stage, rule) added
 	newest   time.Time
 	bad      int64
+	// added and observed count the findings and requests taken, past
+	// deduplication: they only grow (Prune does not lower them).
+	added, observed int
 }
 
 // NewCorrelation prepares a reader of the facts topic on cfg's brokers,
@@ -142,6 +145,7 @@ func (c *Correlation) apply(m *kafkago.Message) {
 		}
 		c.findings[k] = fd.At
 		c.corr.Add(*fd)
+		c.added++
 	}
 	for i := range f.Requests {
 		r := &f.Requests[i]
@@ -153,6 +157,7 @@ func (c *Correlation) apply(m *kafkago.Message) {
 			c.newest = r.Time
 		}
 		c.corr.Observe(r.event())
+		c.observed++
 	}
 }
 
@@ -185,6 +190,14 @@ func (c *Correlation) Prune(l incident.Limits) {
 			delete(c.findings, k)
 		}
 	}
+}
+
+// Seen counts the findings and requests taken so far, duplicates left
+// out: serve's incident publisher rebuilds when they moved.
+func (c *Correlation) Seen() (findings, requests int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.added, c.observed
 }
 
 // Bad returns how many facts could not be read.

@@ -15,8 +15,9 @@ import (
 // FactsSink is a pipeline sink that publishes each batch's correlation facts
 // (its findings, and its requests reduced to what correlation reads) to the
 // facts topic, where every consumer's Correlation reads them. Placed after
-// the store among the pipeline's sinks, it publishes only what was stored;
-// a batch retried after a failure publishes again, and readers deduplicate.
+// the store among the pipeline's sinks (in kaudit serve: the durable
+// acceptor's After sink), it publishes only what was stored; a batch
+// retried after a failure publishes again, and readers deduplicate.
 type FactsSink struct {
 	w *kafkago.Writer
 }

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	kafkago "github.com/segmentio/kafka-go"
+
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
 	"github.com/kaudit/kaudit/store"
@@ -137,4 +139,57 @@ func TestTwoConsumersRebalance(t *testing.T) {
 	}
 	t.Logf("A: %d events (%d deliveries), B: %d events (%d deliveries), %d identities stored; A committed %d times, %d refused",
 		dA, tA, dB, tB, ids, a.c.Stats().Commits, a.c.Stats().CommitErrors)
+}
+
+// An acceptor that cannot make batches durable for a while (ClickHouse down
+// and the spool full): the consumer retries the same batch, commits
+// nothing meanwhile, and loses nothing once the acceptor takes it.
+func TestAcceptorRefusalsAreRetried(t *testing.T) {
+	lines := kafkatest.Lines(t, samplePath)
+	c := kafkatest.Start(t, 1, []string{"audit"})
+	c.Produce(t, "audit", messages(t, lines))
+	counter := newCounter()
+	var refusals, committedMeanwhile atomic.Int64
+	cl := &kafkago.Client{Addr: kafkago.TCP(c.Brokers...)}
+	acc := acceptorFunc(func(ctx context.Context, b ingest.Batch) error {
+		if refusals.Add(1) <= 3 {
+			res, err := cl.OffsetFetch(ctx, &kafkago.OffsetFetchRequest{GroupID: "kaudit", Topics: map[string][]int{"audit": {0}}})
+			if err == nil && len(res.Topics["audit"]) == 1 && res.Topics["audit"][0].CommittedOffset > 0 {
+				committedMeanwhile.Store(res.Topics["audit"][0].CommittedOffset)
+			}
+			return errCrash
+		}
+		return counter.Write(ctx, b.Records, nil)
+	})
+	r := start(t, testConfig(c, "audit", "kaudit"), acc)
+	ids, _ := expected(t, lines)
+	waitFor(t, "every event once the acceptor takes them", func() bool { d, _ := counter.counts(); return d == ids })
+	r.stop(t)
+	if off := committedMeanwhile.Load(); off != 0 {
+		t.Errorf("offset %d committed while the acceptor refused", off)
+	}
+	if s := r.c.Stats(); s.AcceptRetries != 3 || s.Events != int64(len(lines)) {
+		t.Errorf("stats %+v, want 3 accept retries and %d events", s, len(lines))
+	}
+}
+
+// A dead-letter topic that does not exist: the malformed message is logged
+// and counted as not dead-lettered, and the partition goes on.
+func TestDeadLetterTopicDownDoesNotBlock(t *testing.T) {
+	lines := kafkatest.Lines(t, samplePath)[:20]
+	c := kafkatest.Start(t, 1, []string{"audit"})
+	msgs := messages(t, lines)
+	msgs = append(append(msgs[:10:10], kafkago.Message{Value: []byte("{oops")}), msgs[10:]...)
+	c.Produce(t, "audit", msgs)
+	cfg := testConfig(c, "audit", "kaudit")
+	cfg.DeadLetterTopic = "no-such-topic"
+	counter := newCounter()
+	r := start(t, cfg, pipelineAcceptor{newPipeline(t, counter)})
+	ids, _ := expected(t, lines)
+	waitFor(t, "the good events after the poison", func() bool { d, _ := counter.counts(); return d == ids })
+	waitFor(t, "the poison's batch committed", func() bool { return committed(t, c, "kaudit", "audit", 1)[0] == int64(len(msgs)) })
+	r.stop(t)
+	if s := r.c.Stats(); s.Malformed != 1 || s.DeadLetterFailed != 1 || s.DeadLettered != 0 {
+		t.Errorf("stats %+v, want 1 malformed, 1 dead letter failed", s)
+	}
 }

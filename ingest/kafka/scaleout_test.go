@@ -5,57 +5,11 @@ import (
 	"encoding/json"
 	"testing"
 
-	kafkago "github.com/segmentio/kafka-go"
-
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest/kafka"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
 	"github.com/kaudit/kaudit/pipeline"
 )
-
-// splitPartitions returns a partition count for which murmur2 puts the two
-// actors in different halves of the partitions, so that the range assignor
-// gives them to different members of a two-member group.
-func splitPartitions(t testing.TB, a, b string) int {
-	t.Helper()
-	for n := 2; n <= 16; n += 2 {
-		parts := make([]int, n)
-		for i := range parts {
-			parts[i] = i
-		}
-		bal := &kafkago.Murmur2Balancer{}
-		pa := bal.Balance(kafkago.Message{Key: []byte(a)}, parts...)
-		pb := bal.Balance(kafkago.Message{Key: []byte(b)}, parts...)
-		if (pa < n/2) != (pb < n/2) {
-			return n
-		}
-	}
-	t.Fatalf("no partition count up to 16 separates %s from %s", a, b)
-	return 0
-}
-
-// waitStableGroup waits until the group has n members that all hold
-// partitions.
-func waitStableGroup(t testing.TB, c *kafkatest.Cluster, group string, n int) {
-	t.Helper()
-	cl := &kafkago.Client{Addr: kafkago.TCP(c.Brokers...)}
-	waitFor(t, "a stable group of two", func() bool {
-		res, err := cl.DescribeGroups(context.Background(), &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
-		if err != nil || len(res.Groups) != 1 {
-			return false
-		}
-		g := res.Groups[0]
-		if g.GroupState != "Stable" || len(g.Members) != n {
-			return false
-		}
-		for _, m := range g.Members {
-			if len(m.MemberAssignments.Topics) == 0 || len(m.MemberAssignments.Topics[0].Partitions) == 0 {
-				return false
-			}
-		}
-		return true
-	})
-}
 
 func incidentsJSON(t testing.TB, incs []incident.Incident) string {
 	t.Helper()
@@ -88,7 +42,7 @@ func TestScaleOutIncidentsEqualOneProcess(t *testing.T) {
 		t.Fatal("the sample should hold an incident joining two actors")
 	}
 
-	parts := splitPartitions(t, "mallory", "admin")
+	parts := kafkatest.SplitPartitions(t, "mallory", "admin")
 	c := kafkatest.Start(t, int32(parts), []string{"audit"})
 	c.CreateTopic(t, 1, "kaudit-facts")
 	cfg := testConfig(c, "audit", "kaudit")
@@ -110,7 +64,7 @@ func TestScaleOutIncidentsEqualOneProcess(t *testing.T) {
 		members[i] = member{p: newPipeline(t, st, counter, fs), counter: counter, facts: fs}
 		start(t, cfg, pipelineAcceptor{members[i].p})
 	}
-	waitStableGroup(t, c, "kaudit", 2)
+	c.WaitStableGroup(t, "kaudit", "audit", 2)
 
 	fwd, err := kafka.NewForwarder(cfg)
 	if err != nil {

@@ -52,9 +52,9 @@ const DefaultMaxBodyBytes = 32 << 20
 // as much again. Requests beyond it wait, unread, for room.
 const DefaultMaxInFlightBytes = 256 << 20
 
-// slotWait is how long a request waits for a slot before it is told to come
-// back later.
-const slotWait = 10 * time.Second
+// DefaultQueueWait is how long a request waits for room in the in-flight
+// budget before it is told to come back later (429, Retry-After: 1).
+const DefaultQueueWait = 10 * time.Second
 
 // retryAfterUnavailable is the wait asked of the apiserver when neither the
 // store nor the spool can take a batch.
@@ -86,6 +86,9 @@ type Config struct {
 	// MaxInFlightBytes caps the body bytes being read and decoded at once
 	// (DefaultMaxInFlightBytes when zero; at least MaxBodyBytes).
 	MaxInFlightBytes int64
+	// QueueWait is how long a request waits for room in that budget
+	// (DefaultQueueWait when zero).
+	QueueWait time.Duration
 	// Metrics counts what the handler sees (nil: not counted).
 	Metrics *Metrics
 	// Logger gets one line per rejected request (nil: slog.Default()).
@@ -115,6 +118,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 		cfg.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
 	cfg.MaxInFlightBytes = max(cfg.MaxInFlightBytes, cfg.MaxBodyBytes)
+	if cfg.QueueWait <= 0 {
+		cfg.QueueWait = DefaultQueueWait
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -215,12 +221,12 @@ func (h *Handler) authenticated(r *http.Request) bool {
 	return ok && h.cfg.Tokens.Valid(tok)
 }
 
-// acquire waits, at most slotWait, for n bytes of the in-flight budget.
+// acquire waits, at most QueueWait, for n bytes of the in-flight budget.
 func (h *Handler) acquire(ctx context.Context, n int64) bool {
 	if h.mem.TryAcquire(n) {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(ctx, slotWait)
+	ctx, cancel := context.WithTimeout(ctx, h.cfg.QueueWait)
 	defer cancel()
 	return h.mem.Acquire(ctx, n) == nil
 }
@@ -264,7 +270,9 @@ var errTooLarge = errors.New("too large")
 func readLimited(rd io.Reader, max, hint int64) ([]byte, error) {
 	var buf bytes.Buffer
 	if hint > 0 && hint <= max {
-		buf.Grow(int(hint) + 1)
+		// ReadFrom wants MinRead bytes free before every read: room for
+		// them spares a copy of the whole body into a doubled buffer.
+		buf.Grow(int(hint) + bytes.MinRead)
 	}
 	n, err := buf.ReadFrom(io.LimitReader(rd, max+1))
 	if err != nil {

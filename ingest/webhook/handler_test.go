@@ -389,3 +389,56 @@ func TestMethodAndNoAuthConfig(t *testing.T) {
 		t.Fatal("a handler without any authentication was built")
 	}
 }
+
+// gate is an acceptor that holds every batch until released.
+type gate struct {
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (g *gate) Accept(context.Context, ingest.Batch) error {
+	g.entered <- struct{}{}
+	<-g.release
+	return nil
+}
+
+// Bodies in flight are bounded: past the byte budget a request waits
+// unread, then gets 429 with Retry-After.
+func TestInFlightBudget(t *testing.T) {
+	g := &gate{entered: make(chan struct{}, 1), release: make(chan struct{})}
+	body := eventList(sampleItems(t, 20))
+	fx := newFixture(t, func(c *Config) {
+		c.Acceptor = g
+		c.MaxBodyBytes = int64(len(body))
+		c.MaxInFlightBytes = int64(len(body)) // room for one request
+		c.QueueWait = 50 * time.Millisecond
+	})
+	first := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodPost, fx.srv.URL+Path, bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := fx.srv.Client().Do(req)
+		if err != nil {
+			first <- 0
+			return
+		}
+		resp.Body.Close()
+		first <- resp.StatusCode
+	}()
+	<-g.entered // the first request holds the whole budget
+	code, resp, hdr := fx.post(t, token, body, nil)
+	if code != http.StatusTooManyRequests || hdr.Get("Retry-After") != "1" || resp.Error == "" {
+		t.Fatalf("second request past the budget: %d %q %+v", code, hdr.Get("Retry-After"), resp)
+	}
+	close(g.release)
+	if c := <-first; c != http.StatusOK {
+		t.Fatalf("first request: %d", c)
+	}
+	if fx.rejected(reasonBusy) != 1 {
+		t.Fatal("busy not counted")
+	}
+	code, _, _ = fx.post(t, token, body, nil)
+	if code != http.StatusOK {
+		t.Fatalf("after the budget freed: %d", code)
+	}
+}

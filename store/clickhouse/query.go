@@ -82,7 +82,11 @@ func (w *where) window(since, until time.Time) {
 // in-memory store. A zero Limit means no limit.
 func (s *Store) Timeline(ctx context.Context, q store.Query) ([]store.Entry, error) {
 	var w where
-	if q.SourceIP != "" {
+	bySource := q.SourceIP != "" && q.Actor == "" && q.Resource == "" && q.Namespace == "" && q.Name == ""
+	switch {
+	case bySource:
+		w.add("source_ip = ?", q.SourceIP)
+	case q.SourceIP != "":
 		w.add("has(source_ips, ?)", q.SourceIP)
 	}
 	for _, f := range []struct{ col, val string }{
@@ -98,6 +102,8 @@ func (s *Store) Timeline(ctx context.Context, q store.Query) ([]store.Entry, err
 		return s.timeline(ctx, "events", "%s = ?", q.Actor, &w, q.Offset, q.Limit)
 	case q.Resource != "" || q.Namespace != "" || q.Name != "":
 		return s.timeline(ctx, "events_by_object", "", nil, &w, q.Offset, q.Limit)
+	case bySource:
+		return s.timeline(ctx, "events_by_source", "", nil, &w, q.Offset, q.Limit)
 	case q.AuditID != "":
 		user, timeUs, found, err := s.locate(ctx, q.AuditID)
 		if err != nil || !found {

@@ -45,7 +45,7 @@ func TestRetentionDropsWholeOldDays(t *testing.T) {
 	}
 	day := func(age int) string { return now.AddDate(0, 0, -age).Format("20060102") }
 	var want []string
-	for _, table := range []string{"events", "events_by_object", "event_index"} {
+	for _, table := range []string{"events", "events_by_object", "events_by_source", "event_index"} {
 		want = append(want, table+"/"+day(30), table+"/"+day(8))
 	}
 	want = append(want, "incidents/"+day(30))

@@ -47,6 +47,35 @@ func (c *eventCols) index() []any {
 
 func (c *eventCols) len() int { return len(c.auditID) }
 
+// reset empties the columns for reuse by the next batch, keeping their
+// capacity and dropping their references to the last batch's strings.
+func (c *eventCols) reset() {
+	clear(c.auditID)
+	clear(c.stage)
+	clear(c.user)
+	clear(c.groups)
+	clear(c.impersonated)
+	clear(c.sourceIPs)
+	clear(c.userAgent)
+	clear(c.verb)
+	clear(c.apiGroup)
+	clear(c.resource)
+	clear(c.subres)
+	clear(c.namespace)
+	clear(c.name)
+	clear(c.requestURI)
+	clear(c.decision)
+	clear(c.location)
+	clear(c.event)
+	*c = eventCols{
+		ts: c.ts[:0], timeUs: c.timeUs[:0], auditID: c.auditID[:0], stage: c.stage[:0], user: c.user[:0],
+		groups: c.groups[:0], impersonated: c.impersonated[:0], sourceIPs: c.sourceIPs[:0], userAgent: c.userAgent[:0],
+		verb: c.verb[:0], apiGroup: c.apiGroup[:0], resource: c.resource[:0], subres: c.subres[:0],
+		namespace: c.namespace[:0], name: c.name[:0], code: c.code[:0], requestURI: c.requestURI[:0],
+		decision: c.decision[:0], location: c.location[:0], event: c.event[:0], version: c.version[:0],
+	}
+}
+
 // narrow are the columns of events_impersonated and events_by_object.
 func (c *eventCols) narrow() []any {
 	return []any{c.ts, c.timeUs, c.auditID, c.stage, c.user, c.groups, c.impersonated, c.sourceIPs, c.userAgent,

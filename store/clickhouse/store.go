@@ -56,11 +56,12 @@ type Config struct {
 
 // Defaults for Config's zero values.
 const (
-	// Batches of 20,000 events (about 26 MB of JSON) measured best on 2
-	// cores: larger ones cost more in growing the driver's buffers than
-	// they save in inserts; smaller ones make more parts to merge.
-	DefaultBatchRows  = 20000
-	DefaultBatchBytes = 32 << 20
+	// A batch becomes one part per table (the driver streams it in blocks
+	// of insertBlockRows, the server squashes them): about 50,000 events
+	// (64 MB of JSON) make parts large enough that merging them costs
+	// the server little, at a bounded memory cost (MaxQueued+2 batches).
+	DefaultBatchRows  = 100000
+	DefaultBatchBytes = 64 << 20
 	DefaultBatchAge   = 200 * time.Millisecond
 	DefaultRetryFor   = 2 * time.Minute
 	DefaultRetryMin   = 100 * time.Millisecond

@@ -87,6 +87,7 @@ func BenchmarkTimeline10M(b *testing.B) {
 		for _, fill := range []string{
 			"INSERT INTO events_impersonated (" + narrowCols + ") SELECT " + narrowCols + " FROM events WHERE impersonated_user != ''",
 			"INSERT INTO events_by_object (" + narrowCols + ") SELECT " + narrowCols + " FROM events",
+			"INSERT INTO events_by_source (source_ip, " + narrowCols + ") SELECT source_ips[1], " + narrowCols + " FROM events",
 			"INSERT INTO event_index (ts, time_us, audit_id, stage, user, version) SELECT ts, time_us, audit_id, stage, user, version FROM events",
 		} {
 			if err := conn.Exec(ctx, fill); err != nil {

@@ -181,3 +181,65 @@ func (c *Cluster) CreateTopic(t testing.TB, partitions int, topics ...string) {
 		}
 	}
 }
+
+// SplitPartitions returns a partition count for which murmur2 (the key
+// partitioner of the forwarder and of Java shippers) puts the two keys in
+// different halves of the partitions, so that the range assignor gives them
+// to different members of a two-member group: scale-out tests need two
+// actors on two consumers.
+func SplitPartitions(t testing.TB, a, b string) int {
+	t.Helper()
+	for n := 2; n <= 16; n += 2 {
+		parts := make([]int, n)
+		for i := range parts {
+			parts[i] = i
+		}
+		bal := &kafkago.Murmur2Balancer{}
+		pa := bal.Balance(kafkago.Message{Key: []byte(a)}, parts...)
+		pb := bal.Balance(kafkago.Message{Key: []byte(b)}, parts...)
+		if (pa < n/2) != (pb < n/2) {
+			return n
+		}
+	}
+	t.Fatalf("no partition count up to 16 separates %s from %s", a, b)
+	return 0
+}
+
+// WaitStableGroup waits (up to two minutes) until the group has n members
+// that all hold partitions, and returns each member's partitions of topic
+// by member id.
+func (c *Cluster) WaitStableGroup(t testing.TB, group, topic string, n int) map[string][]int {
+	t.Helper()
+	cl := &kafkago.Client{Addr: kafkago.TCP(c.Brokers...)}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		if got := c.assignments(cl, group, topic); len(got) == n {
+			return got
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("group %s: no stable group of %d members holding %s partitions", group, n, topic)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// assignments returns the members' partitions of topic when the group is
+// stable and every member holds some, else nil.
+func (c *Cluster) assignments(cl *kafkago.Client, group, topic string) map[string][]int {
+	res, err := cl.DescribeGroups(context.Background(), &kafkago.DescribeGroupsRequest{GroupIDs: []string{group}})
+	if err != nil || len(res.Groups) != 1 || res.Groups[0].GroupState != "Stable" {
+		return nil
+	}
+	out := map[string][]int{}
+	for _, m := range res.Groups[0].Members {
+		for _, tp := range m.MemberAssignments.Topics {
+			if tp.Topic == topic {
+				out[m.MemberID] = append(out[m.MemberID], tp.Partitions...)
+			}
+		}
+		if len(out[m.MemberID]) == 0 {
+			return nil
+		}
+	}
+	return out
+}
