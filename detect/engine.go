@@ -3,6 +3,7 @@ package detect
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -450,7 +451,7 @@ func exempt(list []Exception, env *Env) bool {
 }
 
 func (x *Exception) matches(env *Env) bool {
-	if len(x.Users) > 0 && !contains(x.Users, env.User) && !contains(x.Users, env.Actor) {
+	if len(x.Users) > 0 && !slices.Contains(x.Users, env.User) && !slices.Contains(x.Users, env.Actor) {
 		return false
 	}
 	// Groups are the actor's: under impersonation, the impersonated groups
@@ -462,10 +463,10 @@ func (x *Exception) matches(env *Env) bool {
 	if len(x.Groups) > 0 && !anyIn(x.Groups, groups) {
 		return false
 	}
-	if len(x.Namespaces) > 0 && !contains(x.Namespaces, env.Namespace) {
+	if len(x.Namespaces) > 0 && !slices.Contains(x.Namespaces, env.Namespace) {
 		return false
 	}
-	if len(x.Names) > 0 && !contains(x.Names, env.Name) {
+	if len(x.Names) > 0 && !slices.Contains(x.Names, env.Name) {
 		return false
 	}
 	if len(x.UserAgents) > 0 {
@@ -496,18 +497,9 @@ func (x *Exception) matches(env *Env) bool {
 	return true
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 func anyIn(want, have []string) bool {
 	for _, h := range have {
-		if contains(want, h) {
+		if slices.Contains(want, h) {
 			return true
 		}
 	}

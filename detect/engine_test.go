@@ -1,14 +1,13 @@
 package detect_test
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
 
+	"github.com/kaudit/kaudit/ingest/ingesttest"
+
 	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/rules"
 	"k8s.io/apimachinery/pkg/types"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -17,23 +16,7 @@ import (
 const sample = "../testdata/apiserver-1.36-basic-intrusion.log"
 
 func loadSample(t testing.TB) []*auditv1.Event {
-	t.Helper()
-	f, err := os.Open(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var evs []*auditv1.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		ev, err := ingest.DecodeEvent(sc.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
-	return evs
+	return ingesttest.Events(t, sample)
 }
 
 func builtinEngine(t testing.TB) *detect.Engine {

@@ -1,35 +1,18 @@
 package detect
 
 import (
-	"bufio"
 	"net/netip"
-	"os"
 	"strings"
 	"testing"
 
-	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/ingest/ingesttest"
+
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // logEvents decodes a real apiserver log of testdata/.
 func logEvents(t *testing.T, name string) []*auditv1.Event {
-	t.Helper()
-	f, err := os.Open("../testdata/" + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	var out []*auditv1.Event
-	for sc.Scan() {
-		ev, err := ingest.DecodeEvent(sc.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, ev)
-	}
-	return out
+	return ingesttest.Events(t, "../testdata/"+name)
 }
 
 // TestMatchPrefilters checks each match field the engine applies in Go

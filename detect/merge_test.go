@@ -1,33 +1,20 @@
 package detect
 
 import (
-	"bufio"
-	"os"
 	"strings"
 	"testing"
 	"testing/fstest"
 
-	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/ingest/ingesttest"
+
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // sampleEvents returns the events of the real basic-intrusion sample for
 // which keep is true, in log order.
 func sampleEvents(t testing.TB, keep func(*auditv1.Event) bool) []*auditv1.Event {
-	t.Helper()
-	f, err := os.Open("../testdata/apiserver-1.36-basic-intrusion.log")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
 	var out []*auditv1.Event
-	for sc.Scan() {
-		ev, err := ingest.DecodeEvent(sc.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
+	for _, ev := range ingesttest.Events(t, "../testdata/apiserver-1.36-basic-intrusion.log") {
 		if keep(ev) {
 			out = append(out, ev)
 		}

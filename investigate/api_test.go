@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -82,7 +83,7 @@ func TestIncidentsListMostSevereFirst(t *testing.T) {
 			t.Fatalf("incidents out of order: %s %s before %s %s", a.Severity, a.Start, b.Severity, b.Start)
 		}
 	}
-	if first := list.Incidents[0]; !contains(first.Actors, "mallory") {
+	if first := list.Incidents[0]; !slices.Contains(first.Actors, "mallory") {
 		t.Fatalf("the sample's worst incident is mallory's, got %v", first.Actors)
 	}
 	for _, sev := range []string{"info", "low", "medium", "high", "critical"} {
@@ -301,15 +302,6 @@ func TestSinceDurationUsesClock(t *testing.T) {
 			t.Fatalf("entry at %s is before since", e.Time)
 		}
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // inOrder reports whether want appears in got as a subsequence.

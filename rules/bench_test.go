@@ -1,39 +1,25 @@
 package rules
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"runtime"
 	"testing"
 
+	"github.com/kaudit/kaudit/ingest/ingesttest"
+
 	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/redact"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // sample decodes and redacts the basic-intrusion sample once.
 func sample(tb testing.TB) []*auditv1.Event {
-	tb.Helper()
-	f, err := os.Open("../testdata/apiserver-1.36-basic-intrusion.log")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
 	r := redact.NewRandom()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 16<<20)
-	var out []*auditv1.Event
-	for sc.Scan() {
-		ev, err := ingest.DecodeEvent(sc.Bytes())
-		if err != nil {
-			tb.Fatal(err)
-		}
+	evs := ingesttest.Events(tb, "../testdata/apiserver-1.36-basic-intrusion.log")
+	for _, ev := range evs {
 		r.Redact(ev)
-		out = append(out, ev)
 	}
-	return out
+	return evs
 }
 
 // padded returns the library with n extra rules that no event of the

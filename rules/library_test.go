@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -90,14 +91,14 @@ func TestMatrixCoverage(t *testing.T) {
 		if r.Technique != tc.Name {
 			t.Errorf("rule %s: technique %q, the matrix calls %s %q", r.ID, r.Technique, tc.ID, tc.Name)
 		}
-		if !contains(tc.Tactics, r.Tactic) && !tacticOfAnother(r) {
+		if !slices.Contains(tc.Tactics, r.Tactic) && !tacticOfAnother(r) {
 			t.Errorf("rule %s: tactic %q is not one of %s's %v", r.ID, r.Tactic, tc.ID, tc.Tactics)
 		}
 		if len(tc.Attack) > 0 && len(r.Attack) == 0 {
 			t.Errorf("rule %s: no ATT&CK id, %s maps to %v", r.ID, tc.ID, tc.Attack)
 		}
 		for _, a := range r.Attack {
-			if !contains(tc.Attack, a) {
+			if !slices.Contains(tc.Attack, a) {
 				t.Errorf("rule %s: ATT&CK %s is not one of %s's %v", r.ID, a, tc.ID, tc.Attack)
 			}
 		}
@@ -114,13 +115,4 @@ func TestMatrixCoverage(t *testing.T) {
 // technique is filed under discovery.
 func tacticOfAnother(r *detect.Rule) bool {
 	return r.ID == "kubelet-api-exec"
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

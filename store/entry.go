@@ -1,6 +1,7 @@
 package store
 
 import (
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -76,7 +77,7 @@ func (q *Query) Matches(e *Entry) bool {
 	if q.Actor != "" && e.User != q.Actor && e.ImpersonatedUser != q.Actor {
 		return false
 	}
-	if q.SourceIP != "" && !contains(e.SourceIPs, q.SourceIP) {
+	if q.SourceIP != "" && !slices.Contains(e.SourceIPs, q.SourceIP) {
 		return false
 	}
 	if q.Namespace != "" && e.Namespace != q.Namespace {
@@ -95,15 +96,6 @@ func (q *Query) Matches(e *Entry) bool {
 		return false
 	}
 	return true
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // SortIncidents puts incidents in the order Incidents returns them: most
@@ -126,7 +118,7 @@ func SortIncidents(incs []incident.Incident) {
 // other than its limit: an actor among its actors, a severity at or above
 // MinSeverity, and a span that overlaps [Since, Until].
 func (q *IncidentQuery) IncidentMatches(inc *incident.Incident) bool {
-	if q.Actor != "" && !contains(inc.Actors, q.Actor) {
+	if q.Actor != "" && !slices.Contains(inc.Actors, q.Actor) {
 		return false
 	}
 	if q.MinSeverity != "" && detect.SeverityRank(inc.Severity) < detect.SeverityRank(q.MinSeverity) {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"net/netip"
+	"slices"
 	"sort"
 	"time"
 
@@ -252,7 +253,7 @@ func (c *Correlator) build(fs []detect.Finding) Incident {
 	// Links whose event is no finding still explain how an actor got its
 	// rights: keep those that reach an actor shortly before or during the span.
 	for _, l := range c.links {
-		if linkSeen[l.AuditID+l.To] || !containsStr(inc.Actors, l.To) {
+		if linkSeen[l.AuditID+l.To] || !slices.Contains(inc.Actors, l.To) {
 			continue
 		}
 		if l.at.Before(inc.StartTime.Add(-c.gap)) || l.at.After(inc.EndTime) {
@@ -265,15 +266,6 @@ func (c *Correlator) build(fs []detect.Finding) Incident {
 	inc.Touched = c.touched(inc.Actors, inc.StartTime, inc.EndTime)
 	inc.Summary = narrative(&inc, fs, c.actorTouches(primaryActor(fs), inc.StartTime, inc.EndTime))
 	return inc
-}
-
-func containsStr(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // actorTouches returns the actor's requests within [from, to], in time order.
@@ -330,7 +322,7 @@ func GroupTouches(all []Touch) []Touched {
 		}
 		o := &out[i]
 		o.Count++
-		if !containsStr(o.Verbs, t.Verb) {
+		if !slices.Contains(o.Verbs, t.Verb) {
 			o.Verbs = append(o.Verbs, t.Verb)
 			sort.Strings(o.Verbs)
 		}

@@ -1,16 +1,16 @@
 package incident_test
 
 import (
-	"bufio"
 	"math/rand"
-	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/kaudit/kaudit/ingest/ingesttest"
+
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
-	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/rules"
 	authnv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,23 +20,7 @@ import (
 const sample = "../../testdata/apiserver-1.36-basic-intrusion.log"
 
 func loadSample(t *testing.T) []*auditv1.Event {
-	t.Helper()
-	f, err := os.Open(sample)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var evs []*auditv1.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		ev, err := ingest.DecodeEvent(sc.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		evs = append(evs, ev)
-	}
-	return evs
+	return ingesttest.Events(t, sample)
 }
 
 // correlate runs events through the built-in rules into a Correlator.
@@ -95,7 +79,7 @@ func TestMalloryIncidentFromTheSample(t *testing.T) {
 		t.Errorf("severity %s, want high or critical", inc.Severity)
 	}
 	for _, rule := range []string{"secrets-list-cluster-wide", "admission-webhook-change", "coredns-configmap-change", "cluster-admin-binding"} {
-		if !contains(inc.Rules, rule) {
+		if !slices.Contains(inc.Rules, rule) {
 			t.Errorf("incident lacks %s: rules %v", rule, inc.Rules)
 		}
 	}
@@ -108,7 +92,7 @@ func TestMalloryIncidentFromTheSample(t *testing.T) {
 			t.Errorf("incident lacks technique %s", tech)
 		}
 	}
-	if !contains(inc.Actors, "admin") {
+	if !slices.Contains(inc.Actors, "admin") {
 		t.Errorf("the binding admin created for mallory did not join: actors %v", inc.Actors)
 	}
 	if len(inc.Links) == 0 || inc.Links[0].Kind != "binding" || inc.Links[0].From != "admin" || inc.Links[0].To != "mallory" || inc.Links[0].Role != "cluster-admin" {
@@ -117,7 +101,7 @@ func TestMalloryIncidentFromTheSample(t *testing.T) {
 	// "What else did they touch?": the secret read is no finding, but it is touched.
 	touchedSecret := false
 	for _, tt := range inc.Touched {
-		if tt.Resource == "secrets" && tt.Namespace == "team-a" && tt.Name == "db-creds" && contains(tt.Verbs, "get") {
+		if tt.Resource == "secrets" && tt.Namespace == "team-a" && tt.Name == "db-creds" && slices.Contains(tt.Verbs, "get") {
 			touchedSecret = true
 		}
 	}
@@ -185,7 +169,7 @@ func TestGapSplitsIncidents(t *testing.T) {
 	incs := correlate(t, append(evs, later...))
 	n := 0
 	for _, inc := range incs {
-		if contains(inc.Actors, "mallory") {
+		if slices.Contains(inc.Actors, "mallory") {
 			n++
 		}
 	}
@@ -208,21 +192,12 @@ func TestOutsideSourceJoinsActors(t *testing.T) {
 		moved = append(moved, c)
 	}
 	inc := mallory(t, correlate(t, moved))
-	if !contains(inc.Actors, "system:anonymous") {
+	if !slices.Contains(inc.Actors, "system:anonymous") {
 		t.Errorf("the anonymous probes from the same source did not join: actors %v", inc.Actors)
 	}
-	if !contains(inc.SourceIPs, "198.51.100.23") {
+	if !slices.Contains(inc.SourceIPs, "198.51.100.23") {
 		t.Errorf("source_ips = %v", inc.SourceIPs)
 	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func TestImpersonationChainsWithTheRealUser(t *testing.T) {
@@ -237,7 +212,7 @@ func TestImpersonationChainsWithTheRealUser(t *testing.T) {
 		out = append(out, c)
 	}
 	inc := mallory(t, correlate(t, out))
-	if !contains(inc.Actors, "system:admin") || !contains(inc.Rules, "admission-webhook-change") {
+	if !slices.Contains(inc.Actors, "system:admin") || !slices.Contains(inc.Rules, "admission-webhook-change") {
 		t.Errorf("the impersonated request did not chain with mallory's: actors %v rules %v", inc.Actors, inc.Rules)
 	}
 }
