@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"sync"
 
 	json "github.com/goccy/go-json"
 )
@@ -158,8 +159,15 @@ type chunk struct {
 	seq   int
 	first int      // line number of lines[0]
 	lines [][]byte // nil entries are lines too long to keep
+	buf   *[]byte  // the pooled buffer lines point into
 	out   Batch
 }
+
+// chunkBuffers recycles the buffers lines are copied into. Decoding copies
+// what it keeps (strings, raw objects), so a buffer is free again once its
+// chunk is decoded; reusing it spares zeroing and faulting in a fresh
+// megabyte per chunk, a fifth of replay's time on a virtual machine.
+var chunkBuffers = sync.Pool{New: func() any { b := make([]byte, 0, chunkBytes); return &b }}
 
 const (
 	chunkLines = 512
@@ -196,6 +204,11 @@ func (r *FileReader) readLines(ctx context.Context, name string, br *bufio.Reade
 					r.decodeInto(&c.out, line, name, n, false)
 				}
 				c.lines = nil
+				if c.buf != nil {
+					*c.buf = (*c.buf)[:0]
+					chunkBuffers.Put(c.buf)
+					c.buf = nil
+				}
 				select {
 				case done <- c:
 				case <-ctx.Done():
@@ -253,7 +266,11 @@ func (r *FileReader) readLines(ctx context.Context, name string, br *bufio.Reade
 func (r *FileReader) splitLines(ctx context.Context, br *bufio.Reader, maxLine int, todo chan<- *chunk) error {
 	seq, lineNo := 0, 0
 	c := &chunk{seq: seq, first: 1}
-	buf := make([]byte, 0, chunkBytes)
+	newBuf := func() []byte {
+		c.buf = chunkBuffers.Get().(*[]byte)
+		return (*c.buf)[:0]
+	}
+	buf := newBuf()
 	flush := func() bool {
 		if len(c.lines) == 0 {
 			return true
@@ -265,7 +282,7 @@ func (r *FileReader) splitLines(ctx context.Context, br *bufio.Reader, maxLine i
 		}
 		seq++
 		c = &chunk{seq: seq, first: lineNo + 1}
-		buf = make([]byte, 0, chunkBytes)
+		buf = newBuf()
 		return true
 	}
 	for {

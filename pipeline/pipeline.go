@@ -84,11 +84,15 @@ func (p *Pipeline) Process(ctx context.Context, b ingest.Batch) ([]detect.Findin
 		}
 		findings = append(findings, fs...)
 	}
-	p.correlator.Add(findings...)
+	// A batch delivered again (a retry whose answer was lost, a Kafka
+	// redelivery) yields its findings again: sinks get them again, since the
+	// first delivery may never have reached the store, while counts and
+	// incidents take each finding once.
+	added := p.correlator.Add(findings...)
 	p.stats.Events += len(b.Records)
 	p.stats.BadLines += len(b.Bad)
-	p.stats.Findings += len(findings)
-	for _, f := range findings {
+	p.stats.Findings += len(added)
+	for _, f := range added {
 		p.stats.ByRule[f.Rule]++
 	}
 	p.mu.Unlock()

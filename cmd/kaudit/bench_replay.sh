@@ -8,7 +8,11 @@ copies=${1:-200}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 command -v jq >/dev/null || { echo "jq is needed: apt-get install jq" >&2; exit 1; }
-for i in $(seq "$copies"); do cat testdata/apiserver-1.36-basic-intrusion.log; done > "$work/big.log"
+# Each copy gets audit ids of its own (the first 8 hex digits become the copy's
+# number), so that copies are distinct requests, not redeliveries.
+for i in $(seq "$copies"); do
+  sed "s/\"auditID\":\"[0-9a-f]\{8\}/\"auditID\":\"$(printf %08x "$i")/" testdata/apiserver-1.36-basic-intrusion.log
+done > "$work/big.log"
 events=$(wc -l < "$work/big.log")
 go build -o "$work/kaudit" ./cmd/kaudit
 export KAUDIT_REDACT_KEY=bench

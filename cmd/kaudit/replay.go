@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -132,12 +131,6 @@ func (a *app) replay(ctx context.Context, paths []string) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
-	// Replay keeps little alive (findings and a few fields per request) but
-	// allocates a decoded event per line: collecting less often trades a
-	// little memory for a third less CPU. GOGC in the environment still wins.
-	if os.Getenv("GOGC") == "" {
-		defer debug.SetGCPercent(debug.SetGCPercent(400))
-	}
 
 	sinks, closeSinks, err := a.replaySinks(ctx)
 	if err != nil {

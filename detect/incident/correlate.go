@@ -25,6 +25,11 @@ type Correlator struct {
 	touches  map[string][]Touch // by actor
 	links    []Link
 	byAudit  map[string][]int // audit id -> indexes into links
+	// Delivery is at least once (webhook retries, Kafka redelivery, a log
+	// replayed with its rotated copy): a request or finding seen again is
+	// not counted again.
+	requests map[string]struct{} // audit ids observed
+	seen     map[string]struct{} // findingKey of findings added
 }
 
 // New returns a Correlator joining findings no more than gap apart
@@ -33,12 +38,17 @@ func New(gap time.Duration) *Correlator {
 	if gap <= 0 {
 		gap = DefaultGap
 	}
-	return &Correlator{gap: gap, touches: map[string][]Touch{}, byAudit: map[string][]int{}}
+	return &Correlator{gap: gap, touches: map[string][]Touch{}, byAudit: map[string][]int{},
+		requests: map[string]struct{}{}, seen: map[string]struct{}{}}
 }
 
 // Observe indexes one event. Call it for the judged stage of every request
 // (once per request), findings or not.
 func (c *Correlator) Observe(ev *auditv1.Event) {
+	if _, dup := c.requests[string(ev.AuditID)]; dup {
+		return
+	}
+	c.requests[string(ev.AuditID)] = struct{}{}
 	t := TouchOf(ev)
 	c.touches[t.Actor] = append(c.touches[t.Actor], t)
 	for _, l := range LinksOf(ev) {
@@ -47,8 +57,24 @@ func (c *Correlator) Observe(ev *auditv1.Event) {
 	}
 }
 
-// Add records findings.
-func (c *Correlator) Add(fs ...detect.Finding) { c.findings = append(c.findings, fs...) }
+// Add records findings and returns those it had not seen before: the same
+// rule on the same stage of the same request counts once, however often the
+// event was delivered.
+func (c *Correlator) Add(fs ...detect.Finding) []detect.Finding {
+	var added []detect.Finding
+	for _, f := range fs {
+		k := findingKey(&f)
+		if _, dup := c.seen[k]; dup {
+			continue
+		}
+		c.seen[k] = struct{}{}
+		c.findings = append(c.findings, f)
+		added = append(added, f)
+	}
+	return added
+}
+
+func findingKey(f *detect.Finding) string { return f.Rule + "|" + f.AuditID + "|" + f.Stage }
 
 // Findings returns every finding added, in the order incidents use: time,
 // then audit id, then rule.

@@ -52,6 +52,10 @@ func (c *Correlator) Prune(l Limits) {
 	}
 	clear(c.findings[len(fs):])
 	c.findings = fs
+	c.seen = make(map[string]struct{}, len(fs))
+	for i := range fs {
+		c.seen[findingKey(&fs[i])] = struct{}{}
+	}
 
 	for actor, ts := range c.touches {
 		kept := ts[:0]
@@ -70,6 +74,13 @@ func (c *Correlator) Prune(l Limits) {
 		}
 		// Copy so that the dropped requests' backing array is freed.
 		c.touches[actor] = append([]Touch(nil), kept...)
+	}
+
+	c.requests = map[string]struct{}{}
+	for _, ts := range c.touches {
+		for _, t := range ts {
+			c.requests[t.AuditID] = struct{}{}
+		}
 	}
 
 	links := make([]Link, 0, len(c.links))
