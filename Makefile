@@ -1,5 +1,5 @@
-# The test command of README.md: installs what the tests need (ClickHouse from
-# Debian's packages) when it is missing, then vets and runs every test.
+# The test command of README.md: installs what the tests need when it is missing
+# (ClickHouse, Chromium and jq from Debian; playwright-core from npm), then vets and runs every test.
 .PHONY: test deps vet bench
 
 test: deps vet
