@@ -26,10 +26,10 @@ type Correlator struct {
 	links    []Link
 	byAudit  map[string][]int // audit id -> indexes into links
 	// Delivery is at least once (webhook retries, Kafka redelivery, a log
-	// replayed with its rotated copy): a request or finding seen again is
-	// not counted again.
-	requests map[string]struct{} // audit ids observed
-	seen     map[string]struct{} // findingKey of findings added
+	// replayed with its rotated copy): a finding seen again is not counted
+	// again, and a request seen again is kept but folded where touches are
+	// read (actorTouches), which costs less than a set of every audit id.
+	seen map[string]struct{} // findingKey of findings added
 }
 
 // New returns a Correlator joining findings no more than gap apart
@@ -39,16 +39,12 @@ func New(gap time.Duration) *Correlator {
 		gap = DefaultGap
 	}
 	return &Correlator{gap: gap, touches: map[string][]Touch{}, byAudit: map[string][]int{},
-		requests: map[string]struct{}{}, seen: map[string]struct{}{}}
+		seen: map[string]struct{}{}}
 }
 
 // Observe indexes one event. Call it for the judged stage of every request
 // (once per request), findings or not.
 func (c *Correlator) Observe(ev *auditv1.Event) {
-	if _, dup := c.requests[string(ev.AuditID)]; dup {
-		return
-	}
-	c.requests[string(ev.AuditID)] = struct{}{}
 	t := TouchOf(ev)
 	c.touches[t.Actor] = append(c.touches[t.Actor], t)
 	for _, l := range LinksOf(ev) {
@@ -308,7 +304,15 @@ func (c *Correlator) actorTouches(actor string, from, to time.Time) []Touch {
 		}
 		return out[i].AuditID < out[j].AuditID
 	})
-	return out
+	// A request delivered twice sorts next to itself: keep it once.
+	kept := out[:0]
+	for _, t := range out {
+		if len(kept) > 0 && t.AuditID == kept[len(kept)-1].AuditID {
+			continue
+		}
+		kept = append(kept, t)
+	}
+	return kept
 }
 
 // touched groups the actors' requests in the span by object.

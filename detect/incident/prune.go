@@ -76,13 +76,6 @@ func (c *Correlator) Prune(l Limits) {
 		c.touches[actor] = append([]Touch(nil), kept...)
 	}
 
-	c.requests = map[string]struct{}{}
-	for _, ts := range c.touches {
-		for _, t := range ts {
-			c.requests[t.AuditID] = struct{}{}
-		}
-	}
-
 	links := make([]Link, 0, len(c.links))
 	for _, lk := range c.links {
 		if !lk.at.Before(cut) {
