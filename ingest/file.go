@@ -373,7 +373,7 @@ func (r *FileReader) decodeInto(b *Batch, data []byte, name string, line int, do
 		b.Bad = append(b.Bad, BadInput{Location: loc, Reason: err.Error()})
 		return
 	}
-	list := len(events)+len(bad) > 1 || len(bad) > 0 || (document && !isSingleEvent(data))
+	list := len(events)+len(bad) > 1 || len(bad) > 0 || (document && looksLikeList(data))
 	for _, ib := range bad {
 		b.Bad = append(b.Bad, BadInput{Location: fmt.Sprintf("%s#%d", loc, ib.Index), Reason: ib.Reason})
 	}
@@ -397,8 +397,6 @@ func (r *FileReader) decodeInto(b *Batch, data []byte, name string, line int, do
 		b.Records = append(b.Records, rec)
 	}
 }
-
-func isSingleEvent(data []byte) bool { return !looksLikeList(data) }
 
 func defaultWorkers() int { return runtime.GOMAXPROCS(0) }
 

@@ -26,7 +26,6 @@ import (
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/clickhouse"
 	"github.com/kaudit/kaudit/store/clickhouse/chtest"
-	"github.com/kaudit/kaudit/store/memory"
 )
 
 const samplePath = "../../testdata/apiserver-1.36-basic-intrusion.log"
@@ -94,26 +93,6 @@ func openClickHouseDB(t testing.TB, db string, cfg clickhouse.Config) testStore 
 			t.Fatalf("%s: %v", q, err)
 		}
 		return int64(n)
-	}}
-}
-
-// openMemory opens the in-memory store, which has ClickHouse's semantics.
-func openMemory(t testing.TB) testStore {
-	st := memory.New()
-	return testStore{Store: st, identities: func() int64 {
-		tl, err := st.Timeline(context.Background(), store.Query{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var n int64
-		for _, e := range tl {
-			stages, err := st.Event(context.Background(), e.AuditID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			n += int64(len(stages))
-		}
-		return n
 	}}
 }
 

@@ -5,14 +5,15 @@
 package storetest
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
+
+	"github.com/kaudit/kaudit/ingest/ingesttest"
 
 	json "github.com/goccy/go-json"
 	"k8s.io/apimachinery/pkg/types"
@@ -44,36 +45,12 @@ func SamplePath(tb testing.TB) string {
 func LoadSample(tb testing.TB) []ingest.Record {
 	tb.Helper()
 	path := SamplePath(tb)
-	f, err := os.Open(path)
-	if err != nil {
-		tb.Fatalf("open sample: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 1<<20), 64<<20)
-	var recs []ingest.Record
-	for line := 1; sc.Scan(); line++ {
-		ev, err := ingest.DecodeEvent(sc.Bytes())
-		if err != nil {
-			tb.Fatalf("%s:%d: %v", path, line, err)
-		}
-		recs = append(recs, ingest.Record{Event: ev, Location: filepath.Base(path) + ":" + itoa(line)})
-	}
-	if err := sc.Err(); err != nil {
-		tb.Fatalf("read sample: %v", err)
+	evs := ingesttest.Events(tb, path)
+	recs := make([]ingest.Record, len(evs))
+	for i, ev := range evs {
+		recs[i] = ingest.Record{Event: ev, Location: filepath.Base(path) + ":" + strconv.Itoa(i+1)}
 	}
 	return recs
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; n > 0; n /= 10 {
-		b = append([]byte{byte('0' + n%10)}, b...)
-	}
-	return string(b)
 }
 
 // Expected is what a timeline entry must say about a request, computed
