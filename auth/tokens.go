@@ -93,6 +93,23 @@ func (t *Tokens) Valid(token string) bool {
 	return ok == 1
 }
 
+// Shares reports whether the two sets hold a common token, whichever form
+// (clear or hashed) each file wrote it in: the webhook's and the analysts'
+// sets must never share one.
+func (t *Tokens) Shares(o *Tokens) bool {
+	if t == nil || o == nil {
+		return false
+	}
+	for _, a := range t.hashes {
+		for _, b := range o.hashes {
+			if a == b {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Len is the number of tokens in the set.
 func (t *Tokens) Len() int { return len(t.hashes) }
 

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
@@ -40,33 +42,33 @@ type matchKey struct{ resource, verb, group string }
 const maxCacheKeys = 4096
 
 type compiled struct {
-	rule      *Rule
-	cond      *vm.Program
-	fallback  *vm.Program // condition when the event's level is below the rule's
-	msg       *vm.Program
-	level     int // LevelRank of the rule's level
-	verbs     map[string]bool
-	groups    map[string]bool
-	users     map[string]bool
-	userPfx   []string // match.users entries ending in "*", without it
-	notUsers  map[string]bool
-	notPfx    []string
-	inGroups  map[string]bool
-	inNS      map[string]bool
-	inNames   map[string]bool
-	imperson  bool // match.impersonated
-	external  bool // match.external_source
-	objects   bool // needs request/response objects parsed
-	query     bool // reads the parsed query string
-	anyVerb   bool
-	anyGroup  bool
-	anyUser   bool
-	exception []Exception
+	rule             *rulefile.Rule
+	cond             *vm.Program
+	fallback         *vm.Program // condition when the event's level is below the rule's
+	msg              *vm.Program
+	level            int // LevelRank of the rule's level
+	verbs            map[string]bool
+	groups           map[string]bool
+	users            map[string]bool
+	userPrefixes     []string // match.users entries ending in "*", without it
+	notUsers         map[string]bool
+	notUserPrefixes  []string
+	inGroups         map[string]bool
+	inNS             map[string]bool
+	inNames          map[string]bool
+	impersonatedOnly bool // match.impersonated
+	externalOnly     bool // match.external_source
+	objects          bool // needs request/response objects parsed
+	query            bool // reads the parsed query string
+	anyVerb          bool
+	anyGroup         bool
+	anyUser          bool
+	exception        []rulefile.Exception
 }
 
 // NewEngine compiles every enabled rule of set. A rule that does not compile
 // is an error naming its file and id.
-func NewEngine(set *RuleSet) (*Engine, error) {
+func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 	e := &Engine{
 		byResource: map[string][]int{},
 		candidates: map[string][]int{},
@@ -80,89 +82,107 @@ func NewEngine(set *RuleSet) (*Engine, error) {
 		if r.Disabled {
 			continue
 		}
-		c := &compiled{rule: r, objects: r.Level != LevelMetadata, exception: r.Exceptions, level: LevelRank(r.Level)}
-		// The query string is parsed only for rules that read it (query,
-		// or command, which comes from it).
-		for _, src := range []string{r.Condition, r.Fallback, r.Message} {
-			if strings.Contains(src, "query") || strings.Contains(src, "command") {
-				c.query = true
-			}
-		}
-		var err error
-		c.cond, err = expr.Compile(r.Condition, append(opts, expr.AsBool())...)
+		c, err := compileRule(r, opts)
 		if err != nil {
-			return nil, fmt.Errorf("rules %s: rule %s: condition: %w", r.Source, r.ID, err)
+			return nil, err
 		}
-		if strings.TrimSpace(r.Fallback) != "" {
-			c.fallback, err = expr.Compile(r.Fallback, append(opts, expr.AsBool())...)
-			if err != nil {
-				return nil, fmt.Errorf("rules %s: rule %s: fallback: %w", r.Source, r.ID, err)
-			}
-		}
-		if strings.TrimSpace(r.Message) != "" {
-			c.msg, err = expr.Compile(r.Message, opts...)
-			if err != nil {
-				return nil, fmt.Errorf("rules %s: rule %s: message: %w", r.Source, r.ID, err)
-			}
-		}
-		c.verbs, c.anyVerb = set2(r.Match.Verbs)
-		c.groups, c.anyGroup = set2(r.Match.APIGroups)
-		c.users, c.anyUser = set2(r.Match.Users)
-		for _, u := range r.Match.Users {
-			if len(u) > 1 && strings.HasSuffix(u, "*") {
-				c.userPfx = append(c.userPfx, strings.TrimSuffix(u, "*"))
-			}
-		}
-		for _, u := range r.Match.NotUsers {
-			if strings.HasSuffix(u, "*") {
-				c.notPfx = append(c.notPfx, strings.TrimSuffix(u, "*"))
-			} else {
-				if c.notUsers == nil {
-					c.notUsers = map[string]bool{}
-				}
-				c.notUsers[u] = true
-			}
-		}
-		if len(r.Match.Groups) > 0 {
-			c.inGroups, _ = set2(r.Match.Groups)
-		}
-		if len(r.Match.Namespaces) > 0 {
-			c.inNS, _ = set2(r.Match.Namespaces)
-		}
-		if len(r.Match.Names) > 0 {
-			c.inNames, _ = set2(r.Match.Names)
-		}
-		c.imperson, c.external = r.Match.Impersonated, r.Match.ExternalSource
-		idx := len(e.rules)
-		e.rules = append(e.rules, c)
-		res := r.Match.Resources
-		if len(res) == 0 {
-			res = []string{"*"}
-		}
-		for _, k := range res {
-			if k == "*" {
-				e.wildcard = append(e.wildcard, idx)
-				continue
-			}
-			e.byResource[k] = append(e.byResource[k], idx)
-		}
+		e.index(c)
 	}
 	return e, nil
 }
 
-func set2(list []string) (map[string]bool, bool) {
+// compileRule compiles a rule's expressions and its match into the sets
+// and prefixes admits tests.
+func compileRule(r *rulefile.Rule, opts []expr.Option) (*compiled, error) {
+	c := &compiled{rule: r, objects: r.Level != rulefile.LevelMetadata, exception: r.Exceptions, level: rulefile.LevelRank(r.Level)}
+	// The query string is parsed only for rules that read it (query, or
+	// command, which comes from it).
+	for _, src := range []string{r.Condition, r.Fallback, r.Message} {
+		if strings.Contains(src, "query") || strings.Contains(src, "command") {
+			c.query = true
+		}
+	}
+	var err error
+	if c.cond, err = expr.Compile(r.Condition, append(opts, expr.AsBool())...); err != nil {
+		return nil, fmt.Errorf("rules %s: rule %s: condition: %w", r.Source, r.ID, err)
+	}
+	if strings.TrimSpace(r.Fallback) != "" {
+		if c.fallback, err = expr.Compile(r.Fallback, append(opts, expr.AsBool())...); err != nil {
+			return nil, fmt.Errorf("rules %s: rule %s: fallback: %w", r.Source, r.ID, err)
+		}
+	}
+	if strings.TrimSpace(r.Message) != "" {
+		if c.msg, err = expr.Compile(r.Message, opts...); err != nil {
+			return nil, fmt.Errorf("rules %s: rule %s: message: %w", r.Source, r.ID, err)
+		}
+	}
+	c.compileMatch(&r.Match)
+	return c, nil
+}
+
+func (c *compiled) compileMatch(m *rulefile.Match) {
+	c.verbs, c.anyVerb = stringSet(m.Verbs)
+	c.groups, c.anyGroup = stringSet(m.APIGroups)
+	c.users, c.anyUser = stringSet(m.Users)
+	for _, u := range m.Users {
+		if len(u) > 1 && strings.HasSuffix(u, "*") {
+			c.userPrefixes = append(c.userPrefixes, strings.TrimSuffix(u, "*"))
+		}
+	}
+	for _, u := range m.NotUsers {
+		if strings.HasSuffix(u, "*") {
+			c.notUserPrefixes = append(c.notUserPrefixes, strings.TrimSuffix(u, "*"))
+			continue
+		}
+		if c.notUsers == nil {
+			c.notUsers = map[string]bool{}
+		}
+		c.notUsers[u] = true
+	}
+	if len(m.Groups) > 0 {
+		c.inGroups, _ = stringSet(m.Groups)
+	}
+	if len(m.Namespaces) > 0 {
+		c.inNS, _ = stringSet(m.Namespaces)
+	}
+	if len(m.Names) > 0 {
+		c.inNames, _ = stringSet(m.Names)
+	}
+	c.impersonatedOnly, c.externalOnly = m.Impersonated, m.ExternalSource
+}
+
+// index files a compiled rule under the resources it matches ("*" when it
+// names none).
+func (e *Engine) index(c *compiled) {
+	idx := len(e.rules)
+	e.rules = append(e.rules, c)
+	res := c.rule.Match.Resources
+	if len(res) == 0 {
+		res = []string{"*"}
+	}
+	for _, k := range res {
+		if k == "*" {
+			e.wildcard = append(e.wildcard, idx)
+			continue
+		}
+		e.byResource[k] = append(e.byResource[k], idx)
+	}
+}
+
+// stringSet turns a match list into a set; matchesAll is true when the
+// list is empty or holds "*", so that the engine skips the lookup.
+func stringSet(list []string) (set map[string]bool, matchesAll bool) {
 	if len(list) == 0 {
 		return nil, true
 	}
-	m := make(map[string]bool, len(list))
-	any := false
+	set = make(map[string]bool, len(list))
 	for _, s := range list {
 		if s == "*" {
-			any = true
+			matchesAll = true
 		}
-		m[s] = true
+		set[s] = true
 	}
-	return m, any
+	return set, matchesAll
 }
 
 // Rules returns the number of enabled rules.
@@ -235,7 +255,7 @@ func (c *compiled) userMatches(user string) bool {
 	if c.anyUser || c.users[user] {
 		return true
 	}
-	for _, p := range c.userPfx {
+	for _, p := range c.userPrefixes {
 		if strings.HasPrefix(user, p) {
 			return true
 		}
@@ -251,7 +271,7 @@ func (c *compiled) admits(ev *auditv1.Event) bool {
 	if !c.userMatches(u) || c.notUsers[u] {
 		return false
 	}
-	for _, p := range c.notPfx {
+	for _, p := range c.notUserPrefixes {
 		if strings.HasPrefix(u, p) {
 			return false
 		}
@@ -261,7 +281,7 @@ func (c *compiled) admits(ev *auditv1.Event) bool {
 		if iu := ev.ImpersonatedUser; iu != nil && iu.Username != "" {
 			groups = iu.Groups
 		}
-		if !anyIn2(c.inGroups, groups) {
+		if !containsAny(c.inGroups, groups) {
 			return false
 		}
 	}
@@ -274,16 +294,17 @@ func (c *compiled) admits(ev *auditv1.Event) bool {
 			return false
 		}
 	}
-	if c.imperson && (ev.ImpersonatedUser == nil || ev.ImpersonatedUser.Username == "") {
+	if c.impersonatedOnly && (ev.ImpersonatedUser == nil || ev.ImpersonatedUser.Username == "") {
 		return false
 	}
-	if c.external && !externalSource(ev.SourceIPs) {
+	if c.externalOnly && !externalSource(ev.SourceIPs) {
 		return false
 	}
 	return true
 }
 
-func anyIn2(want map[string]bool, have []string) bool {
+// containsAny reports whether any of have is in the set want.
+func containsAny(want map[string]bool, have []string) bool {
 	for _, h := range have {
 		if want[h] {
 			return true
@@ -308,42 +329,26 @@ func externalSource(ips []string) bool {
 	return false
 }
 
-// Judged reports whether detection runs on this stage of the request:
-// once per request, on ResponseComplete or Panic, or on ResponseStarted
-// for long-running requests whose completion may come much later.
+// judged reports whether detection runs on this stage of the request
+// (Judgeable), and remembers long-running requests judged when their
+// response started, so that their completion is not judged again.
 func (e *Engine) judged(ev *auditv1.Event) bool {
-	switch ev.Stage {
-	case auditv1.StageResponseStarted:
-		if !IsLongRunning(ev) {
-			return false
-		}
-		e.started[string(ev.AuditID)] = EventTime(ev)
-		return true
-	case auditv1.StageResponseComplete, auditv1.StagePanic:
-		if IsLongRunning(ev) {
-			if _, ok := e.started[string(ev.AuditID)]; ok {
-				delete(e.started, string(ev.AuditID))
-				return false
-			}
-		}
+	if !Judgeable(ev) {
+		return false
+	}
+	if !IsLongRunning(ev) {
 		return true
 	}
-	return false
-}
-
-// IsLongRunning reports whether a request may run for a long time after its
-// response started: watches and the streaming pod subresources.
-func IsLongRunning(ev *auditv1.Event) bool {
-	if ev.Verb == "watch" {
+	id := string(ev.AuditID)
+	if ev.Stage == auditv1.StageResponseStarted {
+		e.started[id] = EventTime(ev)
 		return true
 	}
-	if ev.ObjectRef != nil {
-		switch ev.ObjectRef.Subresource {
-		case "exec", "attach", "portforward", "proxy":
-			return true
-		}
+	if _, ok := e.started[id]; ok {
+		delete(e.started, id)
+		return false
 	}
-	return false
+	return true
 }
 
 // pruneStarted forgets long-running requests whose completion never came,
@@ -378,79 +383,103 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 	}
 	e.pruneStarted(now)
 	e.state.prune(now)
-	var env *Env
-	var out []Finding
-	evLevel := LevelRank(string(ev.Level))
+	j := judgement{ev: ev, now: now, level: rulefile.LevelRank(string(ev.Level)), location: location}
+	var errs []error
 	for _, i := range cands {
-		c := e.rules[i]
-		if !c.admits(ev) {
-			continue
-		}
-		// An event recorded below the level the rule needs cannot show what
-		// the condition looks for: the rule's metadata fallback judges it,
-		// or nothing does. An event without a level is judged in full.
-		cond, sev, degraded := c.cond, c.rule.Severity, false
-		if evLevel != 0 && evLevel < c.level {
-			if c.fallback == nil {
-				continue
-			}
-			cond, sev, degraded = c.fallback, c.rule.FallbackSeverity, true
-		}
-		if env == nil {
-			env = &e.env
-			fillEnv(env, ev)
-		}
-		// Exceptions read metadata only: judge them before parsing objects,
-		// so the cluster's own bulk writes (bootstrap roles) cost no parse.
-		if exempt(c.exception, env) {
-			continue
-		}
-		if c.objects {
-			env.loadObjects(ev)
-		}
-		if c.query {
-			env.loadQuery()
-		}
-		// Sequence functions use the event's own time.
-		e.state.now = now
-		res, err := e.vm.Run(cond, env)
+		f, ok, err := e.evaluateRule(e.rules[i], &j)
 		if err != nil {
-			return out, true, fmt.Errorf("rule %s on event %s: %w", c.rule.ID, ev.AuditID, err)
-		}
-		if ok, _ := res.(bool); !ok {
+			// One rule failing at run time (a type it did not expect) must
+			// cost neither the event nor the other rules' findings.
+			errs = append(errs, fmt.Errorf("rule %s on event %s: %w", e.rules[i].rule.ID, ev.AuditID, err))
 			continue
 		}
-		if env.Denied {
-			sev = c.rule.DeniedSeverity
-			if sev == SeverityNone {
-				continue
-			}
+		if ok {
+			findings = append(findings, f)
 		}
-		msg := c.rule.Title
-		if c.msg != nil {
-			if m, err := e.vm.Run(c.msg, env); err == nil {
-				msg = fmt.Sprint(m)
-			}
-		}
-		if degraded {
-			msg += " (recorded at audit level " + string(ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
-		}
-		out = append(out, newFinding(c.rule, env, ev, sev, msg, location))
 	}
-	return out, true, nil
+	return findings, true, errors.Join(errs...)
+}
+
+// judgement is one event being judged: the environment rules read is
+// filled on the first rule that gets past the cheap filters.
+type judgement struct {
+	ev       *auditv1.Event
+	env      *Env
+	now      time.Time
+	level    int // LevelRank of the event's level
+	location string
+}
+
+// evaluateRule runs one candidate rule on the event; ok is true when it
+// fires.
+func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, err error) {
+	ev := j.ev
+	if !c.admits(ev) {
+		return f, false, nil
+	}
+	// An event recorded below the level the rule needs cannot show what the
+	// condition looks for: the rule's metadata fallback judges it, or
+	// nothing does. An event without a level is judged in full.
+	cond, sev, degraded := c.cond, c.rule.Severity, false
+	if j.level != 0 && j.level < c.level {
+		if c.fallback == nil {
+			return f, false, nil
+		}
+		cond, sev, degraded = c.fallback, c.rule.FallbackSeverity, true
+	}
+	if j.env == nil {
+		j.env = &e.env
+		fillEnv(j.env, ev)
+	}
+	env := j.env
+	// Exceptions read metadata only: judge them before parsing objects, so
+	// the cluster's own bulk writes (bootstrap roles) cost no parse.
+	if exempt(c.exception, env) {
+		return f, false, nil
+	}
+	if c.objects {
+		env.loadObjects(ev)
+	}
+	if c.query {
+		env.loadQuery()
+	}
+	// Sequence functions use the event's own time.
+	e.state.now = j.now
+	res, err := e.vm.Run(cond, env)
+	if err != nil {
+		return f, false, err
+	}
+	if fired, _ := res.(bool); !fired {
+		return f, false, nil
+	}
+	if env.Denied {
+		if sev = c.rule.DeniedSeverity; sev == rulefile.SeverityNone {
+			return f, false, nil
+		}
+	}
+	msg := c.rule.Title
+	if c.msg != nil {
+		if m, err := e.vm.Run(c.msg, env); err == nil {
+			msg = fmt.Sprint(m)
+		}
+	}
+	if degraded {
+		msg += " (recorded at audit level " + string(ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
+	}
+	return newFinding(c.rule, env, ev, sev, msg, j.location), true, nil
 }
 
 // exempt reports whether any exception matches the event.
-func exempt(list []Exception, env *Env) bool {
+func exempt(list []rulefile.Exception, env *Env) bool {
 	for i := range list {
-		if list[i].matches(env) {
+		if exceptionMatches(&list[i], env) {
 			return true
 		}
 	}
 	return false
 }
 
-func (x *Exception) matches(env *Env) bool {
+func exceptionMatches(x *rulefile.Exception, env *Env) bool {
 	if len(x.Users) > 0 && !slices.Contains(x.Users, env.User) && !slices.Contains(x.Users, env.Actor) {
 		return false
 	}
@@ -460,7 +489,7 @@ func (x *Exception) matches(env *Env) bool {
 	if env.ImpersonatedUser != "" {
 		groups = env.ImpersonatedGrps
 	}
-	if len(x.Groups) > 0 && !anyIn(x.Groups, groups) {
+	if len(x.Groups) > 0 && !sharesAny(x.Groups, groups) {
 		return false
 	}
 	if len(x.Namespaces) > 0 && !slices.Contains(x.Namespaces, env.Namespace) {
@@ -481,7 +510,7 @@ func (x *Exception) matches(env *Env) bool {
 			return false
 		}
 	}
-	if len(x.networks) > 0 {
+	if len(x.Networks()) > 0 {
 		// Every address of the chain must be inside: a forwarded chain that
 		// leaves the expected networks anywhere is not exempt.
 		if len(env.SourceIPs) == 0 {
@@ -489,7 +518,7 @@ func (x *Exception) matches(env *Env) bool {
 		}
 		for _, ip := range env.SourceIPs {
 			a, err := netip.ParseAddr(ip)
-			if err != nil || !inAny(x.networks, a.Unmap()) {
+			if err != nil || !inAny(x.Networks(), a.Unmap()) {
 				return false
 			}
 		}
@@ -497,7 +526,8 @@ func (x *Exception) matches(env *Env) bool {
 	return true
 }
 
-func anyIn(want, have []string) bool {
+// sharesAny reports whether any of have is in want.
+func sharesAny(want, have []string) bool {
 	for _, h := range have {
 		if slices.Contains(want, h) {
 			return true
@@ -506,6 +536,7 @@ func anyIn(want, have []string) bool {
 	return false
 }
 
+// inAny reports whether a lies in any of nets.
 func inAny(nets []netip.Prefix, a netip.Addr) bool {
 	for _, n := range nets {
 		if n.Contains(a) {

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/ingest/ingesttest"
 
 	"github.com/kaudit/kaudit/detect"
@@ -76,7 +77,7 @@ func TestSeedRulesOnTheSample(t *testing.T) {
 		}
 	}
 	for _, f := range fs {
-		if detect.SeverityRank(f.Severity) >= detect.SeverityRank(detect.SeverityMedium) &&
+		if rulefile.SeverityRank(f.Severity) >= rulefile.SeverityRank(rulefile.SeverityMedium) &&
 			(f.User == "alice" || strings.HasPrefix(f.User, "system:")) {
 			t.Errorf("medium or above for a benign actor: %+v", f)
 		}
@@ -127,7 +128,7 @@ func TestSeedRulesStaySilent(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, f := range fs {
-			if f.Severity != detect.SeverityInfo {
+			if f.Severity != rulefile.SeverityInfo {
 				t.Errorf("%s: unexpected finding %s (%s)", name, f.Rule, f.Severity)
 			}
 		}
@@ -177,13 +178,13 @@ func TestOncePerRequest(t *testing.T) {
 	}
 }
 
-func ruleSet(t *testing.T, user string) *detect.RuleSet {
+func ruleSet(t *testing.T, user string) *rulefile.RuleSet {
 	t.Helper()
-	files, err := detect.LoadFS(fstest.MapFS{"user.yaml": {Data: []byte(user)}})
+	files, err := rulefile.LoadFS(fstest.MapFS{"user.yaml": {Data: []byte(user)}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := detect.Merge(nil, files)
+	set, err := rulefile.Merge(nil, files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +192,7 @@ func ruleSet(t *testing.T, user string) *detect.RuleSet {
 }
 
 func TestCompileErrorNamesFileAndRule(t *testing.T) {
-	files, _ := detect.LoadFS(fstest.MapFS{"mine.yaml": {Data: []byte(`rules:
+	files, _ := rulefile.LoadFS(fstest.MapFS{"mine.yaml": {Data: []byte(`rules:
 - id: broken-rule
   title: broken
   technique_id: MS-TA9025
@@ -200,7 +201,7 @@ func TestCompileErrorNamesFileAndRule(t *testing.T) {
   severity: low
   condition: "verb == "
 `)}})
-	set, err := detect.Merge(nil, files)
+	set, err := rulefile.Merge(nil, files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,17 +209,17 @@ func TestCompileErrorNamesFileAndRule(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "mine.yaml") || !strings.Contains(err.Error(), "broken-rule") {
 		t.Errorf("compile error %v does not name the file and the rule", err)
 	}
-	if _, err := detect.LoadFS(fstest.MapFS{"typo.yaml": {Data: []byte("rules:\n- id: x\n  condtion: true\n")}}); err == nil {
+	if _, err := rulefile.LoadFS(fstest.MapFS{"typo.yaml": {Data: []byte("rules:\n- id: x\n  condtion: true\n")}}); err == nil {
 		t.Error("an unknown field in a rule file was accepted")
 	}
 }
 
 func TestUserOverridesExceptionsAndDisable(t *testing.T) {
-	builtin, err := detect.LoadFS(rules.FS)
+	builtin, err := rulefile.LoadFS(rules.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
-	user, err := detect.LoadFS(fstest.MapFS{"site.yaml": {Data: []byte(`
+	user, err := rulefile.LoadFS(fstest.MapFS{"site.yaml": {Data: []byte(`
 exceptions:
 - rule: admission-webhook-change
   comment: our policy controller
@@ -240,7 +241,7 @@ rules:
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := detect.Merge(builtin, user)
+	set, err := rulefile.Merge(builtin, user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,7 +259,7 @@ rules:
 	if got := byRule(fs, "cluster-admin-binding"); len(got) != 1 || got[0] != "admin critical" {
 		t.Errorf("the overriding rule gave %v", got)
 	}
-	if _, err := detect.Merge(builtin, []detect.RuleFile{{Disable: []string{"no-such-rule"}}}); err == nil {
+	if _, err := rulefile.Merge(builtin, []rulefile.RuleFile{{Disable: []string{"no-such-rule"}}}); err == nil {
 		t.Error("disabling an unknown rule was accepted")
 	}
 }

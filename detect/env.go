@@ -151,19 +151,6 @@ func (e *Env) loadObjects(ev *auditv1.Event) {
 	}
 }
 
-// IsDenied reports whether the cluster refused the request for want of
-// authentication or authorization.
-func IsDenied(ev *auditv1.Event) bool {
-	if ev.Annotations["authorization.k8s.io/decision"] == "forbid" {
-		return true
-	}
-	if ev.ResponseStatus != nil {
-		c := ev.ResponseStatus.Code
-		return c == 401 || c == 403
-	}
-	return false
-}
-
 func isStatus(m map[string]any) bool { return m["kind"] == "Status" }
 
 func parseObject(raw []byte) map[string]any {

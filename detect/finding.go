@@ -1,14 +1,13 @@
 package detect
 
 import (
+	"encoding/json"
+	"fmt"
 	"time"
 
+	"github.com/kaudit/kaudit/detect/rulefile"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
-
-// TimeFormat is how times are written in findings, incidents and timelines:
-// RFC 3339 with the microseconds the apiserver records.
-const TimeFormat = "2006-01-02T15:04:05.000000Z07:00"
 
 // Finding is one rule matching one event. Its JSON form is an interface read
 // by scripts: fields may be added, never renamed or dropped.
@@ -46,19 +45,10 @@ type Finding struct {
 
 // Actor is who the finding is about: the impersonated user when there is
 // one, else the authenticated user.
-func (f *Finding) Actor() string {
-	if f.ImpersonatedUser != "" {
-		return f.ImpersonatedUser
-	}
-	return f.User
-}
-
-// EventTime is the time kaudit files an event under: when the apiserver
-// received the request.
-func EventTime(ev *auditv1.Event) time.Time { return ev.RequestReceivedTimestamp.Time.UTC() }
+func (f *Finding) Actor() string { return Actor(f.User, f.ImpersonatedUser) }
 
 // newFinding copies the event's identifying fields into a finding.
-func newFinding(r *Rule, env *Env, ev *auditv1.Event, severity, message, location string) Finding {
+func newFinding(r *rulefile.Rule, env *Env, ev *auditv1.Event, severity, message, location string) Finding {
 	groups := env.Groups
 	if groups == nil {
 		groups = []string{}
@@ -78,4 +68,34 @@ func newFinding(r *Rule, env *Env, ev *auditv1.Event, severity, message, locatio
 		Namespace: env.Namespace, Name: env.Name, Code: env.Code,
 		Message: message, Location: location, At: at,
 	}
+}
+
+// findingFields is Finding without its methods, so that MarshalJSON and
+// UnmarshalJSON can use the default encoding of its fields.
+type findingFields Finding
+
+// MarshalJSON writes the finding's fields and, derived, its actor.
+func (f Finding) MarshalJSON() ([]byte, error) {
+	return json.Marshal(struct {
+		*findingFields
+		Actor string `json:"actor"`
+	}{(*findingFields)(&f), f.Actor()})
+}
+
+// UnmarshalJSON reads a finding back (from the store, the spool, Kafka)
+// with At parsed from Time.
+func (f *Finding) UnmarshalJSON(data []byte) error {
+	if err := json.Unmarshal(data, (*findingFields)(f)); err != nil {
+		return err
+	}
+	if f.Time == "" {
+		f.At = time.Time{}
+		return nil
+	}
+	at, err := ParseTime(f.Time)
+	if err != nil {
+		return fmt.Errorf("finding %s/%s: %w", f.Rule, f.AuditID, err)
+	}
+	f.At = at
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/expr-lang/expr"
+	"github.com/kaudit/kaudit/detect/rulefile"
 )
 
 // objectFunctions are the pure helpers rules use to read Kubernetes objects
@@ -212,7 +213,7 @@ func inCIDR(ip, cidr string) bool {
 	if err != nil {
 		return false
 	}
-	p, err := parsePrefix(cidr)
+	p, err := rulefile.ParseNetwork(cidr)
 	if err != nil {
 		return false
 	}

@@ -22,44 +22,9 @@ func inspectFunctions() []expr.Option {
 		expr.Function("capabilities", func(p ...any) (any, error) {
 			return addedCapabilities(p[0]), nil
 		}, new(func(any) []any)),
-		expr.Function("host_namespaces", func(p ...any) (any, error) {
-			var out []any
-			for _, s := range podSpecs(p[0]) {
-				spec := s.(map[string]any)
-				for _, k := range []string{"hostPID", "hostIPC", "hostNetwork"} {
-					if b, _ := spec[k].(bool); b {
-						out = append(out, k)
-					}
-				}
-			}
-			return out, nil
-		}, new(func(any) []any)),
-		expr.Function("commands", func(p ...any) (any, error) {
-			var out []any
-			for _, c := range containers(p[0]) {
-				m, _ := c.(map[string]any)
-				var parts []string
-				for _, k := range []string{"command", "args"} {
-					parts = append(parts, stringsOf(m[k])...)
-				}
-				out = append(out, strings.Join(parts, " "))
-			}
-			return out, nil
-		}, new(func(any) []any)),
-		expr.Function("ports", func(p ...any) (any, error) {
-			var out []any
-			for _, c := range containers(p[0]) {
-				m, _ := c.(map[string]any)
-				list, _ := m["ports"].([]any)
-				for _, pt := range list {
-					pm, _ := pt.(map[string]any)
-					if n, ok := pm["containerPort"].(float64); ok {
-						out = append(out, int(n))
-					}
-				}
-			}
-			return out, nil
-		}, new(func(any) []any)),
+		expr.Function("host_namespaces", func(p ...any) (any, error) { return hostNamespaces(p[0]), nil }, new(func(any) []any)),
+		expr.Function("commands", func(p ...any) (any, error) { return commands(p[0]), nil }, new(func(any) []any)),
+		expr.Function("ports", func(p ...any) (any, error) { return containerPorts(p[0]), nil }, new(func(any) []any)),
 		expr.Function("image_registry", func(p ...any) (any, error) {
 			s, _ := p[0].(string)
 			reg, _, _ := splitImage(s)
@@ -70,14 +35,7 @@ func inspectFunctions() []expr.Option {
 			_, _, tag := splitImage(s)
 			return tag, nil
 		}, new(func(string) string)),
-		expr.Function("is_ip", func(p ...any) (any, error) {
-			s, _ := p[0].(string)
-			if h, _, ok := strings.Cut(s, ":"); ok && !strings.Contains(s, "::") {
-				s = h
-			}
-			_, err := netip.ParseAddr(strings.Trim(s, "[]"))
-			return err == nil, nil
-		}, new(func(string) bool)),
+		expr.Function("is_ip", func(p ...any) (any, error) { return isIP(str(p[0])), nil }, new(func(string) bool)),
 		expr.Function("is_cloud_identity", func(p ...any) (any, error) {
 			s, _ := p[0].(string)
 			return IsCloudIdentity(s), nil
@@ -101,6 +59,61 @@ func inspectFunctions() []expr.Option {
 			return Client(s), nil
 		}, new(func(string) string)),
 	}
+}
+
+// hostNamespaces lists the host namespaces (hostPID, hostIPC, hostNetwork)
+// any pod spec of obj shares.
+func hostNamespaces(obj any) []any {
+	var out []any
+	for _, s := range podSpecs(obj) {
+		spec := s.(map[string]any)
+		for _, k := range []string{"hostPID", "hostIPC", "hostNetwork"} {
+			if b, _ := spec[k].(bool); b {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// commands lists each container's command and args, joined by spaces.
+func commands(obj any) []any {
+	var out []any
+	for _, c := range containers(obj) {
+		m, _ := c.(map[string]any)
+		var parts []string
+		for _, k := range []string{"command", "args"} {
+			parts = append(parts, stringsOf(m[k])...)
+		}
+		out = append(out, strings.Join(parts, " "))
+	}
+	return out
+}
+
+// containerPorts lists every containerPort of every container.
+func containerPorts(obj any) []any {
+	var out []any
+	for _, c := range containers(obj) {
+		m, _ := c.(map[string]any)
+		list, _ := m["ports"].([]any)
+		for _, pt := range list {
+			pm, _ := pt.(map[string]any)
+			if n, ok := pm["containerPort"].(float64); ok {
+				out = append(out, int(n))
+			}
+		}
+	}
+	return out
+}
+
+// isIP reports whether a host (with or without a port) is an IP address:
+// images pulled from a registry named by its address.
+func isIP(s string) bool {
+	if h, _, ok := strings.Cut(s, ":"); ok && !strings.Contains(s, "::") {
+		s = h
+	}
+	_, err := netip.ParseAddr(strings.Trim(s, "[]"))
+	return err == nil
 }
 
 // Client names the program behind a user agent: its product token, the

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/ingest/ingesttest"
 
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -37,22 +38,22 @@ func TestMatchPrefilters(t *testing.T) {
 	}
 	cases := []struct {
 		name  string
-		match Match
+		match rulefile.Match
 		want  func(ev *auditv1.Event) bool
 	}{
-		{"users prefix", Match{Users: []string{"system:serviceaccount:team-a:*"}}, func(ev *auditv1.Event) bool {
+		{"users prefix", rulefile.Match{Users: []string{"system:serviceaccount:team-a:*"}}, func(ev *auditv1.Event) bool {
 			return strings.HasPrefix(ev.User.Username, "system:serviceaccount:team-a:")
 		}},
-		{"not_users", Match{NotUsers: []string{"system:*", "alice"}}, func(ev *auditv1.Event) bool {
+		{"not_users", rulefile.Match{NotUsers: []string{"system:*", "alice"}}, func(ev *auditv1.Event) bool {
 			return !strings.HasPrefix(ev.User.Username, "system:") && ev.User.Username != "alice"
 		}},
-		{"groups of the actor", Match{Groups: []string{"system:nodes"}}, func(ev *auditv1.Event) bool {
+		{"groups of the actor", rulefile.Match{Groups: []string{"system:nodes"}}, func(ev *auditv1.Event) bool {
 			return has(actorGroups(ev), "system:nodes")
 		}},
-		{"impersonated", Match{Impersonated: true}, func(ev *auditv1.Event) bool {
+		{"impersonated", rulefile.Match{Impersonated: true}, func(ev *auditv1.Event) bool {
 			return ev.ImpersonatedUser != nil && ev.ImpersonatedUser.Username != ""
 		}},
-		{"external source", Match{ExternalSource: true}, func(ev *auditv1.Event) bool {
+		{"external source", rulefile.Match{ExternalSource: true}, func(ev *auditv1.Event) bool {
 			for _, ip := range ev.SourceIPs {
 				a, _ := netip.ParseAddr(ip)
 				if !a.IsLoopback() && !a.IsPrivate() {
@@ -61,12 +62,12 @@ func TestMatchPrefilters(t *testing.T) {
 			}
 			return false
 		}},
-		{"namespaces and names", Match{Namespaces: []string{"kube-system"}, Names: []string{"coredns"}}, func(ev *auditv1.Event) bool {
+		{"namespaces and names", rulefile.Match{Namespaces: []string{"kube-system"}, Names: []string{"coredns"}}, func(ev *auditv1.Event) bool {
 			return ev.ObjectRef != nil && ev.ObjectRef.Namespace == "kube-system" && ev.ObjectRef.Name == "coredns"
 		}},
 	}
 	for _, tc := range cases {
-		set := &RuleSet{Rules: []*Rule{{ID: "m", Title: "m", TechniqueID: "T", Tactic: "t", Severity: "low", DeniedSeverity: "low", Level: LevelMetadata, Match: tc.match, Condition: "true"}}}
+		set := &rulefile.RuleSet{Rules: []*rulefile.Rule{{ID: "m", Title: "m", TechniqueID: "T", Tactic: "t", Severity: "low", DeniedSeverity: "low", Level: rulefile.LevelMetadata, Match: tc.match, Condition: "true"}}}
 		e, err := NewEngine(set)
 		if err != nil {
 			t.Fatal(err)

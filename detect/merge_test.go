@@ -5,6 +5,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/ingest/ingesttest"
 
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -42,20 +43,20 @@ rules:
   condition: 'name == "coredns"'
 `
 
-func loadFiles(t *testing.T, files map[string]string) []RuleFile {
+func loadFiles(t *testing.T, files map[string]string) []rulefile.RuleFile {
 	t.Helper()
 	fsys := fstest.MapFS{}
 	for n, s := range files {
 		fsys[n] = &fstest.MapFile{Data: []byte(s)}
 	}
-	rf, err := LoadFS(fsys)
+	rf, err := rulefile.LoadFS(fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rf
 }
 
-func ruleIDs(t *testing.T, set *RuleSet, evs []*auditv1.Event) map[string]string {
+func ruleIDs(t *testing.T, set *rulefile.RuleSet, evs []*auditv1.Event) map[string]string {
 	t.Helper()
 	e, err := NewEngine(set)
 	if err != nil {
@@ -87,7 +88,7 @@ func TestMergeUserFile(t *testing.T) {
 	}
 	builtin := loadFiles(t, map[string]string{"persistence.yaml": builtinRules, "persistence_test.yaml": "not: rules", "matrix.yaml": "techniques: []"})
 
-	set, err := Merge(builtin, nil)
+	set, err := rulefile.Merge(builtin, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,7 +120,7 @@ rules:
   match: {users: [mallory]}
   condition: 'true'
 `})
-	set, err = Merge(builtin, user)
+	set, err = rulefile.Merge(builtin, user)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ exceptions:
   source_networks: [10.0.0.0/8]
 disable: [coredns]
 `})
-	set, err = Merge(builtin, other)
+	set, err = rulefile.Merge(builtin, other)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,9 +161,9 @@ disable: [coredns]
 		"unknown field":                 "rules: [{id: x, title: t, technique_id: MS-TA9003, tactic: Initial Access, severity: low, condition: 'true', severty: low}]",
 	} {
 		fsys := fstest.MapFS{"bad.yaml": &fstest.MapFile{Data: []byte(bad)}}
-		rf, err := LoadFS(fsys)
+		rf, err := rulefile.LoadFS(fsys)
 		if err == nil {
-			_, err = Merge(builtin, rf)
+			_, err = rulefile.Merge(builtin, rf)
 		}
 		if err == nil {
 			t.Errorf("%s: accepted", name)
@@ -170,7 +171,7 @@ disable: [coredns]
 	}
 	// Two built-in rules with one id are an error; a user's rule with that id is an override.
 	dup := loadFiles(t, map[string]string{"a.yaml": builtinRules, "b.yaml": builtinRules})
-	if _, err := Merge(dup, nil); err == nil || !strings.Contains(err.Error(), "defined twice") {
+	if _, err := rulefile.Merge(dup, nil); err == nil || !strings.Contains(err.Error(), "defined twice") {
 		t.Errorf("duplicate built-in ids: %v", err)
 	}
 }

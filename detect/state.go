@@ -132,122 +132,140 @@ func stringsOf(v any) []string {
 
 // functions returns the stateful expr functions bound to this state.
 func (s *state) functions() []expr.Option {
-	str := func(v any) string { x, _ := v.(string); return x }
 	return []expr.Option{
-		// remember(tag, key) records that key did tag now; always true, so it
-		// can end a condition: `... && remember("enumerated", actor)`.
-		expr.Function("remember", func(p ...any) (any, error) {
-			s.marks[str(p[0])+"|"+str(p[1])] = s.now
-			return true, nil
-		}, new(func(string, string) bool)),
-		// remember_value(tag, key, value) records value for key now; always
-		// true. recall(tag, key, window) returns it while it is recent:
-		// "who minted a token for this service account, and from where".
-		expr.Function("remember_value", func(p ...any) (any, error) {
-			s.values[str(p[0])+"|"+str(p[1])] = valueAt{v: str(p[2]), at: s.now}
-			return true, nil
-		}, new(func(string, string, string) bool)),
-		expr.Function("recall", func(p ...any) (any, error) {
-			d, err := s.window(str(p[2]))
-			if err != nil {
-				return nil, err
-			}
-			v, ok := s.values[str(p[0])+"|"+str(p[1])]
-			if !ok || s.now.Before(v.at) || s.now.Sub(v.at) > d {
-				return "", nil
-			}
-			return v.v, nil
-		}, new(func(string, string, string) string)),
-		// added(tag, key, values) records the list values as key's current
-		// set and returns those not in the set recorded before; nothing the
-		// first time key is seen (there is nothing to compare with). A
-		// workload's container names: a new one is an injected sidecar.
-		expr.Function("added", func(p ...any) (any, error) {
-			k := str(p[0]) + "|" + str(p[1])
-			vals := stringsOf(p[2])
-			prev, known := s.sets[k]
-			cur := make(map[string]struct{}, len(vals))
-			var out []any
-			for _, v := range vals {
-				cur[v] = struct{}{}
-				if _, ok := prev[v]; known && !ok {
-					out = append(out, v)
-				}
-			}
-			s.sets[k] = cur
-			return out, nil
-		}, new(func(string, string, []any) []any)),
-		// count_in(tag, key, window) counts this event for key and returns
-		// how many events key had within window: floods of requests.
-		expr.Function("count_in", func(p ...any) (any, error) {
-			d, err := s.window(str(p[2]))
-			if err != nil {
-				return nil, err
-			}
-			k := str(p[0]) + "|" + str(p[1])
-			ts := append(s.events[k], s.now)
-			i := 0
-			for i < len(ts) && s.now.Sub(ts[i]) > d {
-				i++
-			}
-			ts = ts[i:]
-			if len(ts) > maxCounted {
-				ts = ts[len(ts)-maxCounted:]
-			}
-			s.events[k] = ts
-			return len(ts), nil
-		}, new(func(string, string, string) int)),
-		// seen(tag, key, window) tells whether key did tag within window.
-		expr.Function("seen", func(p ...any) (any, error) {
-			d, err := s.window(str(p[2]))
-			if err != nil {
-				return nil, err
-			}
-			t, ok := s.marks[str(p[0])+"|"+str(p[1])]
-			return ok && !s.now.Before(t) && s.now.Sub(t) <= d, nil
-		}, new(func(string, string, string) bool)),
-		// count_distinct(tag, key, value, window) records value for key and
-		// returns how many distinct values key showed within window.
-		expr.Function("count_distinct", func(p ...any) (any, error) {
-			d, err := s.window(str(p[3]))
-			if err != nil {
-				return nil, err
-			}
-			k := str(p[0]) + "|" + str(p[1])
-			vals := s.counts[k]
-			if vals == nil {
-				vals = map[string]time.Time{}
-				s.counts[k] = vals
-			}
-			vals[str(p[2])] = s.now
-			n := 0
-			for v, t := range vals {
-				if s.now.Sub(t) > d {
-					delete(vals, v)
-					continue
-				}
-				n++
-			}
-			return n, nil
-		}, new(func(string, string, string, string) int)),
-		// novel(tag, key, value) records value for key and is true when key
-		// has a history of other values and never showed this one: a known
-		// identity from a new source or with a new client.
-		expr.Function("novel", func(p ...any) (any, error) {
-			k := str(p[0]) + "|" + str(p[1])
-			v := str(p[2])
-			h := s.history[k]
-			if h == nil {
-				s.history[k] = map[string]struct{}{v: {}}
-				return false, nil
-			}
-			if _, ok := h[v]; ok {
-				return false, nil
-			}
-			if len(h) < maxHistoryValues {
-				h[v] = struct{}{}
-			}
-			return true, nil
-		}, new(func(string, string, string) bool)),
+		expr.Function("remember", s.remember, new(func(string, string) bool)),
+		expr.Function("remember_value", s.rememberValue, new(func(string, string, string) bool)),
+		expr.Function("recall", s.recall, new(func(string, string, string) string)),
+		expr.Function("added", s.added, new(func(string, string, []any) []any)),
+		expr.Function("count_in", s.countIn, new(func(string, string, string) int)),
+		expr.Function("seen", s.seen, new(func(string, string, string) bool)),
+		expr.Function("count_distinct", s.countDistinct, new(func(string, string, string, string) int)),
+		expr.Function("novel", s.novel, new(func(string, string, string) bool)),
 	}
+}
+
+// str reads an expr argument the function's signature declared a string.
+func str(v any) string { x, _ := v.(string); return x }
+
+// remember(tag, key) records that key did tag now; always true, so it can
+// end a condition: `... && remember("enumerated", actor)`.
+func (s *state) remember(p ...any) (any, error) {
+	s.marks[str(p[0])+"|"+str(p[1])] = s.now
+	return true, nil
+}
+
+// remember_value(tag, key, value) records value for key now; always true.
+// recall(tag, key, window) returns it while it is recent: "who minted a
+// token for this service account, and from where".
+func (s *state) rememberValue(p ...any) (any, error) {
+	s.values[str(p[0])+"|"+str(p[1])] = valueAt{v: str(p[2]), at: s.now}
+	return true, nil
+}
+
+func (s *state) recall(p ...any) (any, error) {
+	d, err := s.window(str(p[2]))
+	if err != nil {
+		return nil, err
+	}
+	v, ok := s.values[str(p[0])+"|"+str(p[1])]
+	if !ok || s.now.Before(v.at) || s.now.Sub(v.at) > d {
+		return "", nil
+	}
+	return v.v, nil
+}
+
+// added(tag, key, values) records the list values as key's current set and
+// returns those not in the set recorded before; nothing the first time key
+// is seen (there is nothing to compare with). A workload's container names:
+// a new one is an injected sidecar.
+func (s *state) added(p ...any) (any, error) {
+	k := str(p[0]) + "|" + str(p[1])
+	vals := stringsOf(p[2])
+	prev, known := s.sets[k]
+	cur := make(map[string]struct{}, len(vals))
+	var out []any
+	for _, v := range vals {
+		cur[v] = struct{}{}
+		if _, ok := prev[v]; known && !ok {
+			out = append(out, v)
+		}
+	}
+	s.sets[k] = cur
+	return out, nil
+}
+
+// count_in(tag, key, window) counts this event for key and returns how many
+// events key had within window: floods of requests.
+func (s *state) countIn(p ...any) (any, error) {
+	d, err := s.window(str(p[2]))
+	if err != nil {
+		return nil, err
+	}
+	k := str(p[0]) + "|" + str(p[1])
+	ts := append(s.events[k], s.now)
+	i := 0
+	for i < len(ts) && s.now.Sub(ts[i]) > d {
+		i++
+	}
+	ts = ts[i:]
+	if len(ts) > maxCounted {
+		ts = ts[len(ts)-maxCounted:]
+	}
+	s.events[k] = ts
+	return len(ts), nil
+}
+
+// seen(tag, key, window) tells whether key did tag within window.
+func (s *state) seen(p ...any) (any, error) {
+	d, err := s.window(str(p[2]))
+	if err != nil {
+		return nil, err
+	}
+	t, ok := s.marks[str(p[0])+"|"+str(p[1])]
+	return ok && !s.now.Before(t) && s.now.Sub(t) <= d, nil
+}
+
+// count_distinct(tag, key, value, window) records value for key and returns
+// how many distinct values key showed within window.
+func (s *state) countDistinct(p ...any) (any, error) {
+	d, err := s.window(str(p[3]))
+	if err != nil {
+		return nil, err
+	}
+	k := str(p[0]) + "|" + str(p[1])
+	vals := s.counts[k]
+	if vals == nil {
+		vals = map[string]time.Time{}
+		s.counts[k] = vals
+	}
+	vals[str(p[2])] = s.now
+	n := 0
+	for v, t := range vals {
+		if s.now.Sub(t) > d {
+			delete(vals, v)
+			continue
+		}
+		n++
+	}
+	return n, nil
+}
+
+// novel(tag, key, value) records value for key and is true when key has a
+// history of other values and never showed this one: a known identity from
+// a new source or with a new client.
+func (s *state) novel(p ...any) (any, error) {
+	k := str(p[0]) + "|" + str(p[1])
+	v := str(p[2])
+	h := s.history[k]
+	if h == nil {
+		s.history[k] = map[string]struct{}{v: {}}
+		return false, nil
+	}
+	if _, ok := h[v]; ok {
+		return false, nil
+	}
+	if len(h) < maxHistoryValues {
+		h[v] = struct{}{}
+	}
+	return true, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -73,47 +74,52 @@ func DecodeEvent(data []byte) (*auditv1.Event, error) {
 	return ev, nil
 }
 
-// DecodeDocument decodes one JSON document that is either an Event or an
-// EventList (what the webhook backend sends, and what a log line may hold).
-// Bad items of a list are returned by index beside the good ones; err is set
-// only when the document as a whole cannot be read.
-func DecodeDocument(data []byte) (events []*auditv1.Event, bad []ItemError, err error) {
+// DecodeBatch decodes one JSON document found at loc: a single audit Event
+// (a log line) or an EventList (a webhook body, a Kafka message, a saved
+// list). A lone event is located at loc; the items of a list at loc#INDEX,
+// their index in the list as sent. Bad items are reported twice over: as
+// BadInputs of the batch, at their own loc#INDEX, and as ItemErrors, for a
+// source that answers its client by index (the webhook). err is set only
+// when the document as a whole cannot be read; a bad item never costs the
+// good ones beside it. Every source decodes through here.
+func DecodeBatch(data []byte, loc string) (b Batch, items []ItemError, err error) {
 	var head struct {
 		Kind       string            `json:"kind"`
 		APIVersion string            `json:"apiVersion"`
 		Items      []json.RawMessage `json:"items"`
 	}
-	if !looksLikeList(data) {
+	single := func() (Batch, []ItemError, error) {
 		ev, err := DecodeEvent(data)
 		if err != nil {
-			return nil, nil, err
+			return Batch{}, nil, err
 		}
-		return []*auditv1.Event{ev}, nil, nil
+		return Batch{Records: []Record{{Event: ev, Location: loc}}}, nil, nil
+	}
+	if !looksLikeList(data) {
+		return single()
 	}
 	if err := json.Unmarshal(data, &head); err != nil {
-		return nil, nil, fmt.Errorf("malformed JSON: %w", shortJSONError(err))
+		return Batch{}, nil, fmt.Errorf("malformed JSON: %w", shortJSONError(err))
 	}
 	if head.Kind != KindEventList {
-		// Not a list after all ("items" appeared elsewhere): decode as an event.
-		ev, err := DecodeEvent(data)
-		if err != nil {
-			return nil, nil, err
-		}
-		return []*auditv1.Event{ev}, nil, nil
+		// Not a list after all ("EventList" appeared elsewhere).
+		return single()
 	}
 	if head.APIVersion != "" && head.APIVersion != APIVersion {
-		return nil, nil, fmt.Errorf("apiVersion %q, want %q", head.APIVersion, APIVersion)
+		return Batch{}, nil, fmt.Errorf("apiVersion %q, want %q", head.APIVersion, APIVersion)
 	}
-	events = make([]*auditv1.Event, 0, len(head.Items))
+	b.Records = make([]Record, 0, len(head.Items))
 	for i, raw := range head.Items {
+		at := loc + "#" + strconv.Itoa(i)
 		ev, err := DecodeEvent(raw)
 		if err != nil {
-			bad = append(bad, ItemError{Index: i, Reason: err.Error()})
+			items = append(items, ItemError{Index: i, Reason: err.Error()})
+			b.Bad = append(b.Bad, BadInput{Location: at, Reason: err.Error()})
 			continue
 		}
-		events = append(events, ev)
+		b.Records = append(b.Records, Record{Event: ev, Location: at})
 	}
-	return events, bad, nil
+	return b, items, nil
 }
 
 // looksLikeList is a cheap test that spares the common single-event line a

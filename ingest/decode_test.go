@@ -75,30 +75,36 @@ func TestDecodeEventRejects(t *testing.T) {
 	}
 }
 
-func TestDecodeDocumentListWithBadItem(t *testing.T) {
+func TestDecodeBatchListWithBadItem(t *testing.T) {
 	// What the webhook backend sends: items carry no kind/apiVersion.
 	doc := `{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[
 {"level":"Metadata","auditID":"a1","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z","stageTimestamp":"2026-11-22T09:53:17.903735Z"},
 {"level":"Metadata","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z"},
 {"level":"Metadata","auditID":"a3","stage":"ResponseComplete","requestURI":"/api","verb":"get","user":{"username":"u"},"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z","stageTimestamp":"2026-11-22T09:53:17.903735Z"}]}`
-	evs, bad, err := DecodeDocument([]byte(doc))
+	b, bad, err := DecodeBatch([]byte(doc), "body")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != 2 || evs[0].AuditID != "a1" || evs[1].AuditID != "a3" {
-		t.Errorf("good items = %v", evs)
+	if len(b.Records) != 2 || b.Records[0].Event.AuditID != "a1" || b.Records[1].Event.AuditID != "a3" {
+		t.Errorf("good items = %v", b.Records)
+	}
+	if b.Records[0].Location != "body#0" || b.Records[1].Location != "body#2" {
+		t.Errorf("good items located at %s and %s, want their index in the list as sent", b.Records[0].Location, b.Records[1].Location)
 	}
 	if len(bad) != 1 || bad[0].Index != 1 || !strings.Contains(bad[0].Reason, "auditID") {
 		t.Errorf("bad items = %+v", bad)
 	}
-	if _, _, err := DecodeDocument([]byte(`{"kind":"EventList","apiVersion":"v9","items":[]}`)); err == nil {
+	if len(b.Bad) != 1 || b.Bad[0].Location != "body#1" {
+		t.Errorf("bad inputs = %+v", b.Bad)
+	}
+	if _, _, err := DecodeBatch([]byte(`{"kind":"EventList","apiVersion":"v9","items":[]}`), "x"); err == nil {
 		t.Error("a list of another apiVersion was accepted")
 	}
 }
 
-// FuzzDecodeDocument checks that no input makes the decoder panic, and that
+// FuzzDecodeBatch checks that no input makes the decoder panic, and that
 // what it accepts is valid.
-func FuzzDecodeDocument(f *testing.F) {
+func FuzzDecodeBatch(f *testing.F) {
 	data, err := os.ReadFile(sample)
 	if err != nil {
 		f.Fatal(err)
@@ -111,12 +117,12 @@ func FuzzDecodeDocument(f *testing.F) {
 	f.Add([]byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[{"auditID":"x"}]}`))
 	f.Add([]byte(`{"kind":"EventList","items":null}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		evs, _, err := DecodeDocument(b)
+		got, _, err := DecodeBatch(b, "fuzz")
 		if err != nil {
 			return
 		}
-		for _, ev := range evs {
-			if err := Validate(ev); err != nil {
+		for _, rec := range got.Records {
+			if err := Validate(rec.Event); err != nil {
 				t.Fatalf("accepted an invalid event: %v", err)
 			}
 		}

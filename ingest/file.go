@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"sync"
 
 	json "github.com/goccy/go-json"
@@ -149,7 +150,7 @@ func (r *FileReader) readDocuments(name string, br *bufio.Reader, emit func(Batc
 		// The offset before Decode may point at whitespace before the value.
 		off := int(start) + len(data[start:]) - len(bytes.TrimLeft(data[start:], " \t\r\n"))
 		line := 1 + bytes.Count(data[:off], []byte{'\n'})
-		r.decodeInto(&b, raw, name, line, true)
+		r.decodeInto(&b, raw, name, line)
 	}
 	return emit(b)
 }
@@ -190,47 +191,60 @@ func (r *FileReader) readLines(ctx context.Context, name string, br *bufio.Reade
 
 	todo := make(chan *chunk, workers*2)
 	done := make(chan *chunk, workers*2)
-	workersDone := make(chan struct{})
+	var wg sync.WaitGroup
 	for i := 0; i < workers; i++ {
+		wg.Add(1)
 		go func() {
-			defer func() { workersDone <- struct{}{} }()
-			for c := range todo {
-				for i, line := range c.lines {
-					n := c.first + i
-					if line == nil {
-						c.out.Bad = append(c.out.Bad, BadInput{Location: fmt.Sprintf("%s:%d", name, n), Reason: fmt.Sprintf("line longer than %d bytes", maxLine)})
-						continue
-					}
-					r.decodeInto(&c.out, line, name, n, false)
-				}
-				c.lines = nil
-				if c.buf != nil {
-					*c.buf = (*c.buf)[:0]
-					chunkBuffers.Put(c.buf)
-					c.buf = nil
-				}
-				select {
-				case done <- c:
-				case <-ctx.Done():
-					return
-				}
-			}
+			defer wg.Done()
+			r.decodeChunks(ctx, name, maxLine, todo, done)
 		}()
 	}
-	go func() {
-		for i := 0; i < workers; i++ {
-			<-workersDone
-		}
-		close(done)
-	}()
+	go func() { wg.Wait(); close(done) }()
 
 	// The reader goroutine fills chunks; this goroutine reorders and emits.
 	readErr := make(chan error, 1)
 	go func() {
 		defer close(todo)
-		readErr <- r.splitLines(ctx, br, maxLine, todo)
+		readErr <- splitLines(ctx, br, maxLine, todo)
 	}()
+	if err := emitInOrder(done, emit, cancel); err != nil {
+		return err
+	}
+	if err := <-readErr; err != nil {
+		return fmt.Errorf("read %s: %w", name, err)
+	}
+	return nil
+}
 
+// decodeChunks is a decoding worker: it decodes the lines of each chunk
+// from todo into the chunk's batch and hands the chunk to done.
+func (r *FileReader) decodeChunks(ctx context.Context, name string, maxLine int, todo <-chan *chunk, done chan<- *chunk) {
+	for c := range todo {
+		for i, line := range c.lines {
+			n := c.first + i
+			if line == nil {
+				c.out.Bad = append(c.out.Bad, BadInput{Location: fmt.Sprintf("%s:%d", name, n), Reason: fmt.Sprintf("line longer than %d bytes", maxLine)})
+				continue
+			}
+			r.decodeInto(&c.out, line, name, n)
+		}
+		c.lines = nil
+		if c.buf != nil {
+			*c.buf = (*c.buf)[:0]
+			chunkBuffers.Put(c.buf)
+			c.buf = nil
+		}
+		select {
+		case done <- c:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// emitInOrder emits the decoded chunks in input order (workers finish them
+// out of order). After emit fails it cancels the read and drains done.
+func emitInOrder(done <-chan *chunk, emit func(Batch) error, cancel context.CancelFunc) error {
 	pending := map[int]*chunk{}
 	next := 0
 	var emitErr error
@@ -251,83 +265,94 @@ func (r *FileReader) readLines(ctx context.Context, name string, br *bufio.Reade
 			}
 		}
 	}
-	if emitErr != nil {
-		return emitErr
+	return emitErr
+}
+
+// chunker fills chunks of lines for the decoding workers, copying lines
+// into pooled buffers.
+type chunker struct {
+	ctx    context.Context
+	todo   chan<- *chunk
+	c      *chunk
+	buf    []byte
+	seq    int
+	lineNo int
+}
+
+func (k *chunker) start() {
+	k.c = &chunk{seq: k.seq, first: k.lineNo + 1}
+	k.c.buf = chunkBuffers.Get().(*[]byte)
+	k.buf = (*k.c.buf)[:0]
+}
+
+// flush hands the chunk to the workers and starts the next; false when the
+// read was cancelled.
+func (k *chunker) flush() bool {
+	if len(k.c.lines) == 0 {
+		return true
 	}
-	if err := <-readErr; err != nil {
-		return fmt.Errorf("read %s: %w", name, err)
+	select {
+	case k.todo <- k.c:
+	case <-k.ctx.Done():
+		return false
 	}
-	return nil
+	k.seq++
+	k.start()
+	return true
+}
+
+// add appends one line (nil when too long, empty when blank, so that line
+// numbers stay right); false when the read was cancelled.
+func (k *chunker) add(line []byte, tooLong bool) bool {
+	k.lineNo++
+	if len(k.c.lines) == 0 {
+		k.c.first = k.lineNo
+	}
+	switch {
+	case tooLong:
+		k.c.lines = append(k.c.lines, nil)
+	case len(bytes.TrimSpace(line)) == 0:
+		// Blank lines are not events and not errors; keep numbering.
+		k.c.lines = append(k.c.lines, []byte{})
+	default:
+		if len(k.buf)+len(line) > cap(k.buf) && len(k.c.lines) > 0 {
+			if !k.flush() {
+				return false
+			}
+			k.c.first = k.lineNo
+		}
+		if len(line) > cap(k.buf)-len(k.buf) {
+			// A line bigger than a chunk buffer gets a buffer of its own.
+			k.c.lines = append(k.c.lines, append([]byte(nil), line...))
+		} else {
+			start := len(k.buf)
+			k.buf = append(k.buf, line...)
+			k.c.lines = append(k.c.lines, k.buf[start:len(k.buf):len(k.buf)])
+		}
+	}
+	return len(k.c.lines) < chunkLines || k.flush()
 }
 
 // splitLines cuts the input into chunks of lines. Lines longer than maxLine
 // are skipped up to their newline and passed on as nil so that the worker
 // reports them with their line number.
-func (r *FileReader) splitLines(ctx context.Context, br *bufio.Reader, maxLine int, todo chan<- *chunk) error {
-	seq, lineNo := 0, 0
-	c := &chunk{seq: seq, first: 1}
-	newBuf := func() []byte {
-		c.buf = chunkBuffers.Get().(*[]byte)
-		return (*c.buf)[:0]
-	}
-	buf := newBuf()
-	flush := func() bool {
-		if len(c.lines) == 0 {
-			return true
-		}
-		select {
-		case todo <- c:
-		case <-ctx.Done():
-			return false
-		}
-		seq++
-		c = &chunk{seq: seq, first: lineNo + 1}
-		buf = newBuf()
-		return true
-	}
+func splitLines(ctx context.Context, br *bufio.Reader, maxLine int, todo chan<- *chunk) error {
+	k := &chunker{ctx: ctx, todo: todo}
+	k.start()
 	for {
 		line, tooLong, err := readLine(br, maxLine)
 		if err != nil && !errors.Is(err, io.EOF) {
-			flush()
+			k.flush()
 			return err
 		}
 		// A line ends in a newline (err == nil) or is the unterminated last one.
 		if err == nil || len(line) > 0 || tooLong {
-			lineNo++
-			if len(c.lines) == 0 {
-				c.first = lineNo
-			}
-			switch {
-			case tooLong:
-				c.lines = append(c.lines, nil)
-			case len(bytes.TrimSpace(line)) == 0:
-				// Blank lines are not events and not errors; keep numbering.
-				c.lines = append(c.lines, []byte{})
-			default:
-				if len(buf)+len(line) > cap(buf) && len(c.lines) > 0 {
-					if !flush() {
-						return ctx.Err()
-					}
-					c.first = lineNo
-				}
-				if len(line) > cap(buf)-len(buf) {
-					// A line bigger than a chunk buffer gets a buffer of its own.
-					own := append([]byte(nil), line...)
-					c.lines = append(c.lines, own)
-				} else {
-					start := len(buf)
-					buf = append(buf, line...)
-					c.lines = append(c.lines, buf[start:len(buf):len(buf)])
-				}
-			}
-			if len(c.lines) >= chunkLines {
-				if !flush() {
-					return ctx.Err()
-				}
+			if !k.add(line, tooLong) {
+				return ctx.Err()
 			}
 		}
 		if errors.Is(err, io.EOF) {
-			if !flush() {
+			if !k.flush() {
 				return ctx.Err()
 			}
 			return nil
@@ -363,39 +388,23 @@ func readLine(br *bufio.Reader, max int) (line []byte, tooLong bool, err error) 
 
 // decodeInto decodes one line or document and appends its events, or the
 // reason it is bad, to b. Items of an EventList are located as LINE#INDEX.
-func (r *FileReader) decodeInto(b *Batch, data []byte, name string, line int, document bool) {
+func (r *FileReader) decodeInto(b *Batch, data []byte, name string, line int) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return
 	}
-	loc := fmt.Sprintf("%s:%d", name, line)
-	events, bad, err := DecodeDocument(data)
+	loc := name + ":" + strconv.Itoa(line)
+	got, _, err := DecodeBatch(data, loc)
 	if err != nil {
 		b.Bad = append(b.Bad, BadInput{Location: loc, Reason: err.Error()})
 		return
 	}
-	list := len(events)+len(bad) > 1 || len(bad) > 0 || (document && looksLikeList(data))
-	for _, ib := range bad {
-		b.Bad = append(b.Bad, BadInput{Location: fmt.Sprintf("%s#%d", loc, ib.Index), Reason: ib.Reason})
-	}
-	badAt := make(map[int]bool, len(bad))
-	for _, ib := range bad {
-		badAt[ib.Index] = true
-	}
-	index := 0
-	for _, ev := range events {
-		for badAt[index] {
-			index++
-		}
-		rec := Record{Event: ev, Location: loc}
-		if list {
-			rec.Location = fmt.Sprintf("%s#%d", loc, index)
-		}
-		index++
+	for i := range got.Records {
 		if r.Prepare != nil {
-			r.Prepare(&rec)
+			r.Prepare(&got.Records[i])
 		}
-		b.Records = append(b.Records, rec)
 	}
+	b.Records = append(b.Records, got.Records...)
+	b.Bad = append(b.Bad, got.Bad...)
 }
 
 func defaultWorkers() int { return runtime.GOMAXPROCS(0) }

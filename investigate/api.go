@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/rules"
 	"github.com/kaudit/kaudit/store"
 )
 
@@ -32,6 +33,20 @@ type IncidentList struct {
 type EventStages struct {
 	AuditID string            `json:"audit_id"`
 	Stages  []json.RawMessage `json:"stages"`
+}
+
+// TacticList is the answer of GET /api/v1/tactics: the matrix's tactics in
+// kill-chain order (rules/matrix.yaml), the order the page lists them in.
+type TacticList struct {
+	Tactics []string `json:"tactics"`
+}
+
+func (h *Handler) tactics(w http.ResponseWriter, r *http.Request) {
+	if len(r.URL.Query()) > 0 {
+		writeError(w, http.StatusBadRequest, "this endpoint takes no query parameters")
+		return
+	}
+	writeJSON(w, r, http.StatusOK, TacticList{Tactics: rules.Tactics()})
 }
 
 func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {

@@ -16,8 +16,8 @@ import (
 	"time"
 
 	"github.com/kaudit/kaudit/auth"
-	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/store"
 )
 
@@ -78,7 +78,7 @@ func TestIncidentsListMostSevereFirst(t *testing.T) {
 	}
 	for i := 1; i < len(list.Incidents); i++ {
 		a, b := list.Incidents[i-1], list.Incidents[i]
-		if detect.SeverityRank(a.Severity) < detect.SeverityRank(b.Severity) ||
+		if rulefile.SeverityRank(a.Severity) < rulefile.SeverityRank(b.Severity) ||
 			(a.Severity == b.Severity && a.StartTime.After(b.StartTime) && a.Start > b.Start) {
 			t.Fatalf("incidents out of order: %s %s before %s %s", a.Severity, a.Start, b.Severity, b.Start)
 		}
@@ -89,7 +89,7 @@ func TestIncidentsListMostSevereFirst(t *testing.T) {
 	for _, sev := range []string{"info", "low", "medium", "high", "critical"} {
 		want := 0
 		for _, inc := range list.Incidents {
-			if detect.SeverityRank(inc.Severity) >= detect.SeverityRank(sev) {
+			if rulefile.SeverityRank(inc.Severity) >= rulefile.SeverityRank(sev) {
 				want++
 			}
 		}

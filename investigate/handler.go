@@ -3,6 +3,9 @@
 // and the web page that uses it, both behind analyst authentication. The
 // same handler serves `kaudit serve` (on api.listen, over ClickHouse) and
 // `kaudit ui` (on a local port, over files loaded into the memory store).
+//
+// It reads the store through store.Reader only, and may import everything
+// below it but package live, whose writing it never needs.
 package investigate
 
 import (
@@ -37,7 +40,7 @@ type Options struct {
 // Handler serves the query API under /api/v1/, the page at /, its assets
 // under /assets/, and /login and /logout.
 type Handler struct {
-	st       store.Store
+	st       store.Reader
 	tokens   *auth.Tokens
 	opts     Options
 	sessions *sessions
@@ -48,13 +51,13 @@ type Handler struct {
 
 // NewHandler returns the analyst's view over st: the read-only query API
 // (GET /api/v1/timeline, /api/v1/incidents, /api/v1/incidents/{id},
-// /api/v1/events/{auditID}) and the web page, mounted at the root of the
+// /api/v1/events/{auditID}, /api/v1/tactics) and the web page, mounted at the root of the
 // listener (api.listen for `kaudit serve`). Analysts authenticate with a
 // token of tokens: API clients as "Authorization: Bearer", browsers through
 // the login page, which trades the token for a session cookie. Requests
 // without either get 401 JSON on the API and the login page elsewhere,
 // never data. tokens must be the analysts' set, never the webhook's.
-func NewHandler(st store.Store, tokens *auth.Tokens, opts Options) http.Handler {
+func NewHandler(st store.Reader, tokens *auth.Tokens, opts Options) http.Handler {
 	if opts.SessionTTL <= 0 {
 		opts.SessionTTL = 12 * time.Hour
 	}
@@ -77,6 +80,7 @@ func NewHandler(st store.Store, tokens *auth.Tokens, opts Options) http.Handler 
 	h.mux.HandleFunc("/api/v1/incidents", h.incidents)
 	h.mux.HandleFunc("/api/v1/incidents/{id}", h.incident)
 	h.mux.HandleFunc("/api/v1/events/{auditID}", h.event)
+	h.mux.HandleFunc("/api/v1/tactics", h.tactics)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API path: "+r.URL.Path)
 	})

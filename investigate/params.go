@@ -1,13 +1,14 @@
 package investigate
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/store"
 )
 
@@ -66,14 +67,8 @@ func parseTimelineQuery(q url.Values, now time.Time) (store.Query, error) {
 		Resource: q.Get("resource"), Name: q.Get("name"), Verb: q.Get("verb"), AuditID: q.Get("audit_id"),
 	}
 	var err error
-	if sq.Since, err = parseTime(q, "since", now); err != nil {
+	if sq.Since, sq.Until, err = parseWindow(q, now); err != nil {
 		return sq, err
-	}
-	if sq.Until, err = parseTime(q, "until", now); err != nil {
-		return sq, err
-	}
-	if !sq.Since.IsZero() && !sq.Until.IsZero() && sq.Until.Before(sq.Since) {
-		return sq, &paramError{"until", "is before since"}
 	}
 	if sq.Limit, err = parseInt(q, "limit", defaultTimelineLimit, 1, maxTimelineLimit); err != nil {
 		return sq, err
@@ -89,15 +84,14 @@ func parseIncidentQuery(q url.Values, now time.Time) (store.IncidentQuery, error
 	if err := checkKnown(q, incidentParams); err != nil {
 		return store.IncidentQuery{}, err
 	}
-	iq := store.IncidentQuery{Actor: q.Get("actor"), MinSeverity: q.Get("min_severity")}
-	if iq.MinSeverity != "" && detect.SeverityRank(iq.MinSeverity) == 0 {
-		return iq, &paramError{"min_severity", fmt.Sprintf("%q: want info, low, medium, high or critical", iq.MinSeverity)}
-	}
+	iq := store.IncidentQuery{Actor: q.Get("actor")}
 	var err error
-	if iq.Since, err = parseTime(q, "since", now); err != nil {
-		return iq, err
+	if s := q.Get("min_severity"); s != "" {
+		if iq.MinSeverity, err = rulefile.ParseSeverity(s); err != nil {
+			return iq, &paramError{"min_severity", err.Error()}
+		}
 	}
-	if iq.Until, err = parseTime(q, "until", now); err != nil {
+	if iq.Since, iq.Until, err = parseWindow(q, now); err != nil {
 		return iq, err
 	}
 	if iq.Limit, err = parseInt(q, "limit", defaultIncidentLimit, 1, maxIncidentLimit); err != nil {
@@ -106,21 +100,15 @@ func parseIncidentQuery(q url.Values, now time.Time) (store.IncidentQuery, error
 	return iq, nil
 }
 
-// parseTime reads an RFC 3339 time, or a duration such as "2h" meaning
-// that long before now, as `kaudit timeline --since` does.
-func parseTime(q url.Values, name string, now time.Time) (time.Time, error) {
-	s := strings.TrimSpace(q.Get(name))
-	if s == "" {
-		return time.Time{}, nil
+// parseWindow reads since and until as `kaudit timeline` does
+// (store.ParseWindow), naming the parameter at fault.
+func parseWindow(q url.Values, now time.Time) (from, to time.Time, err error) {
+	from, to, err = store.ParseWindow(q.Get("since"), q.Get("until"), now)
+	var we *store.WindowError
+	if errors.As(err, &we) {
+		return from, to, &paramError{we.Bound, we.Msg}
 	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return time.Time{}, &paramError{name, fmt.Sprintf("%q: want an RFC 3339 time (2026-11-22T09:53:40Z) or a duration before now (2h, 30m)", s)}
-	}
-	return now.Add(-d).UTC(), nil
+	return from, to, err
 }
 
 // parseInt reads an integer in [lo, hi], def when absent.

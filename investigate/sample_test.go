@@ -5,14 +5,9 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/detect/incident"
-	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/redact"
-	"github.com/kaudit/kaudit/pipeline"
-	"github.com/kaudit/kaudit/rules"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/memory"
+	"github.com/kaudit/kaudit/store/storetest"
 )
 
 const samplePath = "../testdata/apiserver-1.36-basic-intrusion.log"
@@ -29,28 +24,8 @@ func loadSample(t *testing.T) store.Store {
 	t.Helper()
 	sampleOnce.Do(func() {
 		st := memory.New()
-		set, err := rules.Load("")
-		if err != nil {
-			sampleErr = err
-			return
-		}
-		eng, err := detect.NewEngine(set)
-		if err != nil {
-			sampleErr = err
-			return
-		}
-		p := pipeline.New(redact.NewRandom(), eng, incident.New(0), st)
-		ctx := context.Background()
-		r := &ingest.FileReader{Prepare: p.Prepare}
-		err = r.ReadPath(ctx, samplePath, func(b ingest.Batch) error {
-			_, err := p.Process(ctx, b)
-			return err
-		})
-		if err != nil {
-			sampleErr = err
-			return
-		}
-		sampleErr = st.WriteIncidents(ctx, p.Incidents())
+		p := storetest.RunPipeline(t, storetest.LoadSample(t), 500, st)
+		sampleErr = st.WriteIncidents(context.Background(), p.Incidents())
 		sampleStore = st
 	})
 	if sampleErr != nil {

@@ -1,7 +1,13 @@
-// Package pipeline is the one path every audit event takes, whatever its
-// source: decode (in ingest) → redact → detect → correlate → sinks. Replay of
-// files and live ingest from the webhook or Kafka run this same code, so a
-// finding found live is found again by replaying the same log.
+// Package pipeline judges audit events: redact → detect → correlate. It is
+// the one path every event takes, whatever its source: replay of files, the
+// webhook and Kafka hand it the same ingest.Batch, so a finding found live
+// is found again by replaying the same log.
+//
+// The pipeline writes nothing. What becomes of a judged batch (stored,
+// spooled, printed) is its caller's business (package live); incidents are
+// read from it by live.Publisher.
+//
+// It may import ingest, redact and detect; nothing above them.
 package pipeline
 
 import (
@@ -13,14 +19,8 @@ import (
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/redact"
+	"github.com/kaudit/kaudit/redact"
 )
-
-// Sink receives what the pipeline produced from one batch: every event
-// (redacted, all stages) and the findings among them. A store is a sink.
-type Sink interface {
-	Write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error
-}
 
 // Stats counts what went through the pipeline. Its JSON form is the
 // "summary" object of replay output.
@@ -34,81 +34,61 @@ type Stats struct {
 	Inputs    int            `json:"inputs"`
 }
 
-// Pipeline runs batches through redaction, detection and correlation and
-// hands the results to its sinks. Process may be called from several
-// goroutines; batches are judged one at a time because sequence rules and
-// correlation keep state.
+// Pipeline redacts, detects and correlates batches. Judge may be called
+// from several goroutines; batches are judged one at a time because
+// sequence rules and correlation keep state.
 type Pipeline struct {
 	redactor   *redact.Redactor
 	engine     *detect.Engine
 	correlator *incident.Correlator
-	sinks      []Sink
 
 	mu    sync.Mutex
 	stats Stats
 }
 
-// New assembles a pipeline. sinks may be empty (replay to stdout only).
-func New(r *redact.Redactor, e *detect.Engine, c *incident.Correlator, sinks ...Sink) *Pipeline {
-	return &Pipeline{redactor: r, engine: e, correlator: c, sinks: sinks, stats: Stats{Type: "summary", ByRule: map[string]int{}}}
+// New assembles a pipeline.
+func New(r *redact.Redactor, e *detect.Engine, c *incident.Correlator) *Pipeline {
+	return &Pipeline{redactor: r, engine: e, correlator: c, stats: Stats{Type: "summary", ByRule: map[string]int{}}}
 }
 
 // Prepare redacts one record. It is safe for concurrent use, so sources
 // call it from their decoding workers (ingest.FileReader.Prepare).
-func (p *Pipeline) Prepare(rec *ingest.Record) {
-	if rec.Redacted {
-		return
-	}
-	p.redactor.Redact(rec.Event)
-	rec.Redacted = true
-}
+func (p *Pipeline) Prepare(rec *ingest.Record) { p.redactor.Record(rec) }
 
-// Process runs one batch through the pipeline and returns its findings. Bad
-// inputs are only counted here; reporting them is the source's business.
-// A sink error is returned after every sink was tried: the caller (a
-// webhook handler, a Kafka consumer) decides to retry or spool.
-func (p *Pipeline) Process(ctx context.Context, b ingest.Batch) ([]detect.Finding, error) {
+// Judge redacts the batch's records in place, runs the rules on them and
+// hands them to the correlator; it returns the batch's findings. Bad inputs
+// are only counted here; reporting them is the source's business.
+//
+// A batch delivered again (a retry whose answer was lost, a Kafka
+// redelivery) yields its findings again, since the first delivery may never
+// have reached the store, while counts and incidents take each finding once.
+//
+// The error is a rule failing at run time: the batch is judged all the same
+// by every other rule, and its events must still be kept.
+func (p *Pipeline) Judge(b ingest.Batch) ([]detect.Finding, error) {
 	for i := range b.Records {
 		p.Prepare(&b.Records[i])
 	}
 	p.mu.Lock()
+	defer p.mu.Unlock()
 	var findings []detect.Finding
 	var evalErr error
 	for _, rec := range b.Records {
 		fs, judged, err := p.engine.Evaluate(rec.Event, rec.Location)
 		if err != nil && evalErr == nil {
-			evalErr = err
+			evalErr = fmt.Errorf("detect: %w", err)
 		}
 		if judged {
 			p.correlator.Observe(rec.Event)
 		}
 		findings = append(findings, fs...)
 	}
-	// A batch delivered again (a retry whose answer was lost, a Kafka
-	// redelivery) yields its findings again: sinks get them again, since the
-	// first delivery may never have reached the store, while counts and
-	// incidents take each finding once.
 	added := p.correlator.Add(findings...)
 	p.stats.Events += len(b.Records)
 	p.stats.BadLines += len(b.Bad)
 	p.stats.Findings += len(added)
 	for _, f := range added {
 		p.stats.ByRule[f.Rule]++
-	}
-	p.mu.Unlock()
-	if evalErr != nil {
-		// A rule that fails at run time (a type it did not expect) must not
-		// cost the event: it is stored, and the error reported.
-		evalErr = fmt.Errorf("detect: %w", evalErr)
-	}
-	var sinkErr error
-	for _, s := range p.sinks {
-		if err := s.Write(ctx, b.Records, findings); err != nil && sinkErr == nil {
-			sinkErr = err
-		}
-	}
-	if sinkErr != nil {
-		return findings, sinkErr
 	}
 	return findings, evalErr
 }
@@ -127,7 +107,7 @@ func (p *Pipeline) Findings() []detect.Finding {
 	return p.correlator.Findings()
 }
 
-// Incidents builds the incidents from everything processed so far.
+// Incidents builds the incidents from everything judged so far.
 func (p *Pipeline) Incidents() []incident.Incident {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -145,6 +125,33 @@ func (p *Pipeline) Stats(incidents int) Stats {
 		s.ByRule[k] = v
 	}
 	return s
+}
+
+// Sync is a no-op: the pipeline's correlator is always up to date. With
+// Seen, Prune and Incidents it makes the pipeline a live.IncidentSource.
+func (p *Pipeline) Sync(context.Context) error { return nil }
+
+// Seen counts the findings and events judged so far (live.IncidentSource).
+func (p *Pipeline) Seen() (findings, events int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.stats.Findings, p.stats.Events
+}
+
+// Prune bounds the correlation state of a long-running pipeline (kaudit
+// serve): see incident.Limits.
+func (p *Pipeline) Prune(l incident.Limits) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.correlator.Prune(l)
+}
+
+// CorrelatorSize reports the findings, requests and links the correlator
+// holds, for metrics.
+func (p *Pipeline) CorrelatorSize() (findings, touches, links int) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.correlator.Size()
 }
 
 // RuleIDs returns the ids in by_rule, sorted (text output lists them).

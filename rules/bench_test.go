@@ -5,10 +5,11 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/ingest/ingesttest"
 
 	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/ingest/redact"
+	"github.com/kaudit/kaudit/redact"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
@@ -26,27 +27,27 @@ func sample(tb testing.TB) []*auditv1.Event {
 // sample can match: indexed ones name a resource of their own, as a real
 // rule names its resources; unindexed ones match everything and test the
 // resource in their condition, as a rule without a match would.
-func padded(tb testing.TB, n int, indexed bool) *detect.RuleSet {
+func padded(tb testing.TB, n int, indexed bool) *rulefile.RuleSet {
 	tb.Helper()
 	set, err := Load("")
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
-		r := &detect.Rule{
+		r := &rulefile.Rule{
 			ID: fmt.Sprintf("padding-%d", i), Title: "padding", TechniqueID: "MS-TA9008", Technique: "New container",
-			Tactic: "Execution", Severity: "low", Level: detect.LevelMetadata,
+			Tactic: "Execution", Severity: "low", Level: rulefile.LevelMetadata,
 			Condition: fmt.Sprintf(`resource == "padding%d" && any(containers(object), {get(#, "securityContext.privileged") == true})`, i),
 		}
 		if indexed {
-			r.Match = detect.Match{Verbs: []string{"create", "update", "patch"}, Resources: []string{fmt.Sprintf("padding%d", i)}}
+			r.Match = rulefile.Match{Verbs: []string{"create", "update", "patch"}, Resources: []string{fmt.Sprintf("padding%d", i)}}
 		}
 		set.Rules = append(set.Rules, r)
 	}
 	return set
 }
 
-func runAll(tb testing.TB, set *detect.RuleSet, evs []*auditv1.Event) int {
+func runAll(tb testing.TB, set *rulefile.RuleSet, evs []*auditv1.Event) int {
 	e, err := detect.NewEngine(set)
 	if err != nil {
 		tb.Fatal(err)
@@ -73,7 +74,7 @@ func BenchmarkDetectLibrary(b *testing.B) {
 // benchEngines evaluates the events with a fresh engine per iteration (so
 // sequence state starts empty each time, as in one replay), compiling it
 // outside the timer: the benchmark measures detection, not compilation.
-func benchEngines(b *testing.B, set *detect.RuleSet, evs []*auditv1.Event) {
+func benchEngines(b *testing.B, set *rulefile.RuleSet, evs []*auditv1.Event) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {

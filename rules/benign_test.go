@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/detect/ruletest"
+	"github.com/kaudit/kaudit/detect/rulefile"
+	"github.com/kaudit/kaudit/rules/ruletest"
 )
 
 // TestBenignActorsQuiet replays the basic-intrusion sample and a cluster's
@@ -31,7 +31,7 @@ func TestBenignActorsQuiet(t *testing.T) {
 				if f.Actor() == "mallory" {
 					mallory++
 				}
-				if detect.SeverityRank(f.Severity) < detect.SeverityRank(detect.SeverityMedium) || !benignActor(f.Actor()) {
+				if rulefile.SeverityRank(f.Severity) < rulefile.SeverityRank(rulefile.SeverityMedium) || !benignActor(f.Actor()) {
 					continue
 				}
 				if f.User == "admin" && f.Rule == "cluster-admin-binding" && f.Name == "mallory-admin" {

@@ -1,6 +1,6 @@
 package rules
 
-import "github.com/kaudit/kaudit/detect"
+import "github.com/kaudit/kaudit/detect/rulefile"
 
 // Covered is one technique with the enabled rules that report it.
 type Covered struct {
@@ -24,7 +24,7 @@ type CoveringRule struct {
 // Coverage joins the technique table with the enabled rules of set, in the
 // table's order. Rules tagged with a technique the table does not hold (a
 // user's own) are returned in extra.
-func Coverage(set *detect.RuleSet, matrix []Technique) (out []Covered, extra []CoveringRule) {
+func Coverage(set *rulefile.RuleSet, matrix []Technique) (out []Covered, extra []CoveringRule) {
 	byTech := map[string][]CoveringRule{}
 	known := map[string]bool{}
 	for _, t := range matrix {

@@ -5,8 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/detect/ruletest"
+	"github.com/kaudit/kaudit/detect/rulefile"
+	"github.com/kaudit/kaudit/rules/ruletest"
 )
 
 // TestRuleTests runs the YAML rule tests beside the rules (what `kaudit
@@ -113,6 +113,6 @@ func TestMatrixCoverage(t *testing.T) {
 // what the evidence shows when the matrix lists the technique elsewhere:
 // a command run through the kubelet API is execution, found while the
 // technique is filed under discovery.
-func tacticOfAnother(r *detect.Rule) bool {
+func tacticOfAnother(r *rulefile.Rule) bool {
 	return r.ID == "kubelet-api-exec"
 }

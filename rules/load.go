@@ -5,19 +5,19 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/rulefile"
 )
 
 // Load returns the built-in library merged with the rule files of userDir
 // (none when userDir is empty): the user's rules add to or replace built-in
 // ones by id, their exceptions add to the named rules, and disable
 // switches rules off.
-func Load(userDir string) (*detect.RuleSet, error) {
-	builtin, err := detect.LoadFS(FS)
+func Load(userDir string) (*rulefile.RuleSet, error) {
+	builtin, err := rulefile.LoadFS(FS)
 	if err != nil {
 		return nil, fmt.Errorf("built-in rules: %w", err)
 	}
-	var user []detect.RuleFile
+	var user []rulefile.RuleFile
 	if userDir != "" {
 		st, err := os.Stat(userDir)
 		if err != nil {
@@ -26,7 +26,7 @@ func Load(userDir string) (*detect.RuleSet, error) {
 		if !st.IsDir() {
 			return nil, fmt.Errorf("rules directory %s is not a directory", userDir)
 		}
-		user, err = detect.LoadFS(os.DirFS(userDir))
+		user, err = rulefile.LoadFS(os.DirFS(userDir))
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", userDir, err)
 		}
@@ -36,5 +36,5 @@ func Load(userDir string) (*detect.RuleSet, error) {
 			}
 		}
 	}
-	return detect.Merge(builtin, user)
+	return rulefile.Merge(builtin, user)
 }

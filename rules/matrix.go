@@ -28,17 +28,42 @@ type Technique struct {
 // Visible reports whether rules must cover the technique.
 func (t Technique) Visible() bool { return t.Seen == "yes" || t.Seen == "partly" }
 
-// Matrix returns the technique table of the built-in library.
-func Matrix() ([]Technique, error) {
+// matrix is the shape of matrix.yaml.
+type matrix struct {
+	// Tactics are the matrix's tactics in kill-chain order.
+	Tactics    []string    `json:"tactics"`
+	Techniques []Technique `json:"techniques"`
+}
+
+func readMatrix() (*matrix, error) {
 	data, err := FS.ReadFile("matrix.yaml")
 	if err != nil {
 		return nil, fmt.Errorf("matrix: %w", err)
 	}
-	var m struct {
-		Techniques []Technique `json:"techniques"`
-	}
+	var m matrix
 	if err := yaml.UnmarshalStrict(data, &m); err != nil {
 		return nil, fmt.Errorf("matrix.yaml: %w", err)
 	}
+	return &m, nil
+}
+
+// Matrix returns the technique table of the built-in library.
+func Matrix() ([]Technique, error) {
+	m, err := readMatrix()
+	if err != nil {
+		return nil, err
+	}
 	return m.Techniques, nil
+}
+
+// Tactics returns the matrix's tactics in kill-chain order, the one order
+// every output lists them in (incidents, the web view's chips).
+func Tactics() []string {
+	m, err := readMatrix()
+	if err != nil {
+		// The file is embedded and checked by the package's tests: it
+		// cannot fail to read in a built binary.
+		panic("rules: " + err.Error())
+	}
+	return m.Tactics
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/ingest"
 )
 
@@ -60,7 +61,15 @@ func EntryOf(rec *ingest.Record) Entry {
 	if ev.ResponseStatus != nil {
 		e.Code = int(ev.ResponseStatus.Code)
 	}
+	e.Derive()
 	return e
+}
+
+// Derive sets the fields an entry derives from its others (Actor, Denied),
+// the same way in every store.
+func (e *Entry) Derive() {
+	e.Actor = detect.Actor(e.User, e.ImpersonatedUser)
+	e.Denied = detect.Denied(e.Code, e.Decision)
 }
 
 func nonNil(s []string) []string {
@@ -103,7 +112,7 @@ func (q *Query) Matches(e *Entry) bool {
 func SortIncidents(incs []incident.Incident) {
 	sort.SliceStable(incs, func(i, j int) bool {
 		a, b := &incs[i], &incs[j]
-		ra, rb := detect.SeverityRank(a.Severity), detect.SeverityRank(b.Severity)
+		ra, rb := rulefile.SeverityRank(a.Severity), rulefile.SeverityRank(b.Severity)
 		if ra != rb {
 			return ra > rb
 		}
@@ -121,7 +130,7 @@ func (q *IncidentQuery) IncidentMatches(inc *incident.Incident) bool {
 	if q.Actor != "" && !slices.Contains(inc.Actors, q.Actor) {
 		return false
 	}
-	if q.MinSeverity != "" && detect.SeverityRank(inc.Severity) < detect.SeverityRank(q.MinSeverity) {
+	if q.MinSeverity != "" && rulefile.SeverityRank(inc.Severity) < rulefile.SeverityRank(q.MinSeverity) {
 		return false
 	}
 	if !q.Since.IsZero() && inc.EndTime.Before(q.Since) {

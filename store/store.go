@@ -4,6 +4,10 @@
 // Store interface: ClickHouse (store/clickhouse) for production, and an
 // in-memory store (store/memory) for replay and `kaudit timeline PATH...`
 // on a workstation with nothing installed.
+//
+// Writers (package live) see only Writer, readers (package investigate, the
+// query commands) only Reader. The package may import ingest and detect;
+// nothing above them.
 package store
 
 import (
@@ -16,15 +20,19 @@ import (
 	"github.com/kaudit/kaudit/ingest"
 )
 
-// Store is what the pipeline writes to and the query commands, the query
-// API and the UI read from.
-type Store interface {
+// Writer is what judged batches and incidents are written to.
+type Writer interface {
 	// Write stores a batch of events (every stage, redacted) and their
 	// findings. An event's identity is (auditID, stage): writing the same
 	// event twice shows it once in every query.
 	Write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error
 	// WriteIncidents stores incidents, replacing earlier versions by id.
 	WriteIncidents(ctx context.Context, incidents []incident.Incident) error
+}
+
+// Reader answers the analyst's queries: the query commands, the query API
+// and the web view read through it.
+type Reader interface {
 	// Timeline lists requests (one entry per request, not per stage) in
 	// time order.
 	Timeline(ctx context.Context, q Query) ([]Entry, error)
@@ -35,6 +43,12 @@ type Store interface {
 	Incident(ctx context.Context, id string) (*IncidentDetail, error)
 	// Event returns the stored (redacted) JSON of every stage of a request.
 	Event(ctx context.Context, auditID string) ([][]byte, error)
+}
+
+// Store is both sides of one store, and its lifetime.
+type Store interface {
+	Writer
+	Reader
 	// Close flushes pending writes and releases the store.
 	Close() error
 }
@@ -60,8 +74,11 @@ type Query struct {
 // Entry is one request in a timeline. Its JSON form is an interface
 // (`kaudit timeline --format json`): fields may be added, never renamed.
 type Entry struct {
-	Time             string   `json:"time"`
-	AuditID          string   `json:"audit_id"`
+	Time    string `json:"time"`
+	AuditID string `json:"audit_id"`
+	// Actor is who the request is about: the impersonated user, else the
+	// user (detect.Actor).
+	Actor            string   `json:"actor"`
 	Stage            string   `json:"stage"`
 	User             string   `json:"user"`
 	Groups           []string `json:"groups"`
@@ -77,7 +94,9 @@ type Entry struct {
 	Code             int      `json:"code"`
 	RequestURI       string   `json:"request_uri"`
 	Decision         string   `json:"decision"`
-	Location         string   `json:"location"`
+	// Denied says the cluster refused the request (detect.Denied).
+	Denied   bool   `json:"denied"`
+	Location string `json:"location"`
 }
 
 // IncidentQuery selects incidents. Empty fields do not filter.

@@ -70,98 +70,20 @@ func run(url, token, sample string, senders, batch int, duration, interval time.
 		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, // a load test against a throwaway certificate
 		MaxIdleConnsPerHost: senders,
 	}
-	client := &http.Client{Transport: tr, Timeout: 60 * time.Second}
+	l := &load{client: &http.Client{Transport: tr, Timeout: 60 * time.Second}, url: url, token: token, tmpls: tmpls,
+		senders: senders, batch: batch, pid: pid, status: map[int]int{}, cpu0: map[string]time.Duration{}}
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-
-	var acked, requests atomic.Int64
-	var seq atomic.Uint64
-	var mu sync.Mutex
-	status := map[int]int{}
-	var lat []time.Duration
-	var wg sync.WaitGroup
-	cpu0 := map[string]time.Duration{}
 	for name, p := range cpuPids {
-		cpu0[name] = cpuTime(p)
+		l.cpu0[name] = cpuTime(p)
 	}
-	start := time.Now()
+	l.start = time.Now()
+	var wg sync.WaitGroup
 	for s := 0; s < senders; s++ {
 		wg.Add(1)
-		go func(s int) {
-			defer wg.Done()
-			buf := make([]byte, 0, 1<<20)
-			for i := s; ctx.Err() == nil; i++ {
-				t := &tmpls[i%len(tmpls)]
-				buf = append(buf[:0], t.body...)
-				stamp(buf, t.offsets, seq.Add(1))
-				t0 := time.Now()
-				code, err := post(ctx, client, url, token, buf)
-				d := time.Since(t0)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					code = -1
-				}
-				requests.Add(1)
-				if code == http.StatusOK {
-					acked.Add(int64(t.events))
-				}
-				mu.Lock()
-				status[code]++
-				if len(lat) < 1_000_000 {
-					lat = append(lat, d)
-				}
-				mu.Unlock()
-				if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code == -1 {
-					time.Sleep(time.Second) // back off as the apiserver does on Retry-After
-				}
-			}
-		}(s)
-	}
-	var peakRSS int64
-	report := func(final bool) {
-		el := time.Since(start).Seconds()
-		rss, hwm := memory(pid)
-		peakRSS = max(peakRSS, hwm)
-		line := fmt.Sprintf("t=%4.0fs acked=%d events (%.0f events/s) requests=%d", el, acked.Load(), float64(acked.Load())/el, requests.Load())
-		if pid > 0 {
-			line += fmt.Sprintf(" kaudit_rss=%dMiB peak=%dMiB", rss>>20, hwm>>20)
-		}
-		fmt.Println(line)
-		if final {
-			mu.Lock()
-			defer mu.Unlock()
-			codes := make([]int, 0, len(status))
-			for c := range status {
-				codes = append(codes, c)
-			}
-			sort.Ints(codes)
-			var parts []string
-			for _, c := range codes {
-				parts = append(parts, fmt.Sprintf("%d:%d", c, status[c]))
-			}
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			p := func(q float64) time.Duration {
-				if len(lat) == 0 {
-					return 0
-				}
-				return lat[int(q*float64(len(lat)-1))].Round(time.Millisecond)
-			}
-			fmt.Printf("RESULT senders=%d batch=%d duration=%s events_acked=%d events_per_s=%.0f statuses=%s latency_p50=%s p99=%s",
-				senders, batch, time.Since(start).Round(time.Second), acked.Load(), float64(acked.Load())/el, strings.Join(parts, ","), p(0.5), p(0.99))
-			if pid > 0 {
-				fmt.Printf(" kaudit_peak_rss=%dMiB", peakRSS>>20)
-			}
-			for _, name := range []string{"kaudit", "clickhouse"} {
-				if used := cpuTime(cpuPids[name]) - cpu0[name]; used > 0 && acked.Load() > 0 {
-					fmt.Printf(" %s_cpu=%.1fs (%.1fus/event)", name, used.Seconds(), float64(used.Microseconds())/float64(acked.Load()))
-				}
-			}
-			fmt.Println()
-		}
+		go func(s int) { defer wg.Done(); l.send(ctx, s) }(s)
 	}
 	tick := time.NewTicker(interval)
 	defer tick.Stop()
@@ -170,12 +92,112 @@ func run(url, token, sample string, senders, batch int, duration, interval time.
 	for {
 		select {
 		case <-tick.C:
-			report(false)
+			l.progress()
 		case <-done:
-			report(true)
+			l.progress()
+			l.result()
 			return nil
 		}
 	}
+}
+
+// load is one run of the generator: its senders' shared counters.
+type load struct {
+	client          *http.Client
+	url, token      string
+	tmpls           []template
+	senders, batch  int
+	pid             int
+	acked, requests atomic.Int64
+	seq             atomic.Uint64
+	mu              sync.Mutex
+	status          map[int]int
+	lat             []time.Duration
+	cpu0            map[string]time.Duration
+	start           time.Time
+	peakRSS         int64
+}
+
+// send is one sender: it posts batches one after another until ctx ends,
+// backing off a second on 429, 503 or a failed request, as the apiserver
+// does on Retry-After.
+func (l *load) send(ctx context.Context, s int) {
+	buf := make([]byte, 0, 1<<20)
+	for i := s; ctx.Err() == nil; i++ {
+		t := &l.tmpls[i%len(l.tmpls)]
+		buf = append(buf[:0], t.body...)
+		stamp(buf, t.offsets, l.seq.Add(1))
+		t0 := time.Now()
+		code, err := post(ctx, l.client, l.url, l.token, buf)
+		d := time.Since(t0)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			code = -1
+		}
+		l.requests.Add(1)
+		if code == http.StatusOK {
+			l.acked.Add(int64(t.events))
+		}
+		l.mu.Lock()
+		l.status[code]++
+		if len(l.lat) < 1_000_000 {
+			l.lat = append(l.lat, d)
+		}
+		l.mu.Unlock()
+		if code == http.StatusTooManyRequests || code == http.StatusServiceUnavailable || code == -1 {
+			time.Sleep(time.Second)
+		}
+	}
+}
+
+// progress prints one line of throughput and memory so far.
+func (l *load) progress() {
+	el := time.Since(l.start).Seconds()
+	rss, hwm := memory(l.pid)
+	l.peakRSS = max(l.peakRSS, hwm)
+	line := fmt.Sprintf("t=%4.0fs acked=%d events (%.0f events/s) requests=%d", el, l.acked.Load(), float64(l.acked.Load())/el, l.requests.Load())
+	if l.pid > 0 {
+		line += fmt.Sprintf(" kaudit_rss=%dMiB peak=%dMiB", rss>>20, hwm>>20)
+	}
+	fmt.Println(line)
+}
+
+// result prints the RESULT line: throughput, answers by status, latency
+// percentiles, peak memory and CPU per event.
+func (l *load) result() {
+	el := time.Since(l.start).Seconds()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	codes := make([]int, 0, len(l.status))
+	for c := range l.status {
+		codes = append(codes, c)
+	}
+	sort.Ints(codes)
+	var parts []string
+	for _, c := range codes {
+		parts = append(parts, fmt.Sprintf("%d:%d", c, l.status[c]))
+	}
+	sort.Slice(l.lat, func(i, j int) bool { return l.lat[i] < l.lat[j] })
+	p := func(q float64) time.Duration {
+		if len(l.lat) == 0 {
+			return 0
+		}
+		return l.lat[int(q*float64(len(l.lat)-1))].Round(time.Millisecond)
+	}
+	acked := l.acked.Load()
+	fmt.Printf("RESULT senders=%d batch=%d duration=%s events_acked=%d events_per_s=%.0f statuses=%s latency_p50=%s p99=%s",
+		l.senders, l.batch, time.Since(l.start).Round(time.Second), acked, float64(acked)/el, strings.Join(parts, ","), p(0.5), p(0.99))
+	if l.pid > 0 {
+		fmt.Printf(" kaudit_peak_rss=%dMiB", l.peakRSS>>20)
+	}
+	for _, name := range []string{"kaudit", "clickhouse"} {
+		if used := cpuTime(cpuPids[name]) - l.cpu0[name]; used > 0 && acked > 0 {
+			fmt.Printf(" %s_cpu=%.1fs (%.1fus/event)", name, used.Seconds(), float64(used.Microseconds())/float64(acked))
+		}
+	}
+	fmt.Println()
 }
 
 func post(ctx context.Context, c *http.Client, url, token string, body []byte) (int, error) {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,10 +9,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/store"
 )
-
-func init() { extraCommands = append(extraCommands, newIncidentsCmd) }
 
 func newIncidentsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -26,10 +25,7 @@ request of its actors over its span.
 
 With PATH, an argument that names no file and looks like an incident id is taken as the id.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.configure(cmd, storeFlagKeys); err != nil {
-				return err
-			}
-			if err := checkStoreFlag(cmd); err != nil {
+			if err := a.configure(cmd); err != nil {
 				return err
 			}
 			return a.incidents(cmd, args)
@@ -47,9 +43,17 @@ With PATH, an argument that names no file and looks like an incident id is taken
 
 func (a *app) incidents(cmd *cobra.Command, args []string) error {
 	f := cmd.Flags()
-	format, _ := f.GetString("format")
-	if format != "text" && format != "json" {
-		return usageError("--format %q: want text or json", format)
+	format, err := a.outputFormat("text", "json")
+	if err != nil {
+		return err
+	}
+	var q store.IncidentQuery
+	q.Actor, _ = f.GetString("actor")
+	q.Limit, _ = f.GetInt("limit")
+	if s, _ := f.GetString("min-severity"); s != "" {
+		if q.MinSeverity, err = rulefile.ParseSeverity(s); err != nil {
+			return usageError("--min-severity: %v", err)
+		}
 	}
 	paths, id := splitIncidentArgs(args)
 	ctx := cmd.Context()
@@ -61,51 +65,40 @@ func (a *app) incidents(cmd *cobra.Command, args []string) error {
 	if id != "" {
 		d, err := st.Incident(ctx, id)
 		if errors.Is(err, store.ErrNotFound) {
-			return &exitError{code: exitInput, err: fmt.Errorf("no incident %s", id)}
+			return inputError(fmt.Errorf("no incident %s", id))
 		}
 		if err != nil {
-			return &exitError{code: exitInput, err: err}
+			return inputError(err)
 		}
 		if format == "json" {
-			err = writeOneJSON(a.stdout, d)
+			err = writeJSONLines(a.stdout, []*store.IncidentDetail{d})
 		} else {
 			err = writeIncidentDetailText(a.stdout, d)
 		}
 		if err != nil {
-			return &exitError{code: exitInput, err: fmt.Errorf("write output: %w", err)}
+			return inputError(fmt.Errorf("write output: %w", err))
 		}
 		return nil
 	}
-	var q store.IncidentQuery
-	q.Actor, _ = f.GetString("actor")
-	q.MinSeverity, _ = f.GetString("min-severity")
-	q.Limit, _ = f.GetInt("limit")
 	incs, err := st.Incidents(ctx, q)
 	if err != nil {
-		return &exitError{code: exitInput, err: err}
+		return inputError(err)
 	}
-	bw := bufio.NewWriter(a.stdout)
 	if format == "json" {
-		enc := json.NewEncoder(bw)
-		enc.SetEscapeHTML(false)
-		for i := range incs {
-			if err := enc.Encode(&incs[i]); err != nil {
-				return &exitError{code: exitInput, err: fmt.Errorf("write output: %w", err)}
-			}
-		}
+		err = writeJSONLines(a.stdout, incs)
 	} else {
-		fmt.Fprintf(bw, "INCIDENTS (%d)\n", len(incs))
-		if len(incs) == 0 {
-			fmt.Fprintln(bw, "  none")
-		}
-		for i := range incs {
-			writeIncidentText(bw, &incs[i])
-		}
+		err = writeIncidentsText(a.stdout, incs)
 	}
-	if err := bw.Flush(); err != nil {
-		return &exitError{code: exitInput, err: fmt.Errorf("write output: %w", err)}
+	if err != nil {
+		return inputError(fmt.Errorf("write output: %w", err))
 	}
 	return nil
+}
+
+func writeIncidentsText(w io.Writer, incs []incident.Incident) error {
+	bw := bufio.NewWriter(w)
+	writeIncidentList(bw, incs)
+	return bw.Flush()
 }
 
 // splitIncidentArgs separates the incident id from the paths: the id is the
@@ -127,12 +120,6 @@ func isIncidentID(s string) bool {
 	}
 	_, err := os.Stat(s)
 	return err != nil
-}
-
-func writeOneJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 func writeIncidentDetailText(w io.Writer, d *store.IncidentDetail) error {

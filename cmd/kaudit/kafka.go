@@ -2,59 +2,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"time"
 
 	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/durable"
 	"github.com/kaudit/kaudit/ingest/kafka"
-	"github.com/kaudit/kaudit/ingest/redact"
-	"github.com/kaudit/kaudit/pipeline"
+	"github.com/kaudit/kaudit/live"
+	"github.com/kaudit/kaudit/live/facts"
 )
-
-// Configuration keys of Kafka (an interface: operators' files name them).
-// kafka.brokers is declared with serve's keys.
-const (
-	keyKafkaTopic           = "kafka.topic"
-	keyKafkaGroup           = "kafka.group"
-	keyKafkaDeadLetter      = "kafka.dead_letter_topic"
-	keyKafkaClientID        = "kafka.client_id"
-	keyKafkaBatchMessages   = "kafka.batch_messages"
-	keyKafkaBatchWait       = "kafka.batch_wait"
-	keyKafkaMaxInFlight     = "kafka.max_in_flight"
-	keyKafkaSessionTimeout  = "kafka.session_timeout"
-	keyKafkaHeartbeat       = "kafka.heartbeat_interval"
-	keyKafkaFactsTopic      = "kafka.facts_topic"
-	keyKafkaTLSEnabled      = "kafka.tls.enabled"
-	keyKafkaTLSCA           = "kafka.tls.ca"
-	keyKafkaTLSCert         = "kafka.tls.cert"
-	keyKafkaTLSKey          = "kafka.tls.key"
-	keyKafkaTLSServerName   = "kafka.tls.server_name"
-	keyKafkaTLSInsecureSkip = "kafka.tls.insecure_skip_verify"
-	keyKafkaSASLMechanism   = "kafka.sasl.mechanism"
-	keyKafkaSASLUsername    = "kafka.sasl.username"
-	keyKafkaSASLPassword    = "kafka.sasl.password"
-)
-
-// Defaults of the Kafka settings.
-const (
-	defaultKafkaTopic = "kaudit-audit"
-	defaultKafkaGroup = "kaudit"
-)
-
-// serve reaches Kafka through these hooks (see serve.go).
-func init() {
-	serveKafkaConsumer = func(a *app, ctx context.Context, acc ingest.Acceptor) (func() error, error) {
-		return a.startKafka(ctx, acc)
-	}
-	serveKafkaForwarder = func(a *app) (ingest.Acceptor, error) { return a.kafkaForwarder() }
-	serveKafkaFacts = func(a *app, ctx context.Context) (pipeline.Sink, durable.IncidentSource, func() error, error) {
-		return a.kafkaFacts(ctx)
-	}
-}
 
 // kafkaConfig reads the kafka.* settings. A setting that cannot work is a
 // usage error naming its key.
@@ -176,51 +133,23 @@ func (a *app) startKafka(ctx context.Context, acc ingest.Acceptor) (stop func() 
 	}, nil
 }
 
-// kafkaForwarder is the acceptor of webhook.forward: kafka. Events are
-// redacted before they leave: secrets never reach Kafka, whose retention
-// and readers kaudit does not control.
-func (a *app) kafkaForwarder() (ingest.Acceptor, error) {
+// kafkaForwarder is the acceptor of webhook.forward: kafka: events are
+// redacted before they leave (live.Forwarder).
+func (a *app) kafkaForwarder() (*live.Forwarder, error) {
 	cfg, err := a.kafkaConfig()
 	if err != nil {
 		return nil, err
 	}
 	r, err := a.newRedactor()
 	if err != nil {
-		return nil, usageError("%v", err)
+		return nil, err
 	}
-	f, err := kafka.NewForwarder(cfg)
+	f, err := live.NewForwarder(r, cfg)
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
 	cfg.Logger.Info("kafka: forwarding webhook batches", "brokers", strings.Join(cfg.Brokers, ","), "topic", cfg.Topic)
-	return &redactingForwarder{r: r, f: f}, nil
-}
-
-// redactingForwarder redacts what the webhook took, then forwards it.
-type redactingForwarder struct {
-	r *redact.Redactor
-	f *kafka.Forwarder
-}
-
-// Accept redacts the batch's events in place and writes them to Kafka.
-func (rf *redactingForwarder) Accept(ctx context.Context, b ingest.Batch) error {
-	for i := range b.Records {
-		rec := &b.Records[i]
-		if rec.Event == nil || rec.Redacted {
-			continue
-		}
-		rf.r.Redact(rec.Event)
-		rec.Redacted = true
-	}
-	return rf.f.Accept(ctx, b)
-}
-
-// Close flushes the forwarder (serve calls it at shutdown).
-func (rf *redactingForwarder) Close() error {
-	if err := rf.f.Close(); err != nil {
-		return errors.Join(errors.New("kafka forwarder close"), err)
-	}
-	return nil
+	return f, nil
 }
 
 // kafkaFacts wires scale-out correlation when kafka.facts_topic is set and
@@ -228,32 +157,32 @@ func (rf *redactingForwarder) Close() error {
 // durable, and the Correlation reading every consumer's facts, from which
 // serve's incidents are built as one process would build them. Without the
 // key it returns nils: each kaudit correlates what it consumes.
-func (a *app) kafkaFacts(ctx context.Context) (sink pipeline.Sink, src durable.IncidentSource, closeFn func() error, err error) {
+func (a *app) kafkaFacts(ctx context.Context) (*facts.Sink, *facts.Correlation, error) {
 	topic := a.v.GetString(keyKafkaFactsTopic)
 	if topic == "" {
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
 	if len(brokerList(a.v.GetStringSlice(keyKafkaBrokers))) == 0 {
-		return nil, nil, nil, usageError("%s is set but %s is not", keyKafkaFactsTopic, keyKafkaBrokers)
+		return nil, nil, usageError("%s is set but %s is not", keyKafkaFactsTopic, keyKafkaBrokers)
 	}
 	cfg, err := a.kafkaConfig()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if a.v.GetString(keyWebhookForward) == "kafka" {
 		// A receiver judges nothing, so it has no facts and no incidents.
 		cfg.Logger.Info("kafka: webhook.forward is kafka: kafka.facts_topic is for consumers, ignored", "facts_topic", topic)
-		return nil, nil, nil, nil
+		return nil, nil, nil
 	}
-	fs, err := kafka.NewFactsSink(cfg, topic)
+	sink, err := facts.NewSink(cfg, topic)
 	if err != nil {
-		return nil, nil, nil, usageError("%s: %v", keyKafkaFactsTopic, err)
+		return nil, nil, usageError("%s: %v", keyKafkaFactsTopic, err)
 	}
-	corr, err := kafka.NewCorrelation(ctx, cfg, topic, a.v.GetDuration("incident.gap"))
+	corr, err := facts.NewCorrelation(ctx, cfg, topic, a.newCorrelator())
 	if err != nil {
-		_ = fs.Close()
-		return nil, nil, nil, usageError("%v", err)
+		_ = sink.Close()
+		return nil, nil, usageError("%v", err)
 	}
 	cfg.Logger.Info("kafka: incidents correlated across consumers", "facts_topic", topic)
-	return fs, corr, func() error { return errors.Join(fs.Close(), corr.Close()) }, nil
+	return sink, corr, nil
 }

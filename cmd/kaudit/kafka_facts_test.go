@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -14,6 +13,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/spf13/viper"
 
+	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
@@ -37,7 +37,7 @@ func oneProcessIncident(t *testing.T, lines [][]byte) incident.Incident {
 		}
 		b.Records = append(b.Records, ingest.Record{Event: ev, Location: fmt.Sprintf("sample:%d", i+1)})
 	}
-	if _, err := p.Process(context.Background(), b); err != nil {
+	if _, err := p.Judge(b); err != nil {
 		t.Fatal(err)
 	}
 	for _, inc := range p.Incidents() {
@@ -151,7 +151,7 @@ func TestServeKafkaFactsCorrelateAcrossConsumers(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs[i] = kafkago.Message{Key: []byte(incident.ActorOf(ev)), Value: l}
+		msgs[i] = kafkago.Message{Key: []byte(detect.ActorOf(ev)), Value: l}
 	}
 	c.Produce(t, "kaudit-audit", msgs)
 	eventually(t, 90*time.Second, "every event consumed into ClickHouse", func() bool {

@@ -13,11 +13,11 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/spf13/viper"
 
-	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
-	"github.com/kaudit/kaudit/ingest/redact"
 	"github.com/kaudit/kaudit/ingest/webhook/webhooktest"
+	"github.com/kaudit/kaudit/redact"
 )
 
 // hasIncidentOf reports whether the query API lists an incident with the
@@ -120,7 +120,7 @@ func TestServeKafkaSIGKILLMidStream(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		msgs[i] = kafkago.Message{Key: []byte(incident.ActorOf(ev)), Value: l}
+		msgs[i] = kafkago.Message{Key: []byte(detect.ActorOf(ev)), Value: l}
 	}
 	c := kafkatest.Start(t, 4, []string{"kaudit-audit"})
 	c.Produce(t, "kaudit-audit", msgs)
@@ -168,7 +168,7 @@ func TestKafkaForwarderRedactsBeforeKafka(t *testing.T) {
 	if err := acc.Accept(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
-	if err := acc.(io.Closer).Close(); err != nil {
+	if err := acc.Close(); err != nil {
 		t.Fatal(err)
 	}
 	r := kafkago.NewReader(kafkago.ReaderConfig{Brokers: c.Brokers, Topic: "kaudit-audit", Partition: 0, MaxWait: time.Second})

@@ -1,7 +1,8 @@
 // Command kaudit is the Kubernetes audit-log forensic pipeline: replay log
 // files through the detection rules, serve the apiserver's audit webhook,
 // and query timelines and incidents. This package only parses flags and
-// configuration and wires the libraries together.
+// configuration and wires the libraries together: every command is listed
+// in newRootCmd, every configuration key in config.go.
 package main
 
 import (
@@ -9,10 +10,8 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 	"github.com/spf13/viper"
 )
 
@@ -36,6 +35,9 @@ func (e *exitError) Unwrap() error { return e.err }
 func usageError(format string, args ...any) error {
 	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
 }
+
+// inputError is a failed run: an input or a store that could not be read.
+func inputError(err error) error { return &exitError{code: exitInput, err: err} }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -82,43 +84,13 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.PersistentFlags().String("config", "", "configuration file (YAML); KAUDIT_* environment variables and flags override it")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError("%v", err) })
-	for _, c := range []*cobra.Command{newReplayCmd(a)} {
-		root.AddCommand(c)
-	}
-	for _, add := range extraCommands {
-		root.AddCommand(add(a))
-	}
+	root.AddCommand(
+		newReplayCmd(a),
+		newTimelineCmd(a),
+		newIncidentsCmd(a),
+		newRulesCmd(a),
+		newServeCmd(a),
+		newUICmd(a),
+	)
 	return root
-}
-
-// extraCommands lets each subcommand's file register itself, so main.go
-// does not grow with every command.
-var extraCommands []func(*app) *cobra.Command
-
-// configure loads configuration for a command: the --config file, then
-// KAUDIT_* environment variables (KAUDIT_STORE_DSN for store.dsn), then the
-// command's flags, each overriding the one before. flagKeys maps flag names
-// to configuration keys.
-func (a *app) configure(cmd *cobra.Command, flagKeys map[string]string) error {
-	v := a.v
-	v.SetEnvPrefix("KAUDIT")
-	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
-	v.AutomaticEnv()
-	if f, _ := cmd.Flags().GetString("config"); f != "" {
-		v.SetConfigFile(f)
-		if err := v.ReadInConfig(); err != nil {
-			return usageError("config %s: %v", f, err)
-		}
-	}
-	var bindErr error
-	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
-		key, ok := flagKeys[fl.Name]
-		if !ok {
-			return
-		}
-		if err := v.BindPFlag(key, fl); err != nil && bindErr == nil {
-			bindErr = err
-		}
-	})
-	return bindErr
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/kaudit/kaudit/detect"
@@ -12,39 +13,73 @@ import (
 	"github.com/kaudit/kaudit/pipeline"
 )
 
-// writeJSON writes JSON lines: every finding, every incident, then the
-// summary. The same input always gives the same bytes.
-func writeJSON(w io.Writer, findings []detect.Finding, incidents []incident.Incident, stats pipeline.Stats) error {
+// outputFormat reads --format (the format key) and checks it is one of
+// allowed; the first is the default.
+func (a *app) outputFormat(allowed ...string) (string, error) {
+	f := a.v.GetString(keyFormat)
+	if f == "" {
+		return allowed[0], nil
+	}
+	if !slices.Contains(allowed, f) {
+		return "", usageError("--format %q: want %s", f, strings.Join(allowed, " or "))
+	}
+	return f, nil
+}
+
+// jsonLines writes one JSON document a line, HTML left unescaped (the
+// output is read by scripts and jq, not by browsers).
+type jsonLines struct {
+	bw  *bufio.Writer
+	enc *json.Encoder
+}
+
+func newJSONLines(w io.Writer) *jsonLines {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
+	return &jsonLines{bw: bw, enc: enc}
+}
+
+func (j *jsonLines) write(v any) error { return j.enc.Encode(v) }
+
+func (j *jsonLines) flush() error { return j.bw.Flush() }
+
+// writeJSONLines writes every item, then flushes.
+func writeJSONLines[T any](w io.Writer, items []T) error {
+	j := newJSONLines(w)
+	for i := range items {
+		if err := j.write(&items[i]); err != nil {
+			return err
+		}
+	}
+	return j.flush()
+}
+
+// writeJSON writes replay's JSON lines: every finding, every incident, then
+// the summary. The same input always gives the same bytes.
+func writeJSON(w io.Writer, findings []detect.Finding, incidents []incident.Incident, stats pipeline.Stats) error {
+	j := newJSONLines(w)
 	for i := range findings {
-		if err := enc.Encode(&findings[i]); err != nil {
+		if err := j.write(&findings[i]); err != nil {
 			return err
 		}
 	}
 	for i := range incidents {
-		if err := enc.Encode(&incidents[i]); err != nil {
+		if err := j.write(&incidents[i]); err != nil {
 			return err
 		}
 	}
-	if err := enc.Encode(stats); err != nil {
+	if err := j.write(stats); err != nil {
 		return err
 	}
-	return bw.Flush()
+	return j.flush()
 }
 
 // writeText writes the report for a person: incidents with their story,
 // then findings, then the summary.
 func writeText(w io.Writer, findings []detect.Finding, incidents []incident.Incident, stats pipeline.Stats) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintf(bw, "INCIDENTS (%d)\n", len(incidents))
-	if len(incidents) == 0 {
-		fmt.Fprintln(bw, "  none")
-	}
-	for i := range incidents {
-		writeIncidentText(bw, &incidents[i])
-	}
+	writeIncidentList(bw, incidents)
 	fmt.Fprintf(bw, "\nFINDINGS (%d)\n", len(findings))
 	for i := range findings {
 		writeFindingText(bw, &findings[i])
@@ -55,6 +90,17 @@ func writeText(w io.Writer, findings []detect.Finding, incidents []incident.Inci
 		fmt.Fprintf(bw, "  %-32s %d\n", id, stats.ByRule[id])
 	}
 	return bw.Flush()
+}
+
+// writeIncidentList writes the incidents, or says there are none.
+func writeIncidentList(w io.Writer, incs []incident.Incident) {
+	fmt.Fprintf(w, "INCIDENTS (%d)\n", len(incs))
+	if len(incs) == 0 {
+		fmt.Fprintln(w, "  none")
+	}
+	for i := range incs {
+		writeIncidentText(w, &incs[i])
+	}
 }
 
 func writeIncidentText(w io.Writer, inc *incident.Incident) {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,15 +10,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/detect/ruletest"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/rules"
+	"github.com/kaudit/kaudit/rules/ruletest"
 )
-
-func init() { extraCommands = append(extraCommands, newRulesCmd) }
-
-// rulesFlagKeys maps the rules commands' flags to configuration keys.
-var rulesFlagKeys = map[string]string{"rules": "rules.dir", "format": "format"}
 
 func newRulesCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -32,7 +26,7 @@ func newRulesCmd(a *app) *cobra.Command {
 			Short: short,
 			Args:  cobra.NoArgs,
 			RunE: func(c *cobra.Command, _ []string) error {
-				if err := a.configure(c, rulesFlagKeys); err != nil {
+				if err := a.configure(c); err != nil {
 					return err
 				}
 				return run(a)
@@ -50,19 +44,8 @@ func newRulesCmd(a *app) *cobra.Command {
 	return cmd
 }
 
-func (a *app) rulesFormat() (string, error) {
-	f := a.v.GetString("format")
-	if f == "" {
-		f = "text"
-	}
-	if f != "text" && f != "json" {
-		return "", usageError("--format %q: want text or json", f)
-	}
-	return f, nil
-}
-
-func (a *app) loadRules() (*detect.RuleSet, error) {
-	set, err := rules.Load(a.v.GetString("rules.dir"))
+func (a *app) loadRules() (*rulefile.RuleSet, error) {
+	set, err := rules.Load(a.v.GetString(keyRulesDir))
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
@@ -70,7 +53,7 @@ func (a *app) loadRules() (*detect.RuleSet, error) {
 }
 
 func (a *app) rulesList() error {
-	format, err := a.rulesFormat()
+	format, err := a.outputFormat("text", "json")
 	if err != nil {
 		return err
 	}
@@ -79,14 +62,7 @@ func (a *app) rulesList() error {
 		return err
 	}
 	if format == "json" {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetEscapeHTML(false)
-		for _, r := range set.Rules {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
+		return writeJSONLines(a.stdout, set.Rules)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSEVERITY\tDENIED\tLEVEL\tTACTIC\tTECHNIQUE\tSOURCE")
@@ -110,17 +86,17 @@ func (a *app) rulesTest() error {
 	}
 	results, err := ruletest.NewRunner(builtin).RunFS(rules.FS)
 	if err != nil {
-		return &exitError{code: exitInput, err: err}
+		return inputError(err)
 	}
 	total, failed := report(a.stdout, "built-in", results)
-	if dir := a.v.GetString("rules.dir"); dir != "" {
+	if dir := a.v.GetString(keyRulesDir); dir != "" {
 		set, err := a.loadRules()
 		if err != nil {
 			return err
 		}
 		ur, err := ruletest.NewRunner(set).RunFS(os.DirFS(dir))
 		if err != nil {
-			return &exitError{code: exitInput, err: err}
+			return inputError(err)
 		}
 		if len(ur) == 0 {
 			fmt.Fprintf(a.stderr, "kaudit: warning: %s holds no rule tests (*_test.yaml)\n", dir)
@@ -137,15 +113,15 @@ func (a *app) rulesTest() error {
 	}
 	fmt.Fprintf(a.stdout, "%d tests, %d failed\n", total, failed)
 	if failed > 0 {
-		return &exitError{code: exitInput, err: errors.New("rule tests failed")}
+		return inputError(errors.New("rule tests failed"))
 	}
 	return nil
 }
 
 // userOnly keeps the rules of set that came from dir (the ones a user's
 // tests are expected to cover).
-func userOnly(set *detect.RuleSet, dir string) *detect.RuleSet {
-	out := &detect.RuleSet{}
+func userOnly(set *rulefile.RuleSet, dir string) *rulefile.RuleSet {
+	out := &rulefile.RuleSet{}
 	for _, r := range set.Rules {
 		if strings.HasPrefix(r.Source, dir) {
 			out.Rules = append(out.Rules, r)
@@ -171,7 +147,7 @@ func report(w io.Writer, origin string, results []ruletest.Result) (total, faile
 }
 
 func (a *app) rulesCoverage() error {
-	format, err := a.rulesFormat()
+	format, err := a.outputFormat("text", "json")
 	if err != nil {
 		return err
 	}
@@ -181,54 +157,25 @@ func (a *app) rulesCoverage() error {
 	}
 	matrix, err := rules.Matrix()
 	if err != nil {
-		return &exitError{code: exitInput, err: err}
+		return inputError(err)
 	}
 	cov, extra := rules.Coverage(set, matrix)
 	if format == "json" {
-		enc := json.NewEncoder(a.stdout)
-		enc.SetEscapeHTML(false)
-		for _, c := range cov {
-			if c.Rules == nil {
-				c.Rules = []rules.CoveringRule{}
-			}
-			if err := enc.Encode(c); err != nil {
-				return err
+		for i := range cov {
+			if cov[i].Rules == nil {
+				cov[i].Rules = []rules.CoveringRule{}
 			}
 		}
-		return nil
+		return writeJSONLines(a.stdout, cov)
 	}
-	covered := 0
-	visible := 0
+	covered, visible := 0, 0
 	for _, c := range cov {
-		fmt.Fprintf(a.stdout, "%s %s [%s] seen: %s", c.ID, c.Name, strings.Join(c.Tactics, ", "), c.Seen)
-		if c.Level != "" && c.Seen != "no" {
-			fmt.Fprintf(a.stdout, " (evidence needs %s)", c.Level)
-		}
-		fmt.Fprintln(a.stdout)
+		writeCovered(a.stdout, &c)
 		if c.Visible() {
 			visible++
 			if len(c.Rules) > 0 {
 				covered++
 			}
-		}
-		switch {
-		case c.Seen == "no" && len(c.Rules) == 0:
-			fmt.Fprintf(a.stdout, "    not visible: %s\n", c.Why)
-		case len(c.Rules) == 0:
-			fmt.Fprintf(a.stdout, "    NO RULE covers it\n")
-		}
-		if c.Seen == "no" && len(c.Rules) > 0 {
-			fmt.Fprintf(a.stdout, "    mostly not visible: %s\n", c.Why)
-		}
-		for _, r := range c.Rules {
-			fb := ""
-			if r.Fallback && r.Level != detect.LevelMetadata {
-				fb = ", metadata fallback below it"
-			}
-			fmt.Fprintf(a.stdout, "    %-40s %-8s needs %s%s (%s)\n", r.ID, r.Severity, r.Level, fb, r.Tactic)
-		}
-		if c.Limits != "" {
-			fmt.Fprintf(a.stdout, "    unseen: %s\n", c.Limits)
 		}
 	}
 	for _, r := range extra {
@@ -236,4 +183,33 @@ func (a *app) rulesCoverage() error {
 	}
 	fmt.Fprintf(a.stdout, "%d of %d visible techniques covered; %d techniques in the table\n", covered, visible, len(cov))
 	return nil
+}
+
+// writeCovered writes one technique of the coverage table: whether the
+// audit log sees it, and the rules that cover it or why none can.
+func writeCovered(w io.Writer, c *rules.Covered) {
+	fmt.Fprintf(w, "%s %s [%s] seen: %s", c.ID, c.Name, strings.Join(c.Tactics, ", "), c.Seen)
+	if c.Level != "" && c.Seen != "no" {
+		fmt.Fprintf(w, " (evidence needs %s)", c.Level)
+	}
+	fmt.Fprintln(w)
+	switch {
+	case c.Seen == "no" && len(c.Rules) == 0:
+		fmt.Fprintf(w, "    not visible: %s\n", c.Why)
+	case len(c.Rules) == 0:
+		fmt.Fprintf(w, "    NO RULE covers it\n")
+	}
+	if c.Seen == "no" && len(c.Rules) > 0 {
+		fmt.Fprintf(w, "    mostly not visible: %s\n", c.Why)
+	}
+	for _, r := range c.Rules {
+		fb := ""
+		if r.Fallback && r.Level != rulefile.LevelMetadata {
+			fb = ", metadata fallback below it"
+		}
+		fmt.Fprintf(w, "    %-40s %-8s needs %s%s (%s)\n", r.ID, r.Severity, r.Level, fb, r.Tactic)
+	}
+	if c.Limits != "" {
+		fmt.Fprintf(w, "    unseen: %s\n", c.Limits)
+	}
 }

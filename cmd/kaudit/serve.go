@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -14,51 +15,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
-	"github.com/kaudit/kaudit/auth"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/durable"
-	"github.com/kaudit/kaudit/ingest/spool"
-	"github.com/kaudit/kaudit/ingest/webhook"
+	"github.com/kaudit/kaudit/live"
+	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/pipeline"
 	"github.com/kaudit/kaudit/rules"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/clickhouse"
 	"github.com/kaudit/kaudit/store/memory"
-)
-
-func init() { extraCommands = append(extraCommands, newServeCmd) }
-
-// serveFlagKeys maps serve's flags to configuration keys.
-var serveFlagKeys = map[string]string{
-	"webhook-listen":         keyWebhookListen,
-	"webhook-tls-cert":       keyWebhookTLSCert,
-	"webhook-tls-key":        keyWebhookTLSKey,
-	"webhook-tls-client-ca":  keyWebhookTLSClientCA,
-	"webhook-tokens-file":    keyWebhookTokensFile,
-	"webhook-insecure-http":  keyWebhookInsecureHTTP,
-	"webhook-max-body-bytes": keyWebhookMaxBody,
-	"api-listen":             keyAPIListen,
-	"api-tokens-file":        keyAPITokensFile,
-	"store":                  keyStoreDSN,
-	"spool-dir":              keySpoolDir,
-	"spool-max-bytes":        keySpoolMaxBytes,
-	"rules":                  keyRulesDir,
-	"gap":                    "incident.gap",
-}
-
-// Kafka wiring (issue 7) lives in kafka.go. Until it sets these hooks, a
-// configuration that asks for Kafka is refused at start.
-var (
-	// serveKafkaConsumer starts consuming kafka.brokers into acc and returns
-	// the function that stops it (after its in-flight batches).
-	serveKafkaConsumer func(a *app, ctx context.Context, acc ingest.Acceptor) (stop func() error, err error)
-	// serveKafkaForwarder returns the acceptor of webhook.forward: kafka.
-	serveKafkaForwarder func(a *app) (ingest.Acceptor, error)
-	// serveKafkaFacts returns, under kafka.facts_topic, the sink publishing
-	// this kaudit's correlation facts and the source of incidents built
-	// from every consumer's; nils otherwise.
-	serveKafkaFacts func(a *app, ctx context.Context) (sink pipeline.Sink, src durable.IncidentSource, close func() error, err error)
 )
 
 func newServeCmd(a *app) *cobra.Command {
@@ -82,10 +47,7 @@ Configuration: --config FILE (YAML), KAUDIT_* environment variables (KAUDIT_WEBH
 for webhook.tls.cert) and the flags below, each overriding the one before. See deploy/.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkStoreFlag(cmd); err != nil {
-				return err
-			}
-			if err := a.configure(cmd, serveFlagKeys); err != nil {
+			if err := a.configure(cmd); err != nil {
 				return err
 			}
 			return a.serve(cmd.Context())
@@ -113,6 +75,26 @@ for webhook.tls.cert) and the flags below, each overriding the one before. See d
 // Kubernetes' default grace period is 30 s.
 const serveDrainTimeout = 25 * time.Second
 
+// serveStoreRetryFor is how long the ClickHouse writer retries one batch
+// for serve when store.retry_for is not set: short, because the apiserver
+// waits for the answer and the spool is the better place for a batch the
+// store cannot take now.
+const serveStoreRetryFor = 3 * time.Second
+
+// server is serve's parts, assembled in dependency order and taken down in
+// the reverse order by close.
+type server struct {
+	log       *slog.Logger
+	reg       *prometheus.Registry
+	store     store.Store // nil when forwarding to Kafka
+	pipeline  *pipeline.Pipeline
+	acceptor  ingest.Acceptor // live.Acceptor, or live.Forwarder when forwarding
+	live      *live.Acceptor  // nil when forwarding
+	incidents live.IncidentSource
+	stopKafka func() error
+	closers   []func() error // run in reverse order by close
+}
+
 func (a *app) serve(ctx context.Context) error {
 	cfg, err := a.serveConfig()
 	if err != nil {
@@ -123,181 +105,162 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
-
-	if cfg.insecure {
-		if cfg.webhookTokens == "" {
-			log.Warn("webhook.insecure_http is true: the webhook serves plain HTTP WITHOUT authentication (the apiserver sends no credentials over http); anyone who reaches it can post events")
-		} else {
-			log.Warn("webhook.insecure_http is true: plain HTTP with bearer tokens, which the apiserver sends only to a TLS endpoint: keep a TLS-terminating proxy in front")
-		}
-	}
-	if cfg.kafka && serveKafkaConsumer == nil {
-		return usageError("%s is set but this build has no Kafka support", keyKafkaBrokers)
-	}
-	if cfg.forward == "kafka" && serveKafkaForwarder == nil {
-		return usageError("%s is kafka but this build has no Kafka support", keyWebhookForward)
-	}
-
-	var webhookTokens *auth.Tokens
-	if cfg.webhookTokens != "" {
-		if webhookTokens, err = auth.LoadTokens(cfg.webhookTokens); err != nil {
-			return usageError("%s: %v", keyWebhookTokensFile, err)
-		}
-	}
-	apiTokens, err := auth.LoadTokens(cfg.apiTokens)
-	if err != nil {
-		return usageError("%s: %v", keyAPITokensFile, err)
-	}
-	p, err := a.newPipeline()
-	if err != nil {
+	s := &server{log: slog.New(slog.NewJSONHandler(a.stderr, nil)), reg: prometheus.NewRegistry()}
+	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer s.close()
+	if err := a.assemble(ctx, cfg, s); err != nil {
 		return err
 	}
+	return a.run(ctx, cfg, s)
+}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-
-	var st store.Store
+// assemble builds the store, the pipeline and the acceptor batches go to.
+// A receiver that forwards to Kafka judges nothing; with a store it still
+// serves the query API over it.
+func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
+	warnInsecure(cfg, s.log)
 	if cfg.storeDSN != "" {
-		st = a.openServeStore(ctx, cfg.storeDSN, log)
-		defer func() {
-			if err := st.Close(); err != nil {
-				log.Error("store close", "err", err)
-			}
-		}()
+		s.store = a.openServeStore(ctx, cfg.storeDSN, s.log)
+		s.closers = append(s.closers, s.store.Close)
 	}
-
-	// Scale-out correlation: this kaudit publishes its facts after each
-	// durable batch, and builds incidents from every consumer's.
-	var facts pipeline.Sink
-	var incidentSrc durable.IncidentSource
-	if cfg.kafka && serveKafkaFacts != nil {
-		var closeFacts func() error
-		if facts, incidentSrc, closeFacts, err = serveKafkaFacts(a, ctx); err != nil {
-			return err
-		}
-		if closeFacts != nil {
-			// Deferred before the acceptor's close: runs after it.
-			defer func() {
-				if err := closeFacts(); err != nil {
-					log.Error("kafka facts close", "err", err)
-				}
-			}()
-		}
-	}
-
-	// The acceptor: durable (store or spool) by default, Kafka when
-	// forwarding.
-	var acc ingest.Acceptor
-	var durableAcc *durable.Acceptor
-	var sp *spool.Spool
 	if cfg.forward == "kafka" {
-		if acc, err = serveKafkaForwarder(a); err != nil {
+		fwd, err := a.kafkaForwarder()
+		if err != nil {
 			return err
 		}
-	} else {
-		if sp, err = spool.Open(cfg.spoolDir, cfg.spoolMax); err != nil {
-			return &exitError{code: exitInput, err: fmt.Errorf("%s: %w", keySpoolDir, err)}
-		}
-		defer sp.Close()
-		if sp.TornBytes > 0 {
-			log.Warn("spool: cut a torn, never acknowledged tail left by a crash", "bytes", sp.TornBytes)
-		}
-		if n, b := sp.Stats(); n > 0 {
-			log.Info("spool: batches of an earlier run pending; draining them into the store", "batches", n, "bytes", b)
-		}
-		metrics := durable.NewMetrics(reg, a.ruleIDs())
-		metrics.WatchPipeline(p)
-		if durableAcc, err = durable.New(durable.Config{Store: st, Spool: sp, Pipeline: p, After: facts, Metrics: metrics, Logger: log}); err != nil {
-			return err
-		}
-		// On an early return, stop the drainer before the spool closes
-		// (Close is idempotent: the orderly shutdown below closes it first).
-		defer durableAcc.Close(context.Background())
-		acc = durableAcc
-	}
-
-	var stopKafka func() error
-	if cfg.kafka {
-		if stopKafka, err = serveKafkaConsumer(a, ctx, acc); err != nil {
-			return err
-		}
-	}
-
-	ready := func() error {
-		if durableAcc != nil {
-			return durableAcc.Ready()
-		}
+		s.acceptor = fwd
+		s.closers = append(s.closers, fwd.Close)
 		return nil
 	}
-	wh, err := webhook.NewHandler(webhook.Config{
-		Acceptor:        acc,
-		Tokens:          webhookTokens,
-		ClientCerts:     cfg.clientCA,
-		Unauthenticated: cfg.insecure && webhookTokens == nil,
-		MaxBodyBytes:    cfg.maxBody,
-		Metrics:         webhook.NewMetrics(reg),
-		Logger:          log,
-	})
+	var err error
+	if s.pipeline, err = a.newPipeline(); err != nil {
+		return err
+	}
+	s.incidents = s.pipeline
+	sp, err := openSpool(cfg, s.log)
 	if err != nil {
 		return err
 	}
-	servers, err := a.startServers(cfg, wh, st, apiTokens, reg, ready, log)
+	s.closers = append(s.closers, sp.Close)
+	// Scale-out correlation: this kaudit publishes its facts after each
+	// durable batch, and builds incidents from every consumer's.
+	sink, corr, err := a.kafkaFacts(ctx)
 	if err != nil {
-		if stopKafka != nil {
-			_ = stopKafka()
-		}
 		return err
 	}
+	lcfg := live.Config{Pipeline: s.pipeline, Store: s.store, Spool: sp, Logger: s.log}
+	if sink != nil {
+		lcfg.After, s.incidents = sink, corr
+		s.closers = append(s.closers, func() error { return errors.Join(sink.Close(), corr.Close()) })
+	}
+	lcfg.Metrics = live.NewMetrics(s.reg, a.ruleIDs())
+	lcfg.Metrics.WatchPipeline(s.pipeline)
+	if s.live, err = live.New(lcfg); err != nil {
+		return err
+	}
+	s.acceptor = s.live
+	// On an early return, stop the drainer before the spool closes (Close
+	// is idempotent: run closes it first, with the drain timeout).
+	s.closers = append(s.closers, func() error { return s.live.Close(context.Background()) })
+	return nil
+}
 
+// run starts Kafka, the listeners and the incident publisher, waits for a
+// signal or a failed listener, and shuts down in order: stop taking
+// requests and let those in flight finish (each waits until its batch is
+// durable), then stop Kafka, then the acceptor, then store the last
+// incidents; close (deferred by serve) closes the store last.
+func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
+	var err error
+	if s.stopKafka, err = a.startKafka(ctx, s.acceptor); err != nil {
+		return err
+	}
+	srv, err := a.startServers(cfg, s)
+	if err != nil {
+		_ = s.stopKafka()
+		return err
+	}
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	pubDone := make(chan struct{})
-	if st != nil {
-		pub := &durable.Publisher{Pipeline: p, Source: incidentSrc, Store: st, Limits: durable.DefaultLimits, Logger: log}
+	if s.live != nil {
+		pub := &live.Publisher{Pipeline: s.pipeline, Source: s.incidents, Store: s.store, Limits: live.DefaultLimits, Logger: s.log}
 		go func() { defer close(pubDone); pub.Run(pubCtx) }()
 	} else {
 		close(pubDone)
 	}
-
 	var runErr error
 	select {
 	case <-ctx.Done():
-		log.Info("shutting down: no new requests; waiting for batches in flight")
-	case err := <-servers.failed:
-		runErr = &exitError{code: exitInput, err: err}
-		log.Error("server failed; shutting down", "err", err)
+		s.log.Info("shutting down: no new requests; waiting for batches in flight")
+	case err := <-srv.failed:
+		runErr = inputError(err)
+		s.log.Error("server failed; shutting down", "err", err)
 	}
-	// Order matters: stop taking requests and let those in flight finish
-	// (each waits until its batch is durable), then stop Kafka, then the
-	// acceptor, then store the last incidents, then close the store.
 	dctx, cancel := context.WithTimeout(context.Background(), serveDrainTimeout)
 	defer cancel()
-	if err := servers.shutdown(dctx); err != nil {
-		log.Error("shutdown of the listeners", "err", err)
+	if err := srv.shutdown(dctx); err != nil {
+		s.log.Error("shutdown of the listeners", "err", err)
 	}
-	if stopKafka != nil {
-		if err := stopKafka(); err != nil {
-			log.Error("kafka consumer stop", "err", err)
-		}
+	if err := s.stopKafka(); err != nil {
+		s.log.Error("kafka consumer stop", "err", err)
 	}
-	if durableAcc != nil {
-		if err := durableAcc.Close(dctx); err != nil {
-			log.Error("acceptor close", "err", err)
-		}
-	}
-	if c, ok := acc.(interface{ Close() error }); ok && durableAcc == nil {
-		if err := c.Close(); err != nil {
-			log.Error("forwarder close", "err", err)
+	if s.live != nil {
+		if err := s.live.Close(dctx); err != nil {
+			s.log.Error("acceptor close", "err", err)
 		}
 	}
 	stopPub()
 	<-pubDone
-	log.Info("stopped")
+	s.log.Info("stopped")
 	return runErr
 }
 
-// openServeStore opens store.dsn in the background (see lazyStore):
-// "memory://" is an in-memory store for trying serve out, lost at exit.
+// close releases what assemble opened, last opened first.
+func (s *server) close() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		if err := s.closers[i](); err != nil {
+			s.log.Error("close", "err", err)
+		}
+	}
+}
+
+// ready is /readyz: the acceptor takes batches now.
+func (s *server) ready() error {
+	if s.live != nil {
+		return s.live.Ready()
+	}
+	return nil
+}
+
+func warnInsecure(cfg *serveConfig, log *slog.Logger) {
+	if !cfg.insecure {
+		return
+	}
+	if cfg.webhookTokens == nil {
+		log.Warn("webhook.insecure_http is true: the webhook serves plain HTTP WITHOUT authentication (the apiserver sends no credentials over http); anyone who reaches it can post events")
+	} else {
+		log.Warn("webhook.insecure_http is true: plain HTTP with bearer tokens, which the apiserver sends only to a TLS endpoint: keep a TLS-terminating proxy in front")
+	}
+}
+
+// openSpool opens spool.dir, saying what an earlier run left in it.
+func openSpool(cfg *serveConfig, log *slog.Logger) (*spool.Spool, error) {
+	sp, err := spool.Open(cfg.spoolDir, cfg.spoolMax)
+	if err != nil {
+		return nil, inputError(fmt.Errorf("%s: %w", keySpoolDir, err))
+	}
+	if sp.TornBytes > 0 {
+		log.Warn("spool: cut a torn, never acknowledged tail left by a crash", "bytes", sp.TornBytes)
+	}
+	if n, b := sp.Stats(); n > 0 {
+		log.Info("spool: batches of an earlier run pending; draining them into the store", "batches", n, "bytes", b)
+	}
+	return sp, nil
+}
+
+// openServeStore opens store.dsn in the background (store.Lazy), so that
+// serve starts and spools while ClickHouse is away. "memory://" is an
+// in-memory store for trying serve out, lost at exit.
 func (a *app) openServeStore(ctx context.Context, dsn string, log *slog.Logger) store.Store {
 	if strings.HasPrefix(dsn, "memory:") {
 		log.Warn("store.dsn is memory: events are kept in this process only and lost at exit; not for production")
@@ -311,11 +274,11 @@ func (a *app) openServeStore(ctx context.Context, dsn string, log *slog.Logger) 
 	open := func(ctx context.Context) (store.Store, error) {
 		s, err := clickhouse.Open(ctx, cfg)
 		if err != nil {
-			return nil, err
+			return nil, err // not a nil *clickhouse.Store inside a non-nil interface
 		}
 		return s, nil
 	}
-	return openLazy(ctx, open, 30*time.Second, log)
+	return store.OpenLazy(ctx, open, 30*time.Second, log)
 }
 
 // ruleIDs lists the enabled rules, so that findings_total shows each at 0.

@@ -11,13 +11,10 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/kaudit/kaudit/auth"
 	"github.com/kaudit/kaudit/ingest/webhook"
 	"github.com/kaudit/kaudit/investigate"
-	"github.com/kaudit/kaudit/store"
 )
 
 // servers are serve's two listeners: the webhook, and the query API with
@@ -30,8 +27,20 @@ type servers struct {
 // startServers listens on both addresses (so that a taken port stops the
 // start) and serves them. The bound addresses are logged: with port 0,
 // that is where to find them.
-func (a *app) startServers(cfg *serveConfig, wh http.Handler, st store.Store, apiTokens *auth.Tokens,
-	reg *prometheus.Registry, ready func() error, logger *slog.Logger) (*servers, error) {
+func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
+	logger, reg := sv.log, sv.reg
+	wh, err := webhook.NewHandler(webhook.Config{
+		Acceptor:        sv.acceptor,
+		Tokens:          cfg.webhookTokens,
+		ClientCerts:     cfg.clientCA,
+		Unauthenticated: cfg.insecure && cfg.webhookTokens == nil,
+		MaxBodyBytes:    cfg.maxBody,
+		Metrics:         webhook.NewMetrics(reg),
+		Logger:          logger,
+	})
+	if err != nil {
+		return nil, err
+	}
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	whMux := http.NewServeMux()
 	whMux.Handle(webhook.Path, wh)
@@ -41,15 +50,15 @@ func (a *app) startServers(cfg *serveConfig, wh http.Handler, st store.Store, ap
 	apiMux := http.NewServeMux()
 	apiMux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { writePlain(w, http.StatusOK, "ok") })
 	apiMux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := ready(); err != nil {
+		if err := sv.ready(); err != nil {
 			writePlain(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 			return
 		}
 		writePlain(w, http.StatusOK, "ok")
 	})
 	apiMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errLog}))
-	if st != nil {
-		apiMux.Handle("/", investigate.NewHandler(st, apiTokens, investigate.Options{Logger: logger}))
+	if sv.store != nil {
+		apiMux.Handle("/", investigate.NewHandler(sv.store, cfg.apiTokens, investigate.Options{Logger: logger}))
 	}
 	var apiTLS *tls.Config
 	if cfg.tls != nil {
@@ -82,7 +91,7 @@ func (a *app) startServers(cfg *serveConfig, wh http.Handler, st store.Store, ap
 func listen(addr string, tc *tls.Config, key string) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, &exitError{code: exitInput, err: fmt.Errorf("%s %s: %w", key, addr, err)}
+		return nil, inputError(fmt.Errorf("%s %s: %w", key, addr, err))
 	}
 	if tc != nil {
 		ln = tls.NewListener(ln, tc)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -10,19 +9,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/store"
 )
-
-func init() { extraCommands = append(extraCommands, newTimelineCmd) }
-
-// storeFlagKeys maps the query commands' flags to configuration keys.
-var storeFlagKeys = map[string]string{
-	"store":   keyStoreDSN,
-	"rules":   "rules.dir",
-	"gap":     "incident.gap",
-	"workers": "workers",
-}
 
 func newTimelineCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -35,10 +23,7 @@ ClickHouse store (--store DSN, KAUDIT_STORE_DSN or store.dsn) or from log files 
 --actor matches the user or the impersonated user. --since and --until take RFC 3339 times
 (2026-01-02T15:04:05Z) or durations before now (2h, 30m).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := a.configure(cmd, storeFlagKeys); err != nil {
-				return err
-			}
-			if err := checkStoreFlag(cmd); err != nil {
+			if err := a.configure(cmd); err != nil {
 				return err
 			}
 			return a.timeline(cmd, args)
@@ -62,16 +47,12 @@ ClickHouse store (--store DSN, KAUDIT_STORE_DSN or store.dsn) or from log files 
 	return cmd
 }
 
-// addPipelineFlags adds the flags that shape how PATH inputs are read.
-func addPipelineFlags(cmd *cobra.Command) {
-	f := cmd.Flags()
-	f.String("rules", "", "with PATH: directory of rule files adding to, overriding or disabling built-in rules")
-	f.Duration("gap", incident.DefaultGap, "with PATH: longest quiet time inside one incident")
-	f.Int("workers", 0, "with PATH: decoding goroutines (default: one per core)")
-}
-
 func (a *app) timeline(cmd *cobra.Command, paths []string) error {
-	q, format, err := timelineQuery(cmd, time.Now())
+	format, err := a.outputFormat("text", "json")
+	if err != nil {
+		return err
+	}
+	q, err := timelineQuery(cmd, time.Now())
 	if err != nil {
 		return err
 	}
@@ -83,21 +64,21 @@ func (a *app) timeline(cmd *cobra.Command, paths []string) error {
 	defer st.Close()
 	entries, err := st.Timeline(ctx, q)
 	if err != nil {
-		return &exitError{code: exitInput, err: err}
+		return inputError(err)
 	}
 	if format == "json" {
-		err = writeEntriesJSON(a.stdout, entries)
+		err = writeJSONLines(a.stdout, entries)
 	} else {
 		err = writeEntriesText(a.stdout, entries)
 	}
 	if err != nil {
-		return &exitError{code: exitInput, err: fmt.Errorf("write output: %w", err)}
+		return inputError(fmt.Errorf("write output: %w", err))
 	}
 	return nil
 }
 
 // timelineQuery reads the filter flags.
-func timelineQuery(cmd *cobra.Command, now time.Time) (store.Query, string, error) {
+func timelineQuery(cmd *cobra.Command, now time.Time) (store.Query, error) {
 	f := cmd.Flags()
 	str := func(name string) string { v, _ := f.GetString(name); return v }
 	q := store.Query{
@@ -105,52 +86,15 @@ func timelineQuery(cmd *cobra.Command, now time.Time) (store.Query, string, erro
 		Name: str("name"), Verb: str("verb"), AuditID: str("audit-id"),
 	}
 	var err error
-	if q.Since, err = parseWhen(str("since"), now); err != nil {
-		return q, "", usageError("--since: %v", err)
-	}
-	if q.Until, err = parseWhen(str("until"), now); err != nil {
-		return q, "", usageError("--until: %v", err)
+	if q.Since, q.Until, err = store.ParseWindow(str("since"), str("until"), now); err != nil {
+		return q, usageError("--%v", err)
 	}
 	q.Limit, _ = f.GetInt("limit")
 	q.Offset, _ = f.GetInt("offset")
 	if q.Limit < 0 || q.Offset < 0 {
-		return q, "", usageError("--limit and --offset must not be negative")
+		return q, usageError("--limit and --offset must not be negative")
 	}
-	format := str("format")
-	if format != "text" && format != "json" {
-		return q, "", usageError("--format %q: want text or json", format)
-	}
-	return q, format, nil
-}
-
-// parseWhen reads an RFC 3339 time, or a duration meaning that long before
-// now ("2h"); empty is the zero time (no bound).
-func parseWhen(s string, now time.Time) (time.Time, error) {
-	if s == "" {
-		return time.Time{}, nil
-	}
-	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
-	}
-	if d, err := time.ParseDuration(s); err == nil {
-		if d < 0 {
-			d = -d
-		}
-		return now.Add(-d).UTC(), nil
-	}
-	return time.Time{}, fmt.Errorf("%q is neither an RFC 3339 time (2026-01-02T15:04:05Z) nor a duration (2h)", s)
-}
-
-func writeEntriesJSON(w io.Writer, entries []store.Entry) error {
-	bw := bufio.NewWriter(w)
-	enc := json.NewEncoder(bw)
-	enc.SetEscapeHTML(false)
-	for i := range entries {
-		if err := enc.Encode(&entries[i]); err != nil {
-			return err
-		}
-	}
-	return bw.Flush()
+	return q, nil
 }
 
 func writeEntriesText(w io.Writer, entries []store.Entry) error {

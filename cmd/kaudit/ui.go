@@ -17,22 +17,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kaudit/kaudit/auth"
-	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/investigate"
 	"github.com/kaudit/kaudit/store"
 )
-
-func init() { extraCommands = append(extraCommands, newUICmd) }
-
-// uiFlagKeys maps ui's flags to configuration keys.
-var uiFlagKeys = map[string]string{
-	"listen":      "ui.listen",
-	"tokens-file": "api.tokens_file",
-	"rules":       "rules.dir",
-	"gap":         "incident.gap",
-	"store":       keyStoreDSN,
-	"workers":     "workers",
-}
 
 func newUICmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
@@ -44,22 +31,17 @@ local port: incidents, their time axis and chain of identities, timeline search,
 redacted JSON of every event. It prints the URL and, unless api.tokens_file is set, a
 one-time analyst token to log in with; the token is valid until ui exits.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkStoreFlag(cmd); err != nil {
-				return err
-			}
-			if err := a.configure(cmd, uiFlagKeys); err != nil {
+			if err := a.configure(cmd); err != nil {
 				return err
 			}
 			return a.ui(cmd.Context(), args)
 		},
 	}
 	f := cmd.Flags()
-	f.String("listen", "127.0.0.1:0", "address to serve on (port 0: any free port); keep it on loopback, the page is served over plain HTTP")
+	f.String("listen", defaultUIListen, "address to serve on (port 0: any free port); keep it on loopback, the page is served over plain HTTP")
 	f.String("tokens-file", "", "analyst token file (api.tokens_file); without it a one-time token is generated and printed")
-	f.String("rules", "", "directory of rule files adding to, overriding or disabling built-in rules")
-	f.Duration("gap", incident.DefaultGap, "longest quiet time inside one incident")
 	f.String("store", "", "read this ClickHouse store instead of files; the password belongs in KAUDIT_STORE_DSN or the config file")
-	f.Int("workers", 0, "decoding goroutines (default: one per core)")
+	addPipelineFlags(cmd)
 	return cmd
 }
 
@@ -80,13 +62,13 @@ func (a *app) ui(ctx context.Context, paths []string) error {
 	}
 	defer st.Close()
 
-	addr := a.v.GetString("ui.listen")
+	addr := a.v.GetString(keyUIListen)
 	if addr == "" {
-		addr = "127.0.0.1:0"
+		addr = defaultUIListen
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return &exitError{code: exitInput, err: fmt.Errorf("ui: listen on %s: %w", addr, err)}
+		return inputError(fmt.Errorf("ui: listen on %s: %w", addr, err))
 	}
 	if tcp, ok := ln.Addr().(*net.TCPAddr); ok && !tcp.IP.IsLoopback() {
 		fmt.Fprintf(a.stderr, "kaudit: warning: ui listens on %s, beyond this machine, over plain HTTP: tokens and evidence cross the network in clear\n", ln.Addr())
@@ -104,13 +86,13 @@ func (a *app) ui(ctx context.Context, paths []string) error {
 	go func() { served <- srv.Serve(ln) }()
 	select {
 	case err := <-served:
-		return &exitError{code: exitInput, err: fmt.Errorf("ui: serve: %w", err)}
+		return inputError(fmt.Errorf("ui: serve: %w", err))
 	case <-ctx.Done():
 	}
 	shut, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(shut); err != nil && !errors.Is(err, context.DeadlineExceeded) {
-		return &exitError{code: exitInput, err: fmt.Errorf("ui: shutdown: %w", err)}
+		return inputError(fmt.Errorf("ui: shutdown: %w", err))
 	}
 	return nil
 }
@@ -118,7 +100,7 @@ func (a *app) ui(ctx context.Context, paths []string) error {
 // analystTokens loads api.tokens_file, or makes a one-time token (returned
 // in clear, to be printed once) when none is configured.
 func (a *app) analystTokens() (*auth.Tokens, string, error) {
-	if path := a.v.GetString("api.tokens_file"); path != "" {
+	if path := a.v.GetString(keyAPITokensFile); path != "" {
 		t, err := auth.LoadTokens(path)
 		if err != nil {
 			return nil, "", usageError("api.tokens_file: %v", err)
@@ -137,7 +119,7 @@ func (a *app) analystTokens() (*auth.Tokens, string, error) {
 
 // printUIBanner says where the page is and how to log in. The token goes
 // to the terminal only, never into the URL.
-func (a *app) printUIBanner(ctx context.Context, st store.Store, addr net.Addr, oneTime string) {
+func (a *app) printUIBanner(ctx context.Context, st store.Reader, addr net.Addr, oneTime string) {
 	host := addr.String()
 	if tcp, ok := addr.(*net.TCPAddr); ok && tcp.IP.IsUnspecified() {
 		host = net.JoinHostPort("localhost", fmt.Sprint(tcp.Port))

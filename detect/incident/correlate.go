@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
@@ -21,6 +22,7 @@ const DefaultGap = 30 * time.Minute
 // webhook batches and Kafka partitions arrive out of order.
 type Correlator struct {
 	gap      time.Duration
+	tactics  []string // the order of an incident's tactics
 	findings []detect.Finding
 	touches  map[string][]Touch // by actor
 	links    []Link
@@ -33,12 +35,13 @@ type Correlator struct {
 }
 
 // New returns a Correlator joining findings no more than gap apart
-// (DefaultGap when gap is zero).
-func New(gap time.Duration) *Correlator {
+// (DefaultGap when gap is zero), listing an incident's tactics in the order
+// of tactics (the kill chain of rules/matrix.yaml: rules.Tactics).
+func New(gap time.Duration, tactics []string) *Correlator {
 	if gap <= 0 {
 		gap = DefaultGap
 	}
-	return &Correlator{gap: gap, touches: map[string][]Touch{}, byAudit: map[string][]int{},
+	return &Correlator{gap: gap, tactics: tactics, touches: map[string][]Touch{}, byAudit: map[string][]int{},
 		seen: map[string]struct{}{}}
 }
 
@@ -100,7 +103,7 @@ func SortFindings(fs []detect.Finding) {
 
 // TouchOf reduces an event to what the correlator keeps of it.
 func TouchOf(ev *auditv1.Event) Touch {
-	t := Touch{Actor: ActorOf(ev), At: detect.EventTime(ev), AuditID: string(ev.AuditID), Verb: ev.Verb, Denied: detect.IsDenied(ev)}
+	t := Touch{Actor: detect.ActorOf(ev), At: detect.EventTime(ev), AuditID: string(ev.AuditID), Verb: ev.Verb, Denied: detect.IsDenied(ev)}
 	if ref := ev.ObjectRef; ref != nil {
 		t.Resource, t.Sub, t.Namespace, t.Name = ref.Resource, ref.Subresource, ref.Namespace, ref.Name
 	}
@@ -136,68 +139,11 @@ func (c *Correlator) Incidents() []Incident {
 	if len(fs) == 0 {
 		return nil
 	}
-	parent := make([]int, len(fs))
-	for i := range parent {
-		parent[i] = i
-	}
-	var find func(int) int
-	find = func(i int) int {
-		for parent[i] != i {
-			parent[i] = parent[parent[i]]
-			i = parent[i]
-		}
-		return i
-	}
-	union := func(a, b int) {
-		ra, rb := find(a), find(b)
-		if ra == rb {
-			return
-		}
-		if ra < rb {
-			parent[rb] = ra
-		} else {
-			parent[ra] = rb
-		}
-	}
-	type last struct {
-		at  time.Time
-		idx int
-	}
-	seen := map[string]last{}
-	for i := range fs {
-		f := &fs[i]
-		keys := []string{"actor:" + f.Actor()}
-		if f.ImpersonatedUser != "" && f.User != f.ImpersonatedUser {
-			// Whoever impersonates is the one acting: chain the requests made
-			// as someone else with the impersonator's own.
-			keys = append(keys, "actor:"+f.User)
-		}
-		if k := sourceKey(f); k != "" {
-			keys = append(keys, k)
-		}
-		for _, li := range c.byAudit[f.AuditID] {
-			keys = append(keys, "actor:"+c.links[li].To)
-		}
-		for _, k := range keys {
-			if l, ok := seen[k]; ok && f.At.Sub(l.at) <= c.gap {
-				union(i, l.idx)
-			}
-			seen[k] = last{at: f.At, idx: i}
-		}
-	}
-	groups := map[int][]int{}
-	var roots []int
-	for i := range fs {
-		r := find(i)
-		if _, ok := groups[r]; !ok {
-			roots = append(roots, r)
-		}
-		groups[r] = append(groups[r], i)
-	}
-	out := make([]Incident, 0, len(roots))
-	for _, r := range roots {
-		members := make([]detect.Finding, 0, len(groups[r]))
-		for _, i := range groups[r] {
+	groups := c.chain(fs)
+	out := make([]Incident, 0, len(groups))
+	for _, g := range groups {
+		members := make([]detect.Finding, 0, len(g))
+		for _, i := range g {
 			members = append(members, fs[i])
 		}
 		out = append(out, c.build(members))
@@ -208,6 +154,93 @@ func (c *Correlator) Incidents() []Incident {
 		}
 		return out[i].ID < out[j].ID
 	})
+	return out
+}
+
+// chain groups findings (in time order) into incidents: two findings
+// chain when they share a key (their actor, the impersonator behind it,
+// their outside source and client, an identity their request linked) and
+// lie no more than gap apart. It returns the groups as indexes into fs, in
+// order of their first finding.
+func (c *Correlator) chain(fs []detect.Finding) [][]int {
+	sets := newDisjointSets(len(fs))
+	type last struct {
+		at  time.Time
+		idx int
+	}
+	seen := map[string]last{}
+	for i := range fs {
+		for _, k := range c.chainKeys(&fs[i]) {
+			if l, ok := seen[k]; ok && fs[i].At.Sub(l.at) <= c.gap {
+				sets.union(i, l.idx)
+			}
+			seen[k] = last{at: fs[i].At, idx: i}
+		}
+	}
+	return sets.groups()
+}
+
+// chainKeys are the keys a finding chains by.
+func (c *Correlator) chainKeys(f *detect.Finding) []string {
+	keys := []string{"actor:" + f.Actor()}
+	if f.ImpersonatedUser != "" && f.User != f.ImpersonatedUser {
+		// Whoever impersonates is the one acting: chain the requests made
+		// as someone else with the impersonator's own.
+		keys = append(keys, "actor:"+f.User)
+	}
+	if k := sourceKey(f); k != "" {
+		keys = append(keys, k)
+	}
+	for _, li := range c.byAudit[f.AuditID] {
+		keys = append(keys, "actor:"+c.links[li].To)
+	}
+	return keys
+}
+
+// disjointSets is union-find over 0..n-1, the smaller index the root.
+type disjointSets []int
+
+func newDisjointSets(n int) disjointSets {
+	d := make(disjointSets, n)
+	for i := range d {
+		d[i] = i
+	}
+	return d
+}
+
+func (d disjointSets) find(i int) int {
+	for d[i] != i {
+		d[i] = d[d[i]]
+		i = d[i]
+	}
+	return i
+}
+
+func (d disjointSets) union(a, b int) {
+	ra, rb := d.find(a), d.find(b)
+	switch {
+	case ra < rb:
+		d[rb] = ra
+	case rb < ra:
+		d[ra] = rb
+	}
+}
+
+// groups lists the sets, each in index order, in order of their smallest
+// index.
+func (d disjointSets) groups() [][]int {
+	at := map[int]int{}
+	var out [][]int
+	for i := range d {
+		r := d.find(i)
+		g, ok := at[r]
+		if !ok {
+			g = len(out)
+			at[r] = g
+			out = append(out, nil)
+		}
+		out[g] = append(out[g], i)
+	}
 	return out
 }
 
@@ -231,30 +264,34 @@ func (c *Correlator) build(fs []detect.Finding) Incident {
 		Rules:      []string{},
 	}
 	inc.Start, inc.End = inc.StartTime.Format(detect.TimeFormat), inc.EndTime.Format(detect.TimeFormat)
-	add := func(list *[]string, s string) {
-		if s == "" {
-			return
-		}
-		for _, x := range *list {
-			if x == s {
-				return
-			}
-		}
-		*list = append(*list, s)
+	linkSeen := c.gather(&inc, fs)
+	for _, f := range fs {
+		addUnique(&inc.Tactics, f.Tactic)
 	}
+	sort.SliceStable(inc.Tactics, func(i, j int) bool { return c.tacticRank(inc.Tactics[i]) < c.tacticRank(inc.Tactics[j]) })
+	c.addContextLinks(&inc, linkSeen)
+	inc.Touched = c.touched(inc.Actors, inc.StartTime, inc.EndTime)
+	inc.Summary = narrative(&inc, fs, c.actorTouches(primaryActor(fs), inc.StartTime, inc.EndTime))
+	return inc
+}
+
+// gather folds the findings into the incident: severity, actors, sources,
+// clients, rules, techniques and the links their requests made. It returns
+// the links taken, by audit id and grantee.
+func (c *Correlator) gather(inc *Incident, fs []detect.Finding) map[string]bool {
 	techSeen := map[string]bool{}
 	linkSeen := map[string]bool{}
 	for _, f := range fs {
-		if detect.SeverityRank(f.Severity) > detect.SeverityRank(inc.Severity) {
+		if rulefile.SeverityRank(f.Severity) > rulefile.SeverityRank(inc.Severity) {
 			inc.Severity = f.Severity
 		}
-		add(&inc.Actors, f.Actor())
+		addUnique(&inc.Actors, f.Actor())
 		for _, ip := range f.SourceIPs {
-			add(&inc.SourceIPs, ip)
+			addUnique(&inc.SourceIPs, ip)
 		}
-		add(&inc.UserAgents, f.UserAgent)
-		add(&inc.Rules, f.Rule)
-		add(&inc.Findings, f.AuditID)
+		addUnique(&inc.UserAgents, f.UserAgent)
+		addUnique(&inc.Rules, f.Rule)
+		addUnique(&inc.Findings, f.AuditID)
 		inc.FindingCount++
 		if !techSeen[f.TechniqueID] {
 			techSeen[f.TechniqueID] = true
@@ -268,12 +305,13 @@ func (c *Correlator) build(fs []detect.Finding) Incident {
 			}
 		}
 	}
-	for _, f := range fs {
-		add(&inc.Tactics, f.Tactic)
-	}
-	sort.SliceStable(inc.Tactics, func(i, j int) bool { return TacticRank(inc.Tactics[i]) < TacticRank(inc.Tactics[j]) })
-	// Links whose event is no finding still explain how an actor got its
-	// rights: keep those that reach an actor shortly before or during the span.
+	return linkSeen
+}
+
+// addContextLinks adds the links whose event is no finding but which still
+// explain how an actor got its rights: those that reach an actor shortly
+// before or during the incident's span.
+func (c *Correlator) addContextLinks(inc *Incident, linkSeen map[string]bool) {
 	for _, l := range c.links {
 		if linkSeen[l.AuditID+l.To] || !slices.Contains(inc.Actors, l.To) {
 			continue
@@ -285,9 +323,13 @@ func (c *Correlator) build(fs []detect.Finding) Incident {
 		inc.Links = append(inc.Links, l)
 	}
 	sort.SliceStable(inc.Links, func(i, j int) bool { return inc.Links[i].at.Before(inc.Links[j].at) })
-	inc.Touched = c.touched(inc.Actors, inc.StartTime, inc.EndTime)
-	inc.Summary = narrative(&inc, fs, c.actorTouches(primaryActor(fs), inc.StartTime, inc.EndTime))
-	return inc
+}
+
+// addUnique appends s to list unless it is empty or already there.
+func addUnique(list *[]string, s string) {
+	if s != "" && !slices.Contains(*list, s) {
+		*list = append(*list, s)
+	}
 }
 
 // actorTouches returns the actor's requests within [from, to], in time order.
@@ -374,18 +416,11 @@ func primaryActor(fs []detect.Finding) string {
 	return best
 }
 
-// tacticOrder is the kill-chain order of the matrix's tactics.
-var tacticOrder = []string{
-	"Initial Access", "Execution", "Persistence", "Privilege Escalation", "Defense Evasion",
-	"Credential Access", "Discovery", "Lateral Movement", "Collection", "Impact",
-}
-
-// TacticRank places a tactic in kill-chain order (unknown tactics last).
-func TacticRank(t string) int {
-	for i, x := range tacticOrder {
-		if x == t {
-			return i
-		}
+// tacticRank places a tactic in the order the correlator was given
+// (unknown tactics last).
+func (c *Correlator) tacticRank(t string) int {
+	if i := slices.Index(c.tactics, t); i >= 0 {
+		return i
 	}
-	return len(tacticOrder)
+	return len(c.tactics)
 }

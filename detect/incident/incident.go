@@ -6,7 +6,13 @@
 // touch?".
 package incident
 
-import "time"
+import (
+	"fmt"
+	"time"
+
+	json "github.com/goccy/go-json"
+	"github.com/kaudit/kaudit/detect"
+)
 
 // Incident is a chain of findings an analyst reads as one story. Its JSON
 // form is an interface: fields may be added, never renamed or dropped.
@@ -78,4 +84,27 @@ type Touch struct {
 	Namespace string
 	Name      string
 	Denied    bool
+}
+
+// incidentFields is Incident without its methods (see UnmarshalJSON).
+type incidentFields Incident
+
+// UnmarshalJSON reads an incident back from the store with StartTime and
+// EndTime parsed from Start and End.
+func (inc *Incident) UnmarshalJSON(data []byte) error {
+	if err := json.Unmarshal(data, (*incidentFields)(inc)); err != nil {
+		return err
+	}
+	var err error
+	if inc.Start != "" {
+		if inc.StartTime, err = detect.ParseTime(inc.Start); err != nil {
+			return fmt.Errorf("incident %s start: %w", inc.ID, err)
+		}
+	}
+	if inc.End != "" {
+		if inc.EndTime, err = detect.ParseTime(inc.End); err != nil {
+			return fmt.Errorf("incident %s end: %w", inc.ID, err)
+		}
+	}
+	return nil
 }

@@ -16,7 +16,7 @@ func LinksOf(ev *auditv1.Event) []Link {
 	if ref == nil || detect.IsDenied(ev) || (ev.ResponseStatus != nil && ev.ResponseStatus.Code >= 300) {
 		return nil
 	}
-	from := ActorOf(ev)
+	from := detect.ActorOf(ev)
 	at := detect.EventTime(ev)
 	base := Link{From: from, AuditID: string(ev.AuditID), Time: at.Format(detect.TimeFormat), at: at}
 	switch {

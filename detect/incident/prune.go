@@ -22,6 +22,17 @@ type Limits struct {
 // first findings were pruned is rebuilt from the rest, under a new id; the
 // store keeps the earlier version.
 func (c *Correlator) Prune(l Limits) {
+	cut := time.Time{}
+	if newest := c.newest(); l.Window > 0 && !newest.IsZero() {
+		cut = newest.Add(-l.Window)
+	}
+	c.pruneFindings(cut, l.MaxFindings)
+	c.pruneTouches(cut, l.MaxTouchesPerActor)
+	c.pruneLinks(cut, l.MaxLinks)
+}
+
+// newest is the time of the newest finding or request held.
+func (c *Correlator) newest() time.Time {
 	var newest time.Time
 	for _, f := range c.findings {
 		if f.At.After(newest) {
@@ -35,20 +46,21 @@ func (c *Correlator) Prune(l Limits) {
 			}
 		}
 	}
-	cut := time.Time{}
-	if l.Window > 0 && !newest.IsZero() {
-		cut = newest.Add(-l.Window)
-	}
+	return newest
+}
 
+// pruneFindings keeps the findings at or after cut, the newest max of them
+// (0: no cap).
+func (c *Correlator) pruneFindings(cut time.Time, max int) {
 	fs := c.findings[:0]
 	for _, f := range c.findings {
 		if !f.At.Before(cut) {
 			fs = append(fs, f)
 		}
 	}
-	if l.MaxFindings > 0 && len(fs) > l.MaxFindings {
+	if max > 0 && len(fs) > max {
 		sort.SliceStable(fs, func(i, j int) bool { return fs[i].At.Before(fs[j].At) })
-		fs = append(fs[:0], fs[len(fs)-l.MaxFindings:]...)
+		fs = append(fs[:0], fs[len(fs)-max:]...)
 	}
 	clear(c.findings[len(fs):])
 	c.findings = fs
@@ -56,7 +68,11 @@ func (c *Correlator) Prune(l Limits) {
 	for i := range fs {
 		c.seen[findingKey(&fs[i])] = struct{}{}
 	}
+}
 
+// pruneTouches keeps each actor's requests at or after cut, the newest max
+// of them (0: no cap).
+func (c *Correlator) pruneTouches(cut time.Time, max int) {
 	for actor, ts := range c.touches {
 		kept := ts[:0]
 		for _, t := range ts {
@@ -64,9 +80,9 @@ func (c *Correlator) Prune(l Limits) {
 				kept = append(kept, t)
 			}
 		}
-		if l.MaxTouchesPerActor > 0 && len(kept) > l.MaxTouchesPerActor {
+		if max > 0 && len(kept) > max {
 			sort.SliceStable(kept, func(i, j int) bool { return kept[i].At.Before(kept[j].At) })
-			kept = kept[len(kept)-l.MaxTouchesPerActor:]
+			kept = kept[len(kept)-max:]
 		}
 		if len(kept) == 0 {
 			delete(c.touches, actor)
@@ -75,16 +91,20 @@ func (c *Correlator) Prune(l Limits) {
 		// Copy so that the dropped requests' backing array is freed.
 		c.touches[actor] = append([]Touch(nil), kept...)
 	}
+}
 
+// pruneLinks keeps the links at or after cut, the newest max of them (0: no
+// cap), and reindexes them by audit id.
+func (c *Correlator) pruneLinks(cut time.Time, max int) {
 	links := make([]Link, 0, len(c.links))
 	for _, lk := range c.links {
 		if !lk.at.Before(cut) {
 			links = append(links, lk)
 		}
 	}
-	if l.MaxLinks > 0 && len(links) > l.MaxLinks {
+	if max > 0 && len(links) > max {
 		sort.SliceStable(links, func(i, j int) bool { return links[i].at.Before(links[j].at) })
-		links = links[len(links)-l.MaxLinks:]
+		links = links[len(links)-max:]
 	}
 	c.links = links
 	c.byAudit = make(map[string][]int, len(links))

@@ -9,7 +9,7 @@ import (
 )
 
 func TestPruneBoundsState(t *testing.T) {
-	c := New(time.Minute)
+	c := New(time.Minute, nil)
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 1000; i++ {
 		at := base.Add(time.Duration(i) * time.Second)

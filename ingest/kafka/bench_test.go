@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
 	"github.com/kaudit/kaudit/store/clickhouse"
@@ -87,7 +89,7 @@ func BenchmarkConsumeIntoClickHouse(b *testing.B) {
 				var st testStore
 				for range consumers {
 					st = openClickHouseDB(b, db, benchStoreConfig(b))
-					rs = append(rs, startBench(b, cfg, pipelineAcceptor{newPipeline(b, st)}))
+					rs = append(rs, startBench(b, cfg, newPipeline(b, st)))
 				}
 				c.WaitStableGroup(b, db, "audit", consumers)
 				start := time.Now()
@@ -126,7 +128,7 @@ func BenchmarkConsumePipelineOnly(b *testing.B) {
 				counter := newCounter()
 				var rs []*running
 				for range consumers {
-					rs = append(rs, startBench(b, cfg, pipelineAcceptor{newPipeline(b, counter)}))
+					rs = append(rs, startBench(b, cfg, newPipeline(b, counter)))
 				}
 				c.WaitStableGroup(b, group, "audit", consumers)
 				start := time.Now()
@@ -156,7 +158,7 @@ func BenchmarkForwarding(b *testing.B) {
 		var total time.Duration
 		for i := 0; i < b.N; i++ {
 			c := kafkatest.Start(b, 4, []string{"audit"})
-			fwd, err := kafka.NewForwarder(testConfig(c, "audit", "g"))
+			fwd, err := kafka.NewForwarder(testConfig(c, "audit", "g"), detect.ActorOf)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -176,14 +178,14 @@ func BenchmarkForwarding(b *testing.B) {
 			cfg := testConfig(c, "audit", "g")
 			cfg.BatchMessages = benchBatchMessages(b)
 			cfg.MaxInFlight = benchInFlight(b)
-			fwd, err := kafka.NewForwarder(cfg)
+			fwd, err := kafka.NewForwarder(cfg, detect.ActorOf)
 			if err != nil {
 				b.Fatal(err)
 			}
 			st := openClickHouseDB(b, fmt.Sprintf("bench_forward_%d", dbSeq.Add(1)), benchStoreConfig(b))
 			batches := webhookBatches(b, lines)
 			start := time.Now()
-			r := startBench(b, cfg, pipelineAcceptor{newPipeline(b, st)})
+			r := startBench(b, cfg, newPipeline(b, st))
 			forward(b, fwd, batches)
 			waitFor(b, "every forwarded event in ClickHouse", func() bool { return st.identities() == int64(ids) })
 			total += time.Since(start)
@@ -197,7 +199,7 @@ func BenchmarkForwarding(b *testing.B) {
 
 // startBench starts a consumer without the cleanup of start (benchmarks
 // stop theirs inside the timed loop).
-func startBench(b *testing.B, cfg kafka.Config, acc pipelineAcceptor) *running {
+func startBench(b *testing.B, cfg kafka.Config, acc ingest.Acceptor) *running {
 	b.Helper()
 	cons, err := kafka.NewConsumer(cfg, acc)
 	if err != nil {

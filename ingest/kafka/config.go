@@ -159,13 +159,6 @@ func (c *Config) validateConsumer() error {
 	return err
 }
 
-func (c *Config) logger() *slog.Logger {
-	if c.Logger != nil {
-		return c.Logger
-	}
-	return slog.Default()
-}
-
 func (c *Config) batchMessages() int {
 	if c.BatchMessages > 0 {
 		return c.BatchMessages

@@ -9,14 +9,11 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/kaudit/kaudit/ingest"
 )
-
-// maxBatchBytes keeps writers under the brokers' default message.max.bytes
-// (1,048,588), which a batch must fit in.
-const maxBatchBytes = 1_000_000
 
 // DrainTimeout is how long a stopping consumer keeps trying to make its
 // in-flight batch durable and commit it before it gives up (the batch is
@@ -69,7 +66,7 @@ func NewConsumer(cfg Config, acc ingest.Acceptor) (*Consumer, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Consumer{cfg: cfg, acc: acc, log: cfg.logger()}
+	c := &Consumer{cfg: cfg, acc: acc, log: cfg.Log()}
 	if cfg.DeadLetterTopic != "" {
 		if c.dlq, err = newDeadLetter(&cfg); err != nil {
 			return nil, err
@@ -271,7 +268,8 @@ func (c *Consumer) handle(ctx, hctx context.Context, msgs []kafkago.Message) boo
 // accept hands the batch to the Acceptor until it takes it, backing off
 // between tries; false when the consumer stopped before that.
 func (c *Consumer) accept(ctx, hctx context.Context, b ingest.Batch) bool {
-	backoff := 100 * time.Millisecond
+	retry := backoff.NewExponentialBackOff()
+	retry.InitialInterval, retry.MaxInterval, retry.Multiplier = 100*time.Millisecond, 5*time.Second, 2
 	for {
 		err := c.acc.Accept(hctx, b)
 		if err == nil {
@@ -282,11 +280,11 @@ func (c *Consumer) accept(ctx, hctx context.Context, b ingest.Batch) bool {
 			c.log.Warn("kafka: stopping with a batch not durable; it will be redelivered", "events", len(b.Records), "error", err)
 			return false
 		}
-		c.log.Warn("kafka: batch not durable, retrying", "events", len(b.Records), "retry_in", backoff, "error", err)
-		if !sleep(ctx, backoff) {
+		wait := retry.NextBackOff()
+		c.log.Warn("kafka: batch not durable, retrying", "events", len(b.Records), "retry_in", wait, "error", err)
+		if !sleep(ctx, wait) {
 			return false
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -43,7 +43,7 @@ func TestConsumeSampleIntoClickHouse(t *testing.T) {
 	c.Produce(t, "audit", messages(t, lines))
 	st := openStore(t)
 	p := newPipeline(t, st)
-	r := start(t, testConfig(c, "audit", "kaudit"), pipelineAcceptor{p})
+	r := start(t, testConfig(c, "audit", "kaudit"), p)
 
 	ids, requests := expected(t, lines)
 	waitFor(t, "every event in ClickHouse", func() bool { return st.identities() == int64(ids) })

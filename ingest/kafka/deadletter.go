@@ -25,20 +25,11 @@ type deadLetter struct {
 }
 
 func newDeadLetter(c *Config) (*deadLetter, error) {
-	tr, err := c.transport()
+	w, err := c.NewWriter(c.DeadLetterTopic, WriterOptions{Balancer: &kafkago.Hash{}, BatchTimeout: 5 * time.Millisecond, MaxAttempts: 3})
 	if err != nil {
 		return nil, err
 	}
-	return &deadLetter{w: &kafkago.Writer{
-		Addr:         kafkago.TCP(c.Brokers...),
-		Topic:        c.DeadLetterTopic,
-		Transport:    tr,
-		Balancer:     &kafkago.Hash{},
-		RequiredAcks: kafkago.RequireAll,
-		BatchTimeout: 5 * time.Millisecond,
-		BatchBytes:   maxBatchBytes,
-		MaxAttempts:  3,
-	}}, nil
+	return &deadLetter{w: w}, nil
 }
 
 // poison is a message to dead-letter and why.

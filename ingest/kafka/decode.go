@@ -34,29 +34,11 @@ func decodeMessage(m *kafkago.Message) decoded {
 	if len(value) == 0 {
 		return badMessage(loc, errors.New("empty message"))
 	}
-	events, items, err := ingest.DecodeDocument(value)
+	b, items, err := ingest.DecodeBatch(value, loc)
 	if err != nil {
 		return badMessage(loc, err)
 	}
-	d := decoded{records: make([]ingest.Record, 0, len(events))}
-	if len(events) == 1 && len(items) == 0 {
-		d.records = append(d.records, ingest.Record{Event: events[0], Location: loc})
-		return d
-	}
-	// Items of a list keep their index in the list, bad ones included.
-	badAt := make(map[int]bool, len(items))
-	for _, it := range items {
-		badAt[it.Index] = true
-		d.bad = append(d.bad, ingest.BadInput{Location: fmt.Sprintf("%s#%d", loc, it.Index), Reason: it.Reason})
-	}
-	next := 0
-	for i := 0; next < len(events); i++ {
-		if badAt[i] {
-			continue
-		}
-		d.records = append(d.records, ingest.Record{Event: events[next], Location: fmt.Sprintf("%s#%d", loc, i)})
-		next++
-	}
+	d := decoded{records: b.Records, bad: b.Bad}
 	if len(items) > 0 {
 		d.reason = fmt.Sprintf("%d bad item(s) in an EventList, first: item %d: %s", len(items), items[0].Index, items[0].Reason)
 	}

@@ -39,7 +39,7 @@ func TestKillMidStreamAndRestart(t *testing.T) {
 	var once sync.Once
 	crashed := make(chan struct{})
 	crashing := acceptorFunc(func(ctx context.Context, b ingest.Batch) error {
-		if _, err := p.Process(ctx, b); err != nil {
+		if err := p.Accept(ctx, b); err != nil {
 			return err
 		}
 		if batches.Add(1) == 5 {
@@ -57,7 +57,7 @@ func TestKillMidStreamAndRestart(t *testing.T) {
 		t.Fatalf("first run handled %d events; the crash should come after 5 batches, mid-stream", before)
 	}
 
-	second := start(t, cfg, pipelineAcceptor{p})
+	second := start(t, cfg, p)
 	ids, requests := expected(t, lines)
 	waitFor(t, "every event after the restart", func() bool { return st.identities() == int64(ids) })
 	second.stop(t)
@@ -102,7 +102,7 @@ func TestTwoConsumersRebalance(t *testing.T) {
 			close(holding)
 			<-release
 		}
-		_, err := pA.Process(ctx, b)
+		err := pA.Accept(ctx, b)
 		return err
 	})
 	var batchesB atomic.Int64
@@ -111,7 +111,7 @@ func TestTwoConsumersRebalance(t *testing.T) {
 		if batchesB.Add(1) == 1 {
 			close(bWorking)
 		}
-		_, err := pB.Process(ctx, b)
+		err := pB.Accept(ctx, b)
 		return err
 	})
 	a := start(t, cfg, accA)
@@ -184,7 +184,7 @@ func TestDeadLetterTopicDownDoesNotBlock(t *testing.T) {
 	cfg := testConfig(c, "audit", "kaudit")
 	cfg.DeadLetterTopic = "no-such-topic"
 	counter := newCounter()
-	r := start(t, cfg, pipelineAcceptor{newPipeline(t, counter)})
+	r := start(t, cfg, newPipeline(t, counter))
 	ids, _ := expected(t, lines)
 	waitFor(t, "the good events after the poison", func() bool { d, _ := counter.counts(); return d == ids })
 	waitFor(t, "the poison's batch committed", func() bool { return committed(t, c, "kaudit", "audit", 1)[0] == int64(len(msgs)) })

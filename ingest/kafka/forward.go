@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	json "github.com/goccy/go-json"
 	kafkago "github.com/segmentio/kafka-go"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
-	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 )
 
@@ -23,34 +22,32 @@ import (
 // request included, in one partition, read in order by one consumer: the
 // per-actor state of detection lives in one place (see deploy/scale-out.md).
 type Forwarder struct {
-	w *kafkago.Writer
+	w   *kafkago.Writer
+	key KeyFunc
 }
+
+// KeyFunc names the partition key of an event. kaudit keys by actor
+// (detect.ActorOf): the transport itself knows nothing of detection.
+type KeyFunc func(*auditv1.Event) string
 
 // NewForwarder checks cfg and opens a writer to cfg.Topic. The partitioner
 // is murmur2, the Java client's default, so a shipper keying by the same
 // actor name with a stock producer lands in the same partition.
-func NewForwarder(cfg Config) (*Forwarder, error) {
+func NewForwarder(cfg Config, key KeyFunc) (*Forwarder, error) {
+	if key == nil {
+		return nil, errors.New("kafka forward: no partition key function")
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tr, err := cfg.transport()
+	// A webhook batch is written at once; waiting for more (kafka-go's
+	// default is 1 s) would only delay the apiserver's answer: the default
+	// BatchTimeout of 2 ms.
+	w, err := cfg.NewWriter(cfg.Topic, WriterOptions{Balancer: &kafkago.Murmur2Balancer{}, BatchSize: 1000, Compression: kafkago.Lz4})
 	if err != nil {
 		return nil, err
 	}
-	return &Forwarder{w: &kafkago.Writer{
-		Addr:         kafkago.TCP(cfg.Brokers...),
-		Topic:        cfg.Topic,
-		Transport:    tr,
-		Balancer:     &kafkago.Murmur2Balancer{},
-		RequiredAcks: kafkago.RequireAll,
-		// A webhook batch is written at once; waiting for more (kafka-go's
-		// default is 1 s) would only delay the apiserver's answer.
-		BatchTimeout: 2 * time.Millisecond,
-		BatchSize:    1000,
-		BatchBytes:   maxBatchBytes,
-		MaxAttempts:  5,
-		Compression:  kafkago.Lz4,
-	}}, nil
+	return &Forwarder{w: w, key: key}, nil
 }
 
 // Accept writes the batch's events and returns once Kafka has them all.
@@ -71,7 +68,7 @@ func (f *Forwarder) Accept(ctx context.Context, b ingest.Batch) error {
 		if err != nil {
 			return fmt.Errorf("kafka forward: encode event %s: %w", ev.AuditID, err)
 		}
-		msgs = append(msgs, kafkago.Message{Key: []byte(incident.ActorOf(ev)), Value: v})
+		msgs = append(msgs, kafkago.Message{Key: []byte(f.key(ev)), Value: v})
 	}
 	if err := f.w.WriteMessages(ctx, msgs...); err != nil {
 		var we kafkago.WriteErrors

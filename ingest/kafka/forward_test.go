@@ -7,7 +7,7 @@ import (
 
 	kafkago "github.com/segmentio/kafka-go"
 
-	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
@@ -109,7 +109,7 @@ func TestForwardingEndToEnd(t *testing.T) {
 	lines := kafkatest.Lines(t, samplePath)
 	c := kafkatest.Start(t, 4, []string{"audit"})
 	cfg := testConfig(c, "audit", "kaudit")
-	fwd, err := kafka.NewForwarder(cfg)
+	fwd, err := kafka.NewForwarder(cfg, detect.ActorOf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,13 +130,13 @@ func TestForwardingEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatalf("forwarded message: %v", err)
 		}
-		if ev.Kind != "Event" || ev.APIVersion != "audit.k8s.io/v1" || incident.ActorOf(ev) != string(m.Key) {
-			t.Errorf("forwarded message kind %q apiVersion %q key %q actor %q", ev.Kind, ev.APIVersion, m.Key, incident.ActorOf(ev))
+		if ev.Kind != "Event" || ev.APIVersion != "audit.k8s.io/v1" || detect.ActorOf(ev) != string(m.Key) {
+			t.Errorf("forwarded message kind %q apiVersion %q key %q actor %q", ev.Kind, ev.APIVersion, m.Key, detect.ActorOf(ev))
 		}
 	}
 
 	st := openStore(t)
-	r := start(t, cfg, pipelineAcceptor{newPipeline(t, st)})
+	r := start(t, cfg, newPipeline(t, st))
 	ids, _ := expected(t, lines)
 	waitFor(t, "every forwarded event stored", func() bool { return st.identities() == int64(ids) })
 	r.stop(t)

@@ -20,8 +20,8 @@ import (
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
-	"github.com/kaudit/kaudit/ingest/redact"
 	"github.com/kaudit/kaudit/pipeline"
+	"github.com/kaudit/kaudit/redact"
 	"github.com/kaudit/kaudit/rules"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/clickhouse"
@@ -108,9 +108,22 @@ func sanitize(s string) string {
 	return b.String()
 }
 
-// newPipeline builds the pipeline every source shares, with a fixed
-// redaction key so that every consumer hashes alike.
-func newPipeline(t testing.TB, sinks ...pipeline.Sink) *pipeline.Pipeline {
+// batchWriter takes judged batches: a store, a counter, the facts sink.
+type batchWriter interface {
+	Write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error
+}
+
+// judging is the acceptor the consumer tests give the consumer: the
+// pipeline every source shares, then every writer in turn (as serve's live
+// acceptor writes to the store, then to the facts topic).
+type judging struct {
+	*pipeline.Pipeline
+	writers []batchWriter
+}
+
+// newPipeline builds a judging acceptor with a fixed redaction key, so that
+// every consumer hashes alike.
+func newPipeline(t testing.TB, writers ...batchWriter) *judging {
 	t.Helper()
 	r, err := redact.New([]byte("test-key"))
 	if err != nil {
@@ -124,16 +137,21 @@ func newPipeline(t testing.TB, sinks ...pipeline.Sink) *pipeline.Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pipeline.New(r, eng, incident.New(0), sinks...)
+	return &judging{Pipeline: pipeline.New(r, eng, incident.New(0, rules.Tactics())), writers: writers}
 }
 
-// pipelineAcceptor is what serve gives the consumer: the pipeline, whose
-// sinks make the batch durable.
-type pipelineAcceptor struct{ p *pipeline.Pipeline }
-
-func (a pipelineAcceptor) Accept(ctx context.Context, b ingest.Batch) error {
-	_, err := a.p.Process(ctx, b)
-	return err
+// Accept judges the batch and writes it to every writer.
+func (j *judging) Accept(ctx context.Context, b ingest.Batch) error {
+	findings, err := j.Judge(b)
+	if err != nil {
+		return err
+	}
+	for _, w := range j.writers {
+		if err := w.Write(ctx, b.Records, findings); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // acceptorFunc adapts a function to ingest.Acceptor.
@@ -222,7 +240,7 @@ func messages(t testing.TB, lines [][]byte) []kafkago.Message {
 		if err != nil {
 			t.Fatalf("sample line %d: %v", i+1, err)
 		}
-		out[i] = kafkago.Message{Key: []byte(incident.ActorOf(ev)), Value: l}
+		out[i] = kafkago.Message{Key: []byte(detect.ActorOf(ev)), Value: l}
 	}
 	return out
 }
@@ -267,7 +285,7 @@ func (m *memoryCounter) Write(_ context.Context, events []ingest.Record, _ []det
 	defer m.mu.Unlock()
 	for _, r := range events {
 		m.seen[[2]string{string(r.Event.AuditID), string(r.Event.Stage)}]++
-		m.actors[incident.ActorOf(r.Event)]++
+		m.actors[detect.ActorOf(r.Event)]++
 	}
 	return nil
 }
@@ -285,7 +303,7 @@ func (m *memoryCounter) counts() (distinct, total int) {
 var errCrash = errors.New("simulated crash")
 
 // replayLines runs lines through p in file order, as `kaudit replay` does.
-func replayLines(t testing.TB, p *pipeline.Pipeline, lines [][]byte) {
+func replayLines(t testing.TB, p *judging, lines [][]byte) {
 	t.Helper()
 	var b ingest.Batch
 	for i, l := range lines {
@@ -295,7 +313,7 @@ func replayLines(t testing.TB, p *pipeline.Pipeline, lines [][]byte) {
 		}
 		b.Records = append(b.Records, ingest.Record{Event: ev, Location: fmt.Sprintf("sample:%d", i+1)})
 	}
-	if _, err := p.Process(context.Background(), b); err != nil {
+	if err := p.Accept(context.Background(), b); err != nil {
 		t.Fatal(err)
 	}
 }

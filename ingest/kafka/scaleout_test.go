@@ -5,10 +5,12 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest/kafka"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
-	"github.com/kaudit/kaudit/pipeline"
+	"github.com/kaudit/kaudit/live/facts"
+	"github.com/kaudit/kaudit/rules"
 )
 
 func incidentsJSON(t testing.TB, incs []incident.Incident) string {
@@ -20,7 +22,7 @@ func incidentsJSON(t testing.TB, incs []incident.Incident) string {
 	return string(b)
 }
 
-// Scale-out: receivers forward to Kafka keyed by actor, two consumers in
+// Scale-out (the consumer with live/facts): receivers forward to Kafka keyed by actor, two consumers in
 // one group each run their own pipeline, and the incidents come out exactly
 // as one process makes them from the same log, although the incident that
 // matters joins admin (who bound cluster-admin to mallory) and mallory,
@@ -49,24 +51,24 @@ func TestScaleOutIncidentsEqualOneProcess(t *testing.T) {
 	st := openStore(t)
 
 	type member struct {
-		p       *pipeline.Pipeline
+		p       *judging
 		counter *memoryCounter
-		facts   *kafka.FactsSink
+		facts   *facts.Sink
 	}
 	members := make([]member, 2)
 	for i := range members {
-		fs, err := kafka.NewFactsSink(cfg, "kaudit-facts")
+		fs, err := facts.NewSink(cfg, "kaudit-facts")
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer fs.Close()
 		counter := newCounter()
 		members[i] = member{p: newPipeline(t, st, counter, fs), counter: counter, facts: fs}
-		start(t, cfg, pipelineAcceptor{members[i].p})
+		start(t, cfg, members[i].p)
 	}
 	c.WaitStableGroup(t, "kaudit", "audit", 2)
 
-	fwd, err := kafka.NewForwarder(cfg)
+	fwd, err := kafka.NewForwarder(cfg, detect.ActorOf)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,7 +99,7 @@ func TestScaleOutIncidentsEqualOneProcess(t *testing.T) {
 		}
 	}
 
-	corr, err := kafka.NewCorrelation(context.Background(), cfg, "kaudit-facts", 0)
+	corr, err := facts.NewCorrelation(context.Background(), cfg, "kaudit-facts", incident.New(0, rules.Tactics()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -41,7 +41,7 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 		tc.Certificates = []tls.Certificate{cert}
 	}
 	if t.InsecureSkipVerify {
-		c.logger().Warn("kafka: kafka.tls.insecure_skip_verify is set; the brokers' certificates are not checked")
+		c.Log().Warn("kafka: kafka.tls.insecure_skip_verify is set; the brokers' certificates are not checked")
 	}
 	return tc, nil
 }
@@ -54,7 +54,7 @@ func (c *Config) mechanism() (sasl.Mechanism, error) {
 		return nil, nil
 	case SASLPlain:
 		if !c.TLS.on() {
-			c.logger().Warn("kafka: SASL/PLAIN without TLS sends the password in clear")
+			c.Log().Warn("kafka: SASL/PLAIN without TLS sends the password in clear")
 		}
 		return plain.Mechanism{Username: s.Username, Password: s.Password}, nil
 	case SASLScramSHA256:

@@ -19,6 +19,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kfake"
 
+	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest/kafka"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
 )
@@ -81,7 +82,7 @@ func TestTLSAndSASL(t *testing.T) {
 			cfg := testConfig(c, "audit", "group-"+mech)
 			cfg.TLS = kafka.TLSConfig{CAFile: caFile}
 			cfg.SASL = kafka.SASLConfig{Mechanism: mech, Username: user + "-user", Password: user + "-pass"}
-			fwd, err := kafka.NewForwarder(cfg)
+			fwd, err := kafka.NewForwarder(cfg, detect.ActorOf)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,13 +91,13 @@ func TestTLSAndSASL(t *testing.T) {
 			total += len(lines)
 
 			counter := newCounter()
-			r := start(t, cfg, pipelineAcceptor{newPipeline(t, counter)})
+			r := start(t, cfg, newPipeline(t, counter))
 			waitFor(t, "every event over TLS and SASL", func() bool { _, n := counter.counts(); return n == total })
 			r.stop(t)
 
 			bad := cfg
 			bad.SASL.Password = "wrong"
-			fwdBad, err := kafka.NewForwarder(bad)
+			fwdBad, err := kafka.NewForwarder(bad, detect.ActorOf)
 			if err != nil {
 				t.Fatal(err)
 			}

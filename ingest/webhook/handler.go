@@ -31,7 +31,6 @@ import (
 	"time"
 
 	"golang.org/x/sync/semaphore"
-	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
 	"github.com/kaudit/kaudit/auth"
 	"github.com/kaudit/kaudit/ingest"
@@ -177,7 +176,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, status, reason, err.Error(), 0)
 		return
 	}
-	events, bad, err := ingest.DecodeDocument(body)
+	batch, bad, err := ingest.DecodeBatch(body, "webhook:"+r.RemoteAddr)
 	body = nil // let the raw body go before the batch is written
 	if err != nil {
 		h.reject(w, r, http.StatusBadRequest, reasonMalformed, err.Error(), 0)
@@ -186,17 +185,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	resp := Response{Rejected: problems(bad)}
 	if len(bad) > 0 {
 		h.m.Rejected.WithLabelValues(reasonBadItem).Add(float64(len(bad)))
-		h.log.Warn("webhook: bad items in a list", "remote", r.RemoteAddr, "bad", len(bad), "good", len(events),
+		h.log.Warn("webhook: bad items in a list", "remote", r.RemoteAddr, "bad", len(bad), "good", len(batch.Records),
 			"first_index", bad[0].Index, "first_reason", bad[0].Reason)
 	}
-	if len(events) == 0 && len(bad) > 0 {
+	if len(batch.Records) == 0 && len(bad) > 0 {
 		resp.Error = "no item of the list is a valid audit event"
 		h.m.Rejected.WithLabelValues(reasonMalformed).Inc()
 		writeJSON(w, http.StatusBadRequest, resp)
 		return
 	}
-	h.m.Received.Add(float64(len(events)))
-	batch := ingest.Batch{Records: records(events, bad, r.RemoteAddr), Bad: badInputs(bad, r.RemoteAddr)}
+	h.m.Received.Add(float64(len(batch.Records)))
 	// A batch being made durable is finished even if the apiserver hangs up
 	// (its retry then finds it stored once), and SIGTERM waits for it.
 	ctx := context.WithoutCancel(r.Context())
@@ -204,7 +202,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.refuse(w, r, err)
 		return
 	}
-	resp.Accepted = len(events)
+	resp.Accepted = len(batch.Records)
 	writeJSON(w, http.StatusOK, resp)
 }
 
@@ -315,34 +313,6 @@ func problems(bad []ingest.ItemError) []ItemProblem {
 	out := make([]ItemProblem, len(bad))
 	for i, b := range bad {
 		out[i] = ItemProblem{Index: b.Index, Reason: b.Reason}
-	}
-	return out
-}
-
-// records pairs the good events with their index in the list as sent (the
-// bad ones are skipped in DecodeDocument's output, in order).
-func records(events []*auditv1.Event, bad []ingest.ItemError, remote string) []ingest.Record {
-	out := make([]ingest.Record, len(events))
-	if len(events) == 1 && len(bad) == 0 {
-		out[0] = ingest.Record{Event: events[0], Location: "webhook:" + remote}
-		return out
-	}
-	idx, b := 0, 0
-	for i, ev := range events {
-		for b < len(bad) && bad[b].Index == idx {
-			b++
-			idx++
-		}
-		out[i] = ingest.Record{Event: ev, Location: "webhook:" + remote + "#" + strconv.Itoa(idx)}
-		idx++
-	}
-	return out
-}
-
-func badInputs(bad []ingest.ItemError, remote string) []ingest.BadInput {
-	out := make([]ingest.BadInput, len(bad))
-	for i, b := range bad {
-		out[i] = ingest.BadInput{Location: "webhook:" + remote + "#" + strconv.Itoa(b.Index), Reason: b.Reason}
 	}
 	return out
 }

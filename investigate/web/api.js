@@ -25,3 +25,4 @@ export const timeline = (filters) => get('timeline', filters);
 export const incidents = (filters) => get('incidents', filters);
 export const incident = (id) => get('incidents/' + encodeURIComponent(id));
 export const event = (auditID) => get('events/' + encodeURIComponent(auditID));
+export const tactics = () => get('tactics');

@@ -6,6 +6,8 @@ import { renderIncidents } from './incidents.js';
 import { renderIncident } from './incident.js';
 import { renderTimeline } from './timeline.js';
 import { renderEvent } from './event.js';
+import { setTactics } from './format.js';
+import * as api from './api.js';
 
 const view = document.getElementById('view');
 let generation = 0;
@@ -54,5 +56,9 @@ async function route() {
   window.__kaudit = Object.assign(window.__kaudit || {}, { lastRenderMs: performance.now() - started, view: section });
 }
 
-window.addEventListener('hashchange', route);
-route();
+// The tactic order comes first: every view that lists tactics sorts by it.
+// Without it (an old server) tactics keep the order the incident gives.
+api.tactics().then((r) => setTactics(r.tactics), () => {}).finally(() => {
+  window.addEventListener('hashchange', route);
+  route();
+});

@@ -76,7 +76,7 @@ export class TimeAxis {
       if (p.finding || (this.visible && !this.visible.has(i))) continue;
       const c = Math.min(cols - 1, Math.max(0, Math.round(this.x(p.t, w))));
       all[c]++;
-      if ((p.entry.code || 0) >= 400) denied[c]++;
+      if (p.entry.denied) denied[c]++;
     }
     let max = 1;
     for (let c = 0; c < cols; c++) if (all[c] > max) max = all[c];

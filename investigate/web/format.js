@@ -2,14 +2,15 @@
 
 export const SEVERITY_RANK = { info: 1, low: 2, medium: 3, high: 4, critical: 5 };
 
-// The kill-chain order of the Threat Matrix for Kubernetes' tactics (the
-// same order as detect/incident.TacticRank).
-export const TACTICS = ['Initial Access', 'Execution', 'Persistence', 'Privilege Escalation', 'Defense Evasion',
-  'Credential Access', 'Discovery', 'Lateral Movement', 'Collection', 'Impact'];
+// The kill-chain order of the Threat Matrix for Kubernetes' tactics, as the
+// server reads it from rules/matrix.yaml (GET /api/v1/tactics); app.js sets
+// it before the first view renders.
+let tacticOrder = [];
+export function setTactics(list) { tacticOrder = Array.isArray(list) ? list : []; }
 
 export function tacticRank(t) {
-  const i = TACTICS.indexOf(t);
-  return i < 0 ? TACTICS.length : i;
+  const i = tacticOrder.indexOf(t);
+  return i < 0 ? tacticOrder.length : i;
 }
 
 export function severityRank(s) { return SEVERITY_RANK[s] || 0; }
@@ -77,5 +78,5 @@ export const objectHref = (e) => href('timeline', { resource: e.resource, namesp
 export const eventHref = (auditID) => '#/events/' + encodeURIComponent(auditID);
 export const incidentHref = (id) => '#/incidents/' + encodeURIComponent(id);
 
-/** actorOf is who a request is filed under: the impersonated user if any. */
-export function actorOf(e) { return e.impersonated_user || e.user || ''; }
+/** actorOf is who a request or finding is filed under, as the server says (its actor field). */
+export function actorOf(e) { return e.actor || ''; }

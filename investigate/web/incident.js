@@ -228,7 +228,7 @@ export async function renderIncident(root, id, params, ctx) {
 function eventRow(p, isSelected, onClick) {
   const e = p.entry;
   const actor = actorOf(e);
-  const cls = ['vrow', p.finding ? `has-finding sev-row-${p.finding.severity}` : '', e.code >= 400 ? 'denied' : '', isSelected ? 'selected' : ''].join(' ');
+  const cls = ['vrow', p.finding ? `has-finding sev-row-${p.finding.severity}` : '', e.denied ? 'denied' : '', isSelected ? 'selected' : ''].join(' ');
   const row = h('div', { class: cls, role: 'listitem', dataset: { auditId: e.audit_id } },
     h('span', { class: 'nowrap' }, fmtClock(e.time)),
     h('span', null, h('a', { href: actorHref(actor), class: 'actor' }, actor)),

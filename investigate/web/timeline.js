@@ -54,7 +54,7 @@ export async function renderTimeline(root, params, ctx) {
   if (!entries.length) return;
   const rows = entries.map((e) => {
     const actor = e.impersonated_user || e.user;
-    return h('tr', { class: e.code >= 400 ? 'denied' : '' },
+    return h('tr', { class: e.denied ? 'denied' : '' },
       h('td', { class: 'nowrap' }, h('a', { href: eventHref(e.audit_id), title: 'redacted JSON of this request' }, fmtTime(e.time))),
       h('td', null, h('a', { href: actorHref(actor), class: 'actor' }, actor),
         e.impersonated_user ? h('div', { class: 'muted small' }, 'via ', h('a', { href: actorHref(e.user), class: 'actor' }, e.user)) : ''),

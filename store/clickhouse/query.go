@@ -185,6 +185,7 @@ func (s *Store) timeline(ctx context.Context, table, actorCond string, actorArg 
 		if e.SourceIPs == nil {
 			e.SourceIPs = []string{}
 		}
+		e.Derive()
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
@@ -234,9 +235,6 @@ func (s *Store) readIncidents(ctx context.Context, w *where) ([]incident.Inciden
 		if err := json.Unmarshal([]byte(raw), &inc); err != nil {
 			return nil, fmt.Errorf("incidents query: stored incident: %w", err)
 		}
-		// The parsed times are not part of the JSON form.
-		inc.StartTime, _ = time.Parse(time.RFC3339Nano, inc.Start)
-		inc.EndTime, _ = time.Parse(time.RFC3339Nano, inc.End)
 		out = append(out, inc)
 	}
 	if err := rows.Err(); err != nil {
@@ -291,7 +289,6 @@ func (s *Store) findings(ctx context.Context, auditIDs []string) ([]detect.Findi
 		if err := json.Unmarshal([]byte(raw), &f); err != nil {
 			return nil, fmt.Errorf("findings query: stored finding: %w", err)
 		}
-		f.At, _ = time.Parse(time.RFC3339Nano, f.Time)
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {

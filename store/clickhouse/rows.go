@@ -208,7 +208,9 @@ func (c *findingCols) add(f *detect.Finding, now time.Time) error {
 	}
 	at := f.At
 	if at.IsZero() {
-		at, _ = time.Parse(time.RFC3339Nano, f.Time)
+		if at, err = detect.ParseTime(f.Time); err != nil {
+			return fmt.Errorf("finding %s/%s: %w", f.AuditID, f.Rule, err)
+		}
 	}
 	c.ts = append(c.ts, at.UTC().Truncate(time.Second))
 	c.timeUs = append(c.timeUs, at.UnixMicro())
@@ -245,7 +247,9 @@ func (c *incidentCols) add(inc *incident.Incident, now time.Time) error {
 	}
 	start := inc.StartTime
 	if start.IsZero() {
-		start, _ = time.Parse(time.RFC3339Nano, inc.Start)
+		if start, err = detect.ParseTime(inc.Start); err != nil {
+			return fmt.Errorf("incident %s: %w", inc.ID, err)
+		}
 	}
 	c.start = append(c.start, start.UTC().Truncate(time.Second))
 	c.id = append(c.id, inc.ID)

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"sync"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
@@ -112,40 +112,11 @@ func (w *writer) write(ctx context.Context, events []ingest.Record, findings []d
 		return nil
 	}
 	w.mu.Lock()
-	for len(w.queue) >= cfg.MaxQueued && !w.closing {
-		ch := w.drained
+	if err := w.waitForRoom(ctx); err != nil {
 		w.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return fmt.Errorf("store: waiting for earlier batches: %w", ctx.Err())
-		}
-		w.mu.Lock()
+		return err
 	}
-	if w.closing {
-		w.mu.Unlock()
-		return errors.New("store: write after close")
-	}
-	if w.cur == nil {
-		w.cur = &pending{first: now, done: make(chan struct{}), ev: w.takeSpare(), src: w.takeSpare()}
-		w.last = w.cur
-		w.notify()
-	}
-	b := w.cur
-	for i := range rows {
-		b.ev.add(&rows[i])
-		if rows[i].e.ImpersonatedUser != "" {
-			b.imp.add(&rows[i])
-		}
-		for _, ip := range rows[i].e.SourceIPs {
-			b.src.add(&rows[i])
-			b.srcIP = append(b.srcIP, ip)
-		}
-	}
-	appendFindings(&b.fi, &fi)
-	if b.ev.len() >= cfg.BatchRows || b.ev.bytes >= cfg.BatchBytes {
-		w.seal()
-	}
+	b := w.add(rows, &fi, now)
 	var async error
 	if cfg.Async && w.failed != nil && !w.reported {
 		w.reported = true
@@ -163,6 +134,53 @@ func (w *writer) write(ctx context.Context, events []ingest.Record, findings []d
 		// duplicates, which every query collapses.
 		return fmt.Errorf("store: waiting for the batch: %w", ctx.Err())
 	}
+}
+
+// waitForRoom waits, with w.mu held (released while it waits), until the
+// queue of sealed batches has room: a store that cannot keep up slows its
+// writers down instead of growing memory.
+func (w *writer) waitForRoom(ctx context.Context) error {
+	for len(w.queue) >= w.s.cfg.MaxQueued && !w.closing {
+		ch := w.drained
+		w.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			w.mu.Lock()
+			return fmt.Errorf("store: waiting for earlier batches: %w", ctx.Err())
+		}
+		w.mu.Lock()
+	}
+	if w.closing {
+		return errors.New("store: write after close")
+	}
+	return nil
+}
+
+// add appends rows and findings to the batch being filled (starting one
+// when there is none) and seals it once it is large enough; w.mu is held.
+func (w *writer) add(rows []eventRow, fi *findingCols, now time.Time) *pending {
+	if w.cur == nil {
+		w.cur = &pending{first: now, done: make(chan struct{}), ev: w.takeSpare(), src: w.takeSpare()}
+		w.last = w.cur
+		w.notify()
+	}
+	b := w.cur
+	for i := range rows {
+		b.ev.add(&rows[i])
+		if rows[i].e.ImpersonatedUser != "" {
+			b.imp.add(&rows[i])
+		}
+		for _, ip := range rows[i].e.SourceIPs {
+			b.src.add(&rows[i])
+			b.srcIP = append(b.srcIP, ip)
+		}
+	}
+	appendFindings(&b.fi, fi)
+	if b.ev.len() >= w.s.cfg.BatchRows || b.ev.bytes >= w.s.cfg.BatchBytes {
+		w.seal()
+	}
+	return b
 }
 
 func appendFindings(dst, src *findingCols) {
@@ -254,22 +272,18 @@ func (w *writer) run() {
 // that several kaudit processes do not retry in step) for RetryFor.
 func (w *writer) send(b *pending) error {
 	cfg := &w.s.cfg
-	deadline := time.Now().Add(cfg.RetryFor)
-	backoff := cfg.RetryMin
-	for attempt := 1; ; attempt++ {
-		err := w.insert(b)
-		if err == nil {
-			return nil
-		}
-		sleep := backoff/2 + rand.N(backoff)
-		if time.Now().Add(sleep).After(deadline) {
-			return fmt.Errorf("store: batch of %d events and %d findings not stored after %d attempts over %s: %w",
-				b.ev.len(), b.fi.len(), attempt, cfg.RetryFor, err)
-		}
-		cfg.Logf("store: insert of %d events failed (attempt %d), retrying in %s: %v", b.ev.len(), attempt, sleep.Round(time.Millisecond), err)
-		time.Sleep(sleep)
-		backoff = min(backoff*2, cfg.RetryMax)
+	attempts := 0
+	_, err := w.s.retry(context.Background(), func() (struct{}, error) {
+		attempts++
+		return struct{}{}, w.insert(b)
+	}, func(err error, next time.Duration) {
+		cfg.Logf("store: insert of %d events failed (attempt %d), retrying in %s: %v", b.ev.len(), attempts, next.Round(time.Millisecond), err)
+	})
+	if err != nil {
+		return fmt.Errorf("store: batch of %d events and %d findings not stored after %d attempts over %s: %w",
+			b.ev.len(), b.fi.len(), attempts, cfg.RetryFor, err)
 	}
+	return nil
 }
 
 // insertTimeout bounds one attempt, so that a server that hangs rather
@@ -441,19 +455,24 @@ func (s *Store) WriteIncidents(ctx context.Context, incs []incident.Incident) er
 			return fmt.Errorf("store: %w", err)
 		}
 	}
-	cfg := &s.cfg
-	deadline := time.Now().Add(cfg.RetryFor)
-	backoff := cfg.RetryMin
-	for attempt := 1; ; attempt++ {
-		err := s.insertColumns(ctx, "incidents", incidentColumns, c.columns())
-		if err == nil {
-			return nil
-		}
-		if ctx.Err() != nil || time.Now().Add(backoff).After(deadline) {
-			return fmt.Errorf("store: %d incidents not stored after %d attempts: %w", len(incs), attempt, err)
-		}
-		cfg.Logf("store: insert of %d incidents failed (attempt %d), retrying in %s: %v", len(incs), attempt, backoff, err)
-		time.Sleep(backoff)
-		backoff = min(backoff*2, cfg.RetryMax)
+	attempts := 0
+	_, err := s.retry(ctx, func() (struct{}, error) {
+		attempts++
+		return struct{}{}, s.insertColumns(ctx, "incidents", incidentColumns, c.columns())
+	}, func(err error, next time.Duration) {
+		s.cfg.Logf("store: insert of %d incidents failed (attempt %d), retrying in %s: %v", len(incs), attempts, next.Round(time.Millisecond), err)
+	})
+	if err != nil {
+		return fmt.Errorf("store: %d incidents not stored after %d attempts: %w", len(incs), attempts, err)
 	}
+	return nil
+}
+
+// retry runs op until it succeeds, ctx ends or RetryFor has passed, backing
+// off exponentially from RetryMin to RetryMax with jitter; notify hears of
+// each failure that will be retried.
+func (s *Store) retry(ctx context.Context, op backoff.Operation[struct{}], notify backoff.Notify) (struct{}, error) {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.Multiplier = s.cfg.RetryMin, s.cfg.RetryMax, 2
+	return backoff.Retry(ctx, op, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(s.cfg.RetryFor), backoff.WithNotify(notify))
 }

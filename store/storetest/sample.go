@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/kaudit/kaudit/ingest/ingesttest"
+	"github.com/kaudit/kaudit/store"
 
 	json "github.com/goccy/go-json"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,8 +22,8 @@ import (
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/redact"
 	"github.com/kaudit/kaudit/pipeline"
+	"github.com/kaudit/kaudit/redact"
 	"github.com/kaudit/kaudit/rules"
 )
 
@@ -139,9 +140,9 @@ func Filter(xs []Expected, keep func(*Expected) bool) []Expected {
 }
 
 // RunPipeline runs records through redaction, the built-in rules and
-// correlation, writing to sink in batches of batchSize, and returns the
-// pipeline (for its findings and incidents).
-func RunPipeline(tb testing.TB, recs []ingest.Record, batchSize int, sink pipeline.Sink) *pipeline.Pipeline {
+// correlation, writing each judged batch of batchSize to w (when not nil),
+// and returns the pipeline (for its findings and incidents).
+func RunPipeline(tb testing.TB, recs []ingest.Record, batchSize int, w store.Writer) *pipeline.Pipeline {
 	tb.Helper()
 	set, err := rules.Load("")
 	if err != nil {
@@ -155,15 +156,18 @@ func RunPipeline(tb testing.TB, recs []ingest.Record, batchSize int, sink pipeli
 	if err != nil {
 		tb.Fatalf("redactor: %v", err)
 	}
-	var sinks []pipeline.Sink
-	if sink != nil {
-		sinks = append(sinks, sink)
-	}
-	p := pipeline.New(r, eng, incident.New(incident.DefaultGap), sinks...)
+	p := pipeline.New(r, eng, incident.New(incident.DefaultGap, rules.Tactics()))
 	for lo := 0; lo < len(recs); lo += batchSize {
-		hi := min(lo+batchSize, len(recs))
-		if _, err := p.Process(context.Background(), ingest.Batch{Records: recs[lo:hi]}); err != nil {
+		b := ingest.Batch{Records: recs[lo:min(lo+batchSize, len(recs))]}
+		findings, err := p.Judge(b)
+		if err != nil {
 			tb.Fatalf("pipeline: %v", err)
+		}
+		if w == nil {
+			continue
+		}
+		if err := w.Write(context.Background(), b.Records, findings); err != nil {
+			tb.Fatalf("store: %v", err)
 		}
 	}
 	return p

@@ -78,40 +78,7 @@ func Run(t *testing.T, open Opener) {
 		checkTimeline(t, st, store.Query{Since: since, Until: until, Offset: 3, Limit: 5}, inWin[3:8])
 		checkTimeline(t, st, store.Query{AuditID: want[7].AuditID}, want[7:8])
 	})
-	t.Run("events keep every stage once, as JSON", func(t *testing.T) {
-		stages := map[string][]string{}
-		for _, r := range recs {
-			id := string(r.Event.AuditID)
-			if !slices.Contains(stages[id], string(r.Event.Stage)) {
-				stages[id] = append(stages[id], string(r.Event.Stage))
-			}
-		}
-		checked := 0
-		for id, ss := range stages {
-			if len(ss) < 2 && checked > 0 {
-				continue
-			}
-			raws, err := st.Event(ctx, id)
-			if err != nil {
-				t.Fatalf("event %s: %v", id, err)
-			}
-			if len(raws) != len(ss) {
-				t.Fatalf("event %s: %d stages stored, want %d", id, len(raws), len(ss))
-			}
-			for _, raw := range raws {
-				ev, err := ingest.DecodeEvent(raw)
-				if err != nil || string(ev.AuditID) != id {
-					t.Fatalf("event %s: stored JSON does not decode to it: %v", id, err)
-				}
-			}
-			if checked++; checked > 20 {
-				break
-			}
-		}
-		if _, err := st.Event(ctx, "no-such-audit-id"); !errors.Is(err, store.ErrNotFound) {
-			t.Fatalf("missing event: got %v, want ErrNotFound", err)
-		}
-	})
+	t.Run("events keep every stage once, as JSON", func(t *testing.T) { checkEvents(t, st, recs) })
 	t.Run("incidents and their detail", func(t *testing.T) {
 		checkIncidents(t, st, incs, p.Findings(), want)
 	})
@@ -253,5 +220,43 @@ func checkImpersonation(t *testing.T, st store.Store, recs []ingest.Record) {
 	}
 	if got, _ := st.Timeline(ctx, store.Query{Actor: "mallory"}); len(got) != 0 {
 		t.Fatalf("no mallory here, got %+v", got)
+	}
+}
+
+// checkEvents reads back the stages of requests (all those with two
+// stages, and some more) as stored JSON.
+func checkEvents(t *testing.T, st store.Store, recs []ingest.Record) {
+	ctx := context.Background()
+	stages := map[string][]string{}
+	for _, r := range recs {
+		id := string(r.Event.AuditID)
+		if !slices.Contains(stages[id], string(r.Event.Stage)) {
+			stages[id] = append(stages[id], string(r.Event.Stage))
+		}
+	}
+	checked := 0
+	for id, ss := range stages {
+		if len(ss) < 2 && checked > 0 {
+			continue
+		}
+		raws, err := st.Event(ctx, id)
+		if err != nil {
+			t.Fatalf("event %s: %v", id, err)
+		}
+		if len(raws) != len(ss) {
+			t.Fatalf("event %s: %d stages stored, want %d", id, len(raws), len(ss))
+		}
+		for _, raw := range raws {
+			ev, err := ingest.DecodeEvent(raw)
+			if err != nil || string(ev.AuditID) != id {
+				t.Fatalf("event %s: stored JSON does not decode to it: %v", id, err)
+			}
+		}
+		if checked++; checked > 20 {
+			break
+		}
+	}
+	if _, err := st.Event(ctx, "no-such-audit-id"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing event: got %v, want ErrNotFound", err)
 	}
 }

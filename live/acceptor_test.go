@@ -1,4 +1,4 @@
-package durable
+package live
 
 import (
 	"context"
@@ -15,14 +15,28 @@ import (
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/redact"
-	"github.com/kaudit/kaudit/ingest/spool"
 	"github.com/kaudit/kaudit/ingest/webhook/webhooktest"
+	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/pipeline"
+	"github.com/kaudit/kaudit/redact"
 	"github.com/kaudit/kaudit/rules"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/memory"
 )
+
+// errDown is what a flaky store answers while it is down.
+var errDown = errors.New("connection refused")
+
+// openSpool opens a spool in a temporary directory.
+func openSpool(t *testing.T) *spool.Spool {
+	t.Helper()
+	sp, err := spool.Open(t.TempDir(), 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sp.Close() })
+	return sp
+}
 
 // flaky is a store that fails while down is set.
 type flaky struct {
@@ -33,7 +47,7 @@ type flaky struct {
 
 func (f *flaky) Write(ctx context.Context, evs []ingest.Record, fs []detect.Finding) error {
 	if f.down.Load() {
-		return errors.New("connection refused")
+		return errDown
 	}
 	f.writes.Add(1)
 	return f.Store.Write(ctx, evs, fs)
@@ -49,12 +63,12 @@ func newPipeline(t *testing.T) *pipeline.Pipeline {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return pipeline.New(redact.NewRandom(), eng, incident.New(0))
+	return pipeline.New(redact.NewRandom(), eng, incident.New(0, rules.Tactics()))
 }
 
 // batches splits the sample into batches of n records.
 func batches(t *testing.T, n int) ([]ingest.Batch, int) {
-	evs := webhooktest.Sample(t, "../../testdata/apiserver-1.36-basic-intrusion.log")
+	evs := webhooktest.Sample(t, "../testdata/apiserver-1.36-basic-intrusion.log")
 	var out []ingest.Batch
 	for i := 0; i < len(evs); i += n {
 		var b ingest.Batch

@@ -32,8 +32,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/redact"
+	"github.com/kaudit/kaudit/redact"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
@@ -89,20 +90,20 @@ type Result struct {
 func (r Result) OK() bool { return len(r.Failures) == 0 }
 
 // IsTestFile reports whether name holds rule tests.
-func IsTestFile(name string) bool { return detect.IsTestFile(name) }
+func IsTestFile(name string) bool { return rulefile.IsTestFile(name) }
 
 // Runner runs test files against one rule set. Each log is evaluated once
 // by the whole set (as replay would) and every test on it filters the
 // findings it needs; inline events get an engine of their own.
 type Runner struct {
-	set      *detect.RuleSet
+	set      *rulefile.RuleSet
 	redactor *redact.Redactor
 	known    map[string]bool
 	cache    map[string][]detect.Finding
 }
 
 // NewRunner prepares a runner for set.
-func NewRunner(set *detect.RuleSet) *Runner {
+func NewRunner(set *rulefile.RuleSet) *Runner {
 	known := map[string]bool{}
 	for _, r := range set.Rules {
 		known[r.ID] = true
@@ -416,7 +417,7 @@ func (r *Runner) decode(rd io.Reader, name string) ([]*auditv1.Event, error) {
 // Untested returns the enabled rules of set that no result expects to fire
 // (fire) and those no result holds under test without expecting them
 // (silent): every rule needs a test of each kind.
-func Untested(set *detect.RuleSet, results []Result) (fire, silent []string) {
+func Untested(set *rulefile.RuleSet, results []Result) (fire, silent []string) {
 	fired, quiet := map[string]bool{}, map[string]bool{}
 	for _, res := range results {
 		exp := map[string]bool{}

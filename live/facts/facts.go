@@ -1,7 +1,13 @@
-package kafka
+// Package facts correlates incidents across the consumers of one Kafka
+// consumer group. Events are keyed by actor, so the actors an incident joins
+// (admin, who bound cluster-admin to mallory, and mallory) may be judged by
+// different consumers; each consumer therefore publishes the facts of every
+// batch it made durable to a facts topic (Sink), and reads every consumer's
+// facts back (Correlation), building the incidents one process would have
+// built. It may import ingest/kafka, detect and its subpackages.
+package facts
 
 import (
-	"fmt"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -57,16 +63,8 @@ const maxFactsRequests = 1000
 
 // correlated reports whether the correlator observes this stage of a
 // request: the stage detection judges (ResponseComplete or Panic, or
-// ResponseStarted of a long-running request), as pipeline.Process does.
-func correlated(ev *auditv1.Event) bool {
-	switch ev.Stage {
-	case auditv1.StageResponseComplete, auditv1.StagePanic:
-		return true
-	case auditv1.StageResponseStarted:
-		return detect.IsLongRunning(ev)
-	}
-	return false
-}
+// ResponseStarted of a long-running request), as the pipeline does.
+func correlated(ev *auditv1.Event) bool { return detect.Judgeable(ev) }
 
 // reduce keeps of a (redacted) event what correlation reads.
 func reduce(ev *auditv1.Event) request {
@@ -126,14 +124,4 @@ func (r *request) event() *auditv1.Event {
 		ev.ResponseObject = &runtime.Unknown{Raw: r.Response}
 	}
 	return ev
-}
-
-// restoreFinding sets what a finding's JSON form leaves out.
-func restoreFinding(f *detect.Finding) error {
-	at, err := time.Parse(time.RFC3339Nano, f.Time)
-	if err != nil {
-		return fmt.Errorf("finding %s/%s: time %q: %w", f.Rule, f.AuditID, f.Time, err)
-	}
-	f.At = at.UTC()
-	return nil
 }

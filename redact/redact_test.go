@@ -31,7 +31,7 @@ func secretForms() []string {
 
 func loadFixture(t *testing.T) []ingest.Record {
 	t.Helper()
-	f, err := os.Open("../../testdata/secrets-requestresponse.log")
+	f, err := os.Open("../testdata/secrets-requestresponse.log")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,7 @@ func TestLooksLikeCredential(t *testing.T) {
 }
 
 func BenchmarkRedactSample(b *testing.B) {
-	f, err := os.ReadFile("../../testdata/apiserver-1.36-basic-intrusion.log")
+	f, err := os.ReadFile("../testdata/apiserver-1.36-basic-intrusion.log")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,52 +1,43 @@
-package kafka
+package facts
 
 import (
 	"context"
 	"fmt"
-	"time"
 
 	json "github.com/goccy/go-json"
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/ingest/kafka"
 )
 
-// FactsSink is a pipeline sink that publishes each batch's correlation facts
+// Sink is a pipeline sink that publishes each batch's correlation facts
 // (its findings, and its requests reduced to what correlation reads) to the
 // facts topic, where every consumer's Correlation reads them. Placed after
 // the store among the pipeline's sinks (in kaudit serve: the durable
 // acceptor's After sink), it publishes only what was stored; a batch
 // retried after a failure publishes again, and readers deduplicate.
-type FactsSink struct {
+type Sink struct {
 	w *kafkago.Writer
 }
 
-// NewFactsSink opens a writer to topic on cfg's brokers.
-func NewFactsSink(cfg Config, topic string) (*FactsSink, error) {
+// NewSink opens a writer to topic on cfg's brokers.
+func NewSink(cfg kafka.Config, topic string) (*Sink, error) {
 	cfg.Topic = topic
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tr, err := cfg.transport()
+	// Lz4: user names and resources repeat a lot.
+	w, err := cfg.NewWriter(topic, kafka.WriterOptions{Balancer: &kafkago.RoundRobin{}, Compression: kafkago.Lz4})
 	if err != nil {
 		return nil, err
 	}
-	return &FactsSink{w: &kafkago.Writer{
-		Addr:         kafkago.TCP(cfg.Brokers...),
-		Topic:        topic,
-		Transport:    tr,
-		Balancer:     &kafkago.RoundRobin{},
-		RequiredAcks: kafkago.RequireAll,
-		BatchTimeout: 2 * time.Millisecond,
-		BatchBytes:   maxBatchBytes,
-		MaxAttempts:  5,
-		Compression:  kafkago.Lz4, // user names and resources repeat a lot
-	}}, nil
+	return &Sink{w: w}, nil
 }
 
 // Write publishes the facts of one batch and returns once Kafka has them.
-func (s *FactsSink) Write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error {
+func (s *Sink) Write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error {
 	var msgs []kafkago.Message
 	cur := facts{Findings: findings}
 	flush := func() error {
@@ -86,4 +77,4 @@ func (s *FactsSink) Write(ctx context.Context, events []ingest.Record, findings 
 }
 
 // Close flushes and closes the writer.
-func (s *FactsSink) Close() error { return s.w.Close() }
+func (s *Sink) Close() error { return s.w.Close() }

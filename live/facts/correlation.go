@@ -1,4 +1,4 @@
-package kafka
+package facts
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 
 	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/ingest/kafka"
 )
 
 // Correlation reads the whole facts topic (every partition, no consumer
@@ -40,27 +41,23 @@ type Correlation struct {
 }
 
 // NewCorrelation prepares a reader of the facts topic on cfg's brokers,
-// correlating with the given gap (incident.DefaultGap when zero).
-func NewCorrelation(ctx context.Context, cfg Config, topic string, gap time.Duration) (*Correlation, error) {
+// correlating into corr (a new, empty correlator).
+func NewCorrelation(ctx context.Context, cfg kafka.Config, topic string, corr *incident.Correlator) (*Correlation, error) {
 	cfg.Topic = topic
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	tr, err := cfg.transport()
-	if err != nil {
-		return nil, err
-	}
-	d, err := cfg.dialer()
+	client, err := cfg.NewClient()
 	if err != nil {
 		return nil, err
 	}
 	c := &Correlation{
 		topic:    topic,
-		client:   &kafkago.Client{Addr: kafkago.TCP(cfg.Brokers...), Transport: tr, Timeout: 10 * time.Second},
-		log:      cfg.logger(),
+		client:   client,
+		log:      cfg.Log(),
 		readers:  map[int]*kafkago.Reader{},
 		pos:      map[int]int64{},
-		corr:     incident.New(gap),
+		corr:     corr,
 		requests: map[string]time.Time{},
 		findings: map[[3]string]time.Time{},
 	}
@@ -76,10 +73,9 @@ func NewCorrelation(ctx context.Context, cfg Config, topic string, gap time.Dura
 		return nil, fmt.Errorf("kafka.facts_topic %s: no such topic (create it first): %v", topic, terr)
 	}
 	for _, p := range md.Topics[0].Partitions {
-		c.readers[p.ID] = kafkago.NewReader(kafkago.ReaderConfig{
-			Brokers: cfg.Brokers, Topic: topic, Partition: p.ID, Dialer: d,
-			MinBytes: 1, MaxBytes: 16 << 20, MaxWait: cfg.maxWait(), StartOffset: kafkago.FirstOffset,
-		})
+		if c.readers[p.ID], err = cfg.NewPartitionReader(topic, p.ID); err != nil {
+			return nil, err
+		}
 	}
 	return c, nil
 }
@@ -136,11 +132,6 @@ func (c *Correlation) apply(m *kafkago.Message) {
 		fd := &f.Findings[i]
 		k := [3]string{fd.AuditID, fd.Stage, fd.Rule}
 		if _, ok := c.findings[k]; ok {
-			continue
-		}
-		if err := restoreFinding(fd); err != nil {
-			c.bad++
-			c.log.Warn("facts: unreadable finding skipped", "topic", m.Topic, "partition", m.Partition, "offset", m.Offset, "error", err)
 			continue
 		}
 		c.findings[k] = fd.At

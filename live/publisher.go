@@ -1,7 +1,8 @@
-package durable
+package live
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -23,7 +24,7 @@ var DefaultLimits = incident.Limits{
 }
 
 // IncidentSource is what a Publisher builds incidents from: the pipeline's
-// own correlator (one kaudit sees every event), or kafka.Correlation, which
+// own correlator (one kaudit sees every event), or facts.Correlation, which
 // reads the facts every consumer of a group publishes (each sees only its
 // partitions' actors, and incidents join actors).
 type IncidentSource interface {
@@ -39,38 +40,28 @@ type IncidentSource interface {
 	Incidents() []incident.Incident
 }
 
-// pipelineSource is the pipeline as an IncidentSource.
-type pipelineSource struct{ p *pipeline.Pipeline }
-
-func (s pipelineSource) Sync(context.Context) error { return nil }
-
-func (s pipelineSource) Seen() (findings, events int) {
-	st := s.p.Stats(0)
-	return st.Findings, st.Events
-}
-
-func (s pipelineSource) Prune(l incident.Limits) { s.p.Prune(l) }
-
-func (s pipelineSource) Incidents() []incident.Incident { return s.p.Incidents() }
-
 // syncTimeout bounds one Sync: a source that cannot be read (Kafka down)
 // costs a tick, not the publisher; the next tick goes on from there.
 const syncTimeout = 30 * time.Second
 
-// Publisher keeps the store's incidents current while kaudit serves: it
-// rebuilds them from its source when findings arrived, writes those that
-// changed, and prunes the source (and the pipeline's correlator) to Limits.
+// Publisher writes the incidents of a pipeline to a store: once at the end
+// of a replay or of loading files into `kaudit ui`, and every few seconds
+// while kaudit serves, writing only those that changed and pruning the
+// correlation state to Limits. It is the one way incidents reach a store.
 type Publisher struct {
-	// Pipeline judges this kaudit's batches; its correlator is pruned on
-	// every rebuild, and it is the source when Source is nil.
+	// Pipeline judges this kaudit's batches; it is the source of incidents
+	// unless Source is set, and is pruned on every rebuild either way.
 	Pipeline *pipeline.Pipeline
 	// Source, when set, is where incidents come from instead of the
-	// pipeline's correlator (kafka.Correlation under kafka.facts_topic).
+	// pipeline's correlator (facts.Correlation under kafka.facts_topic).
 	Source IncidentSource
-	Store  store.Store
-	// Every is how often incidents are rebuilt (default 2 s): the query API
-	// shows a new incident within that, plus the store's write.
-	Every  time.Duration
+	// Store receives the incidents (nil: they are only returned).
+	Store store.Writer
+	// Every is how often Run rebuilds incidents (default 2 s): the query
+	// API shows a new incident within that, plus the store's write.
+	Every time.Duration
+	// Limits bound the correlation state of a long run (zero: no pruning,
+	// as a replay must give the whole answer).
 	Limits incident.Limits
 	Logger *slog.Logger
 
@@ -81,65 +72,72 @@ type Publisher struct {
 }
 
 // Run publishes until ctx ends, then once more, so that the incidents of
-// the last batches before a shutdown are stored.
+// the last batches before a shutdown are stored. Errors are logged: the
+// next tick writes whatever is current then.
 func (p *Publisher) Run(ctx context.Context) {
-	if p.Every <= 0 {
-		p.Every = 2 * time.Second
+	every := p.Every
+	if every <= 0 {
+		every = 2 * time.Second
 	}
-	if p.Logger == nil {
-		p.Logger = slog.Default()
-	}
-	t := time.NewTicker(p.Every)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			fctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			p.Publish(fctx)
+			p.publishLogged(fctx)
 			cancel()
 			return
 		case <-t.C:
-			p.Publish(ctx)
+			p.publishLogged(ctx)
 		}
 	}
+}
+
+func (p *Publisher) publishLogged(ctx context.Context) {
+	if _, err := p.Publish(ctx); err != nil {
+		p.logger().Warn("incidents not written; retrying at the next tick", "err", err)
+	}
+}
+
+func (p *Publisher) logger() *slog.Logger {
+	if p.Logger == nil {
+		return slog.Default()
+	}
+	return p.Logger
 }
 
 // refreshEvery rebuilds incidents without new findings, so that what
 // their actors went on touching shows too.
 const refreshEvery = 30 * time.Second
 
-// Publish writes the incidents that changed since the last call: at once
-// when findings arrived, every refreshEvery when only events did.
-func (p *Publisher) Publish(ctx context.Context) {
-	src := p.Source
-	if src == nil {
-		src = pipelineSource{p.Pipeline}
-	}
+// Publish rebuilds the incidents, writes those that changed since the last
+// call to the store and returns them all. Between runs of a server it skips
+// the rebuild (returning nil) when nothing moved: at once when findings
+// arrived, every refreshEvery when only events did.
+func (p *Publisher) Publish(ctx context.Context) ([]incident.Incident, error) {
+	src := p.source()
 	sctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	err := src.Sync(sctx)
 	cancel()
-	if p.Logger == nil {
-		p.Logger = slog.Default()
-	}
 	if err != nil {
 		// What was read before the error is in the source: rebuild from it.
-		p.Logger.Warn("incident source not fully read; going on with what it holds", "err", err)
+		p.logger().Warn("incident source not fully read; going on with what it holds", "err", err)
 	}
 	n, events := src.Seen()
-	if n == p.lastFindings && (events == p.lastEvents || time.Since(p.lastFull) < refreshEvery) {
-		return
+	if p.written != nil && n == p.lastFindings && (events == p.lastEvents || time.Since(p.lastFull) < refreshEvery) {
+		return nil, nil
 	}
-	if p.Source != nil && p.Pipeline != nil {
-		// The pipeline's correlator still takes every local batch.
-		p.Pipeline.Prune(p.Limits)
+	if p.Limits != (incident.Limits{}) {
+		if p.Source != nil {
+			// The pipeline's correlator still takes every local batch.
+			p.Pipeline.Prune(p.Limits)
+		}
+		src.Prune(p.Limits)
 	}
-	src.Prune(p.Limits)
 	incs := src.Incidents()
-	if p.written == nil {
-		p.written = map[string]string{}
-	}
-	var changed []incident.Incident
 	current := make(map[string]string, len(incs))
+	var changed []incident.Incident
 	for _, inc := range incs {
 		fp := fingerprint(&inc)
 		current[inc.ID] = fp
@@ -147,16 +145,21 @@ func (p *Publisher) Publish(ctx context.Context) {
 			changed = append(changed, inc)
 		}
 	}
-	if len(changed) > 0 {
+	if len(changed) > 0 && p.Store != nil {
 		if err := p.Store.WriteIncidents(ctx, changed); err != nil {
-			// Incidents are rebuilt from the correlator: the next tick
-			// tries again with whatever is current then.
-			p.Logger.Warn("incidents not written; retrying at the next tick", "incidents", len(changed), "err", err)
-			return
+			return incs, fmt.Errorf("write %d incidents: %w", len(changed), err)
 		}
 	}
 	p.written = current
 	p.lastFindings, p.lastEvents, p.lastFull = n, events, time.Now()
+	return incs, nil
+}
+
+func (p *Publisher) source() IncidentSource {
+	if p.Source != nil {
+		return p.Source
+	}
+	return p.Pipeline
 }
 
 // fingerprint changes whenever an incident gains findings, severity, span

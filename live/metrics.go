@@ -1,4 +1,4 @@
-package durable
+package live
 
 import (
 	"sync/atomic"
@@ -6,7 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/ingest/spool"
+	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/pipeline"
 )
 

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"testing/fstest"
 
-	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/rulefile"
 )
 
 const rulesYAML = `
@@ -56,11 +56,11 @@ func anonymousLines(t *testing.T) string {
 func runTests(t *testing.T, tests string) []Result {
 	t.Helper()
 	fsys := fstest.MapFS{"r.yaml": {Data: []byte(rulesYAML)}, "r_test.yaml": {Data: []byte(tests)}}
-	rf, err := detect.LoadFS(fsys)
+	rf, err := rulefile.LoadFS(fsys)
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := detect.Merge(rf, nil)
+	set, err := rulefile.Merge(rf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ tests:
 	if !res[4].OK() {
 		t.Errorf("silent: %v", res[4].Failures)
 	}
-	fire, silent := Untested(&detect.RuleSet{Rules: []*detect.Rule{{ID: "anon"}, {ID: "never"}}}, res)
+	fire, silent := Untested(&rulefile.RuleSet{Rules: []*rulefile.Rule{{ID: "anon"}, {ID: "never"}}}, res)
 	if len(fire) != 1 || fire[0] != "never" || len(silent) != 1 || silent[0] != "anon" {
 		t.Errorf("Untested: fire %v silent %v", fire, silent)
 	}

@@ -1,16 +1,27 @@
-// Package durable is the ingest.Acceptor of live ingest (the webhook, and
-// Kafka when kaudit consumes it): it runs a batch through the pipeline
-// (redaction, detection, correlation) and returns nil only once the redacted
-// events and their findings are durable, stored in the store or, when the
-// store cannot take them, fsynced to the local spool. A background worker
-// drains the spool into the store when it is back.
+// Package live is what becomes of a judged batch: the ingest.Acceptor every
+// source hands its batches to, which judges them through the pipeline and
+// makes the events and their findings durable, in the store or, when the
+// store cannot take them, in the local spool (live/spool) that a background
+// worker drains into the store; and the Publisher that keeps the store's
+// incidents current. Replay, `kaudit ui` and `kaudit serve` all take this
+// one path: replay without a spool (the file it reads is the durable copy),
+// serve with one. Scale-out correlation across Kafka consumers is in
+// live/facts.
 //
 // Redaction comes first: secrets never reach the disk, not even the spool.
 // Detection comes before the durable write so that events and their findings
 // are written together, in one store write or one spool entry; a batch the
 // acceptor will refuse anyway (store down and spool full) is refused before
 // detection, so that the apiserver's retry is not judged twice.
-package durable
+//
+// The design follows k8s.io/apiserver's audit backends, where a Backend
+// decorates a Backend (buffered around webhook): the webhook handler and the
+// Kafka consumer only see an ingest.Acceptor, and what stands behind it
+// (this acceptor, or the Forwarder of a receiver) is wiring.
+//
+// The package may import everything below it (ingest, redact, detect,
+// pipeline, store); nothing but cmd imports it.
+package live
 
 import (
 	"context"
@@ -23,9 +34,8 @@ import (
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/spool"
+	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/pipeline"
-	"github.com/kaudit/kaudit/store"
 )
 
 // DefaultStoreTimeout bounds one store write of a live batch. Past it the
@@ -33,22 +43,27 @@ import (
 // slow answer makes its buffer overflow upstream.
 const DefaultStoreTimeout = 10 * time.Second
 
+// BatchWriter takes a batch's events and findings: a store, or the facts
+// topic (facts.Sink).
+type BatchWriter interface {
+	Write(ctx context.Context, events []ingest.Record, findings []detect.Finding) error
+}
+
 // Config configures an Acceptor.
 type Config struct {
-	// Store is where batches go. Required.
-	Store store.Store
-	// Spool takes batches the store cannot. Required.
-	Spool *spool.Spool
-	// Pipeline redacts and judges batches; it must have no sinks (the
-	// acceptor does the writing). Required.
+	// Pipeline redacts and judges batches. Required.
 	Pipeline *pipeline.Pipeline
+	// Store is where batches go (nil: judged only, as replay without
+	// --store does).
+	Store BatchWriter
+	// Spool takes batches the store cannot. Without one (replay), a store
+	// error is returned to the source instead.
+	Spool *spool.Spool
 	// After, when set, receives each batch's events and findings once they
-	// are durable (kafka.FactsSink under kafka.facts_topic). It is not a
-	// pipeline sink because its error must refuse the batch: a pipeline
-	// error is taken for a rule's and the batch acknowledged, so what After
-	// missed would be missed for good. A refused batch comes again and is
-	// written again; After's readers deduplicate.
-	After pipeline.Sink
+	// are durable (facts.Sink under kafka.facts_topic). Its error refuses
+	// the batch: the source sends it again, it is written again (the store
+	// keeps each event once) and After's readers deduplicate.
+	After BatchWriter
 	// StoreTimeout bounds one store write (DefaultStoreTimeout when zero).
 	StoreTimeout time.Duration
 	// Metrics counts what the acceptor does (nil: not counted).
@@ -57,12 +72,12 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-// Acceptor makes batches durable. It is safe for concurrent use.
+// Acceptor judges batches and makes them durable. It is safe for
+// concurrent use.
 type Acceptor struct {
 	cfg Config
 	log *slog.Logger
 	m   *Metrics
-
 	// storeDown is set after a failed store write and cleared by the
 	// drainer's first success: meanwhile batches go straight to the spool
 	// instead of each waiting for the store to time out.
@@ -82,11 +97,14 @@ type Acceptor struct {
 
 var _ ingest.Acceptor = (*Acceptor)(nil)
 
-// New returns an acceptor and starts its spool drainer. Entries left in
-// the spool by an earlier run are drained first thing.
+// New returns an acceptor and, with a spool, starts its drainer: entries
+// left in the spool by an earlier run are drained first thing.
 func New(cfg Config) (*Acceptor, error) {
-	if cfg.Store == nil || cfg.Spool == nil || cfg.Pipeline == nil {
-		return nil, errors.New("durable: store, spool and pipeline are required")
+	if cfg.Pipeline == nil {
+		return nil, errors.New("live: a pipeline is required")
+	}
+	if cfg.Spool != nil && cfg.Store == nil {
+		return nil, errors.New("live: a spool needs a store to drain into")
 	}
 	if cfg.StoreTimeout <= 0 {
 		cfg.StoreTimeout = DefaultStoreTimeout
@@ -99,6 +117,10 @@ func New(cfg Config) (*Acceptor, error) {
 	}
 	a := &Acceptor{cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), drained: make(chan struct{})}
+	if cfg.Spool == nil {
+		close(a.drained)
+		return a, nil
+	}
 	a.m.watchSpool(cfg.Spool, &a.storeDown)
 	go a.drainLoop()
 	return a, nil
@@ -117,7 +139,7 @@ func (a *Acceptor) Accept(ctx context.Context, b ingest.Batch) error {
 	if a.closed.Load() {
 		return ErrClosed
 	}
-	if len(b.Records) == 0 {
+	if len(b.Records) == 0 && len(b.Bad) == 0 {
 		return nil
 	}
 	if a.storeDown.Load() && a.spoolFull.Load() {
@@ -125,14 +147,17 @@ func (a *Acceptor) Accept(ctx context.Context, b ingest.Batch) error {
 		a.m.SpoolFull.Inc()
 		return &spool.FullError{Pending: pending, Max: a.cfg.Spool.Max(), Wait: 5 * time.Second}
 	}
-	findings, err := a.cfg.Pipeline.Process(ctx, b)
+	findings, err := a.cfg.Pipeline.Judge(b)
 	if err != nil {
-		// Only a rule failing at run time can get here (the pipeline has
-		// no sinks): the events are still stored, the error reported.
+		// A rule failing at run time costs neither the event nor the other
+		// rules' findings: the batch is kept, the error reported.
 		a.m.DetectErrors.Inc()
 		a.log.Error("detection error", "err", err)
 	}
 	a.m.countFindings(findings)
+	if len(b.Records) == 0 {
+		return nil
+	}
 	if err := a.persist(ctx, b.Records, findings); err != nil {
 		return err
 	}
@@ -147,15 +172,27 @@ func (a *Acceptor) Accept(ctx context.Context, b ingest.Batch) error {
 // persist writes to the store, or to the spool when the store is down or
 // fails.
 func (a *Acceptor) persist(ctx context.Context, recs []ingest.Record, findings []detect.Finding) error {
+	if a.cfg.Store == nil {
+		return nil
+	}
 	if !a.storeDown.Load() {
-		err := a.storeWrite(ctx, recs, findings)
+		err := a.storeWrite(ctx, a.cfg.StoreTimeout, recs, findings)
 		if err == nil {
 			return nil
+		}
+		if a.cfg.Spool == nil {
+			return err
 		}
 		if !a.storeDown.Swap(true) {
 			a.log.Error("store write failed: spooling until the store is back", "err", err)
 		}
 	}
+	return a.spoolBatch(recs, findings)
+}
+
+// spoolBatch appends the batch to the spool (fsynced before it returns)
+// and wakes the drainer.
+func (a *Acceptor) spoolBatch(recs []ingest.Record, findings []detect.Finding) error {
 	data, err := encodeEntry(recs, findings)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
@@ -176,11 +213,7 @@ func (a *Acceptor) persist(ctx context.Context, recs []ingest.Record, findings [
 	return nil
 }
 
-func (a *Acceptor) storeWrite(ctx context.Context, recs []ingest.Record, findings []detect.Finding) error {
-	return a.storeWriteWithin(ctx, a.cfg.StoreTimeout, recs, findings)
-}
-
-func (a *Acceptor) storeWriteWithin(ctx context.Context, timeout time.Duration, recs []ingest.Record, findings []detect.Finding) error {
+func (a *Acceptor) storeWrite(ctx context.Context, timeout time.Duration, recs []ingest.Record, findings []detect.Finding) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	t0 := time.Now()
@@ -224,7 +257,7 @@ func (a *Acceptor) Close(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		err = fmt.Errorf("durable: batches still in flight at shutdown: %w", ctx.Err())
+		err = fmt.Errorf("live: batches still in flight at shutdown: %w", ctx.Err())
 	}
 	a.once.Do(func() { close(a.stop) })
 	<-a.drained

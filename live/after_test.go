@@ -1,4 +1,4 @@
-package durable
+package live
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
-	"github.com/kaudit/kaudit/ingest/spool"
+	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/memory"
 )

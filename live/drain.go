@@ -1,4 +1,4 @@
-package durable
+package live
 
 import (
 	"context"
@@ -7,19 +7,23 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/cenkalti/backoff/v5"
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
 )
 
-// Drain backoff: the first retry comes quickly (a store restart takes
-// seconds), later ones no more often than drainBackoffMax.
-const (
-	drainBackoffMin = 500 * time.Millisecond
-	drainBackoffMax = 10 * time.Second
-	// drainIdle is how often an idle drainer looks at the spool even
-	// without being woken (a wake-up can be missed at shutdown races).
-	drainIdle = 2 * time.Second
-)
+// drainIdle is how often an idle drainer looks at the spool even without
+// being woken (a wake-up can be missed at shutdown races).
+const drainIdle = 2 * time.Second
+
+// drainBackoff paces the drainer's retries while the store is away: the
+// first comes quickly (a store restart takes seconds), later ones no more
+// often than every 10 s.
+func drainBackoff() *backoff.ExponentialBackOff {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval, b.MaxInterval, b.Multiplier = 500*time.Millisecond, 10*time.Second, 2
+	return b
+}
 
 // drainLoop moves spooled entries into the store, oldest first, one at a
 // time, and removes each from the spool only after the store took it. A
@@ -27,18 +31,18 @@ const (
 // duplicate ((auditID, stage) is an event's identity).
 func (a *Acceptor) drainLoop() {
 	defer close(a.drained)
-	backoff := drainBackoffMin
+	retry := drainBackoff()
 	for {
 		progressed, err := a.drainOne()
 		switch {
 		case err != nil:
-			a.log.Warn("spool drain: store not taking writes yet", "err", err, "retry_in", backoff)
-			if !a.sleep(backoff) {
+			wait := retry.NextBackOff()
+			a.log.Warn("spool drain: store not taking writes yet", "err", err, "retry_in", wait)
+			if !a.sleep(wait) {
 				return
 			}
-			backoff = min(backoff*2, drainBackoffMax)
 		case progressed:
-			backoff = drainBackoffMin
+			retry.Reset()
 			select {
 			case <-a.stop:
 				return
@@ -111,7 +115,7 @@ func (a *Acceptor) drainOne() (progressed bool, err error) {
 		findings = append(findings, f...)
 		n++
 	}
-	if err := a.storeWriteWithin(context.Background(), drainTimeout, recs, findings); err != nil {
+	if err := a.storeWrite(context.Background(), drainTimeout, recs, findings); err != nil {
 		a.storeDown.Store(true)
 		return false, err
 	}

@@ -1,8 +1,7 @@
-package durable
+package live
 
 import (
 	"fmt"
-	"time"
 
 	json "github.com/goccy/go-json"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -52,14 +51,6 @@ func decodeEntry(data []byte) ([]ingest.Record, []detect.Finding, error) {
 		}
 		// Redacted before it was spooled: never redact twice.
 		recs[i] = ingest.Record{Event: se.Event, Location: se.Location, Redacted: true}
-	}
-	for i := range e.Findings {
-		f := &e.Findings[i]
-		at, err := time.Parse(detect.TimeFormat, f.Time)
-		if err != nil {
-			return nil, nil, fmt.Errorf("spool entry: finding %d time %q: %w", i, f.Time, err)
-		}
-		f.At = at
 	}
 	return recs, e.Findings, nil
 }

@@ -1,0 +1,146 @@
+package main
+
+import (
+	"strings"
+
+	"github.com/kaudit/kaudit/store/clickhouse"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+// Configuration keys: an interface, since operators' files, manifests and
+// environment (KAUDIT_STORE_DSN for store.dsn) name them. Every key kaudit
+// reads is declared here.
+const (
+	keyFormat  = "format"
+	keyStrict  = "strict"
+	keyFailOn  = "fail_on"
+	keyWorkers = "workers"
+
+	keyRedactKey   = "redact.key"
+	keyRulesDir    = "rules.dir"
+	keyIncidentGap = "incident.gap"
+
+	keyStoreDSN        = "store.dsn"
+	keyRetentionDays   = "store.retention_days"
+	keyStoreBatchRows  = "store.batch_rows"
+	keyStoreBatchBytes = "store.batch_bytes"
+	keyStoreBatchAge   = "store.batch_age"
+	keyStoreRetryFor   = "store.retry_for"
+
+	keyWebhookListen       = "webhook.listen"
+	keyWebhookTLSCert      = "webhook.tls.cert"
+	keyWebhookTLSKey       = "webhook.tls.key"
+	keyWebhookTLSClientCA  = "webhook.tls.client_ca"
+	keyWebhookTokensFile   = "webhook.tokens_file"
+	keyWebhookInsecureHTTP = "webhook.insecure_http"
+	keyWebhookMaxBody      = "webhook.max_body_bytes"
+	keyWebhookForward      = "webhook.forward"
+
+	keyAPIListen     = "api.listen"
+	keyAPITokensFile = "api.tokens_file"
+	keyUIListen      = "ui.listen"
+
+	keySpoolDir      = "spool.dir"
+	keySpoolMaxBytes = "spool.max_bytes"
+
+	keyKafkaBrokers         = "kafka.brokers"
+	keyKafkaTopic           = "kafka.topic"
+	keyKafkaGroup           = "kafka.group"
+	keyKafkaDeadLetter      = "kafka.dead_letter_topic"
+	keyKafkaClientID        = "kafka.client_id"
+	keyKafkaBatchMessages   = "kafka.batch_messages"
+	keyKafkaBatchWait       = "kafka.batch_wait"
+	keyKafkaMaxInFlight     = "kafka.max_in_flight"
+	keyKafkaSessionTimeout  = "kafka.session_timeout"
+	keyKafkaHeartbeat       = "kafka.heartbeat_interval"
+	keyKafkaFactsTopic      = "kafka.facts_topic"
+	keyKafkaTLSEnabled      = "kafka.tls.enabled"
+	keyKafkaTLSCA           = "kafka.tls.ca"
+	keyKafkaTLSCert         = "kafka.tls.cert"
+	keyKafkaTLSKey          = "kafka.tls.key"
+	keyKafkaTLSServerName   = "kafka.tls.server_name"
+	keyKafkaTLSInsecureSkip = "kafka.tls.insecure_skip_verify"
+	keyKafkaSASLMechanism   = "kafka.sasl.mechanism"
+	keyKafkaSASLUsername    = "kafka.sasl.username"
+	keyKafkaSASLPassword    = "kafka.sasl.password"
+)
+
+// Defaults of settings that have one.
+const (
+	defaultWebhookListen = ":8443"
+	defaultAPIListen     = ":9443"
+	defaultUIListen      = "127.0.0.1:0"
+	defaultSpoolMax      = "1Gi"
+	defaultKafkaTopic    = "kaudit-audit"
+	defaultKafkaGroup    = "kaudit"
+)
+
+// flagKeys maps every command's flags to the keys they set. A flag means
+// the same key in every command that has it.
+var flagKeys = map[string]string{
+	"format":                 keyFormat,
+	"strict":                 keyStrict,
+	"fail-on":                keyFailOn,
+	"workers":                keyWorkers,
+	"rules":                  keyRulesDir,
+	"gap":                    keyIncidentGap,
+	"store":                  keyStoreDSN,
+	"listen":                 keyUIListen,
+	"tokens-file":            keyAPITokensFile,
+	"webhook-listen":         keyWebhookListen,
+	"webhook-tls-cert":       keyWebhookTLSCert,
+	"webhook-tls-key":        keyWebhookTLSKey,
+	"webhook-tls-client-ca":  keyWebhookTLSClientCA,
+	"webhook-tokens-file":    keyWebhookTokensFile,
+	"webhook-insecure-http":  keyWebhookInsecureHTTP,
+	"webhook-max-body-bytes": keyWebhookMaxBody,
+	"api-listen":             keyAPIListen,
+	"api-tokens-file":        keyAPITokensFile,
+	"spool-dir":              keySpoolDir,
+	"spool-max-bytes":        keySpoolMaxBytes,
+}
+
+// configure loads configuration for a command: the --config file, then
+// KAUDIT_* environment variables (KAUDIT_STORE_DSN for store.dsn), then the
+// command's flags, each overriding the one before.
+func (a *app) configure(cmd *cobra.Command) error {
+	if err := checkStoreFlag(cmd); err != nil {
+		return err
+	}
+	v := a.v
+	v.SetEnvPrefix("KAUDIT")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	v.AutomaticEnv()
+	if f, _ := cmd.Flags().GetString("config"); f != "" {
+		v.SetConfigFile(f)
+		if err := v.ReadInConfig(); err != nil {
+			return usageError("config %s: %v", f, err)
+		}
+	}
+	var bindErr error
+	cmd.Flags().VisitAll(func(fl *pflag.Flag) {
+		key, ok := flagKeys[fl.Name]
+		if !ok {
+			return
+		}
+		if err := v.BindPFlag(key, fl); err != nil && bindErr == nil {
+			bindErr = err
+		}
+	})
+	return bindErr
+}
+
+// checkStoreFlag refuses a --store DSN that carries a password: the command
+// line is visible to every user of the machine (ps, /proc) and stays in
+// shell history.
+func checkStoreFlag(cmd *cobra.Command) error {
+	fl := cmd.Flags().Lookup("store")
+	if fl == nil || !fl.Changed {
+		return nil
+	}
+	if clickhouse.HasPassword(fl.Value.String()) {
+		return usageError("--store: refusing a DSN with a password on the command line, where other users can read it; put the DSN in the environment variable KAUDIT_STORE_DSN or in store.dsn of the --config file")
+	}
+	return nil
+}

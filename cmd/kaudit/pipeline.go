@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/live"
+	"github.com/kaudit/kaudit/pipeline"
+	"github.com/kaudit/kaudit/redact"
+	"github.com/kaudit/kaudit/rules"
+	"github.com/kaudit/kaudit/store"
+)
+
+// newRedactor builds the redaction stage from redact.key, or a random
+// per-run key with a warning.
+func (a *app) newRedactor() (*redact.Redactor, error) {
+	key := a.v.GetString(keyRedactKey)
+	if key == "" {
+		fmt.Fprintln(a.stderr, "kaudit: warning: redact.key (KAUDIT_REDACT_KEY) is not set; secrets are hashed with a random per-run key, so hashes match only within this run")
+		return redact.NewRandom(), nil
+	}
+	r, err := redact.New([]byte(key))
+	if err != nil {
+		return nil, usageError("%s: %v", keyRedactKey, err)
+	}
+	return r, nil
+}
+
+// newPipeline builds the judging pipeline from configuration: redaction,
+// the rules of the built-in library and rules.dir, and correlation.
+func (a *app) newPipeline() (*pipeline.Pipeline, error) {
+	r, err := a.newRedactor()
+	if err != nil {
+		return nil, err
+	}
+	set, err := rules.Load(a.v.GetString(keyRulesDir))
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	eng, err := detect.NewEngine(set)
+	if err != nil {
+		return nil, usageError("%v", err)
+	}
+	return pipeline.New(r, eng, a.newCorrelator()), nil
+}
+
+// newCorrelator returns an empty correlator with incident.gap.
+func (a *app) newCorrelator() *incident.Correlator {
+	return incident.New(a.v.GetDuration(keyIncidentGap), rules.Tactics())
+}
+
+// errStrict stops reading at the first bad line under --strict.
+var errStrict = errors.New("bad line under --strict")
+
+// readInputs reads every input into acc (which judges and stores), reporting
+// bad lines on stderr as FILE:LINE: reason. It returns one error per input
+// that could not be read.
+func (a *app) readInputs(ctx context.Context, p *pipeline.Pipeline, acc ingest.Acceptor, paths []string, strict bool) []error {
+	var errs []error
+	var inputs []string
+	for _, path := range paths {
+		ex, err := ingest.Expand([]string{path})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		inputs = append(inputs, ex...)
+	}
+	progress := newProgress(a.stderr)
+	reader := &ingest.FileReader{Prepare: p.Prepare, Stdin: a.stdin, Workers: a.v.GetInt(keyWorkers), Progress: progress.update}
+	for _, in := range inputs {
+		progress.start(in)
+		err := reader.ReadPath(ctx, in, func(b ingest.Batch) error { return a.accept(ctx, acc, b, strict) })
+		progress.done()
+		if errors.Is(err, errStrict) {
+			return append(errs, err)
+		}
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.AddInputs(1)
+	}
+	return errs
+}
+
+// accept reports a batch's bad lines and hands it to acc. Under --strict
+// the first bad line is counted and stops the run.
+func (a *app) accept(ctx context.Context, acc ingest.Acceptor, b ingest.Batch, strict bool) error {
+	for _, bad := range b.Bad {
+		fmt.Fprintln(a.stderr, bad.Error())
+		if strict {
+			_ = acc.Accept(ctx, ingest.Batch{Bad: b.Bad[:1]})
+			return errStrict
+		}
+	}
+	if err := acc.Accept(ctx, b); err != nil {
+		if errors.Is(err, context.Canceled) {
+			return err
+		}
+		fmt.Fprintln(a.stderr, "kaudit:", err)
+	}
+	return nil
+}
+
+// judged is what a run over files produced.
+type judged struct {
+	pipeline  *pipeline.Pipeline
+	incidents []incident.Incident
+	errs      []error // one per input that could not be read, or a store failure
+}
+
+// judgeFiles runs files through the live acceptor into st (nil: judged
+// only), exactly as serve judges webhook batches, then publishes the
+// incidents they form to st. replay, and ui, timeline and incidents over
+// PATH, all read files through here. The caller closes st, which flushes
+// what an asynchronous store still holds.
+func (a *app) judgeFiles(ctx context.Context, paths []string, strict bool, st store.Writer) (*judged, error) {
+	p, err := a.newPipeline()
+	if err != nil {
+		return nil, err
+	}
+	cfg := live.Config{Pipeline: p, Logger: a.logger()}
+	if st != nil {
+		cfg.Store = st
+	}
+	acc, err := live.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	j := &judged{pipeline: p}
+	j.errs = a.readInputs(ctx, p, acc, paths, strict)
+	if err := acc.Close(ctx); err != nil {
+		j.errs = append(j.errs, err)
+	}
+	pub := &live.Publisher{Pipeline: p, Store: st, Logger: a.logger()}
+	if j.incidents, err = pub.Publish(context.WithoutCancel(ctx)); err != nil {
+		j.errs = append(j.errs, err)
+	}
+	return j, nil
+}
+
+// logger is how library code reports to a person at the terminal: one
+// line per event, without timestamps.
+func (a *app) logger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, at slog.Attr) slog.Attr {
+			if at.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return at
+		},
+	}))
+}
