@@ -30,7 +30,27 @@ type Engine struct {
 	env        Env                  // reused for every event: the engine is serial
 	started    map[string]time.Time // long-running requests already judged at ResponseStarted
 	lastPrune  time.Time
+	objects    *objects // the last version of objects whose changes rules grade
+	history    History  // the baseline (nil: none)
 }
+
+// History is what detection asks of a cluster's past (package
+// detect/baseline learns it): whether a request is routine for its actor,
+// and what about it is new.
+type History interface {
+	// Routine says why the event is routine for its actor, or false.
+	Routine(ev *auditv1.Event) (why string, ok bool)
+	// NewNetworks lists the networks of the event's source chain its actor
+	// was never seen acting from (none when the actor has no history).
+	NewNetworks(ev *auditv1.Event) []string
+	// NewClient reports whether the actor, which has a history, never used
+	// the event's client.
+	NewClient(ev *auditv1.Event) bool
+}
+
+// SetHistory gives the engine a baseline: findings of routine requests are
+// downgraded to info (never dropped), and rules can read what is new.
+func (e *Engine) SetHistory(h History) { e.history = h }
 
 // matchKey is what the index narrows candidates by: the resource key
 // ("pods", "pods/exec"), the verb and the API group.
@@ -63,7 +83,15 @@ type compiled struct {
 	anyVerb          bool
 	anyGroup         bool
 	anyUser          bool
+	changes          bool // reads previous or changes
 	exception        []rulefile.Exception
+	grades           []compiledGrade
+}
+
+// compiledGrade is a rule's grade, compiled.
+type compiledGrade struct {
+	when, reason *vm.Program
+	severity     string
 }
 
 // NewEngine compiles every enabled rule of set. A rule that does not compile
@@ -75,8 +103,10 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 		narrowed:   map[matchKey][]int{},
 		state:      newState(),
 		started:    map[string]time.Time{},
+		objects:    newObjects(),
 	}
 	opts := append([]expr.Option{expr.Env(&Env{})}, objectFunctions()...)
+	opts = append(opts, changeFunctions()...)
 	opts = append(opts, e.state.functions()...)
 	for _, r := range set.Rules {
 		if r.Disabled {
@@ -85,6 +115,13 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 		c, err := compileRule(r, opts)
 		if err != nil {
 			return nil, err
+		}
+		if c.changes {
+			for _, res := range r.Match.Resources {
+				for _, g := range r.Match.APIGroups {
+					e.objects.tracked[trackKey(res, g)] = true
+				}
+			}
 		}
 		e.index(c)
 	}
@@ -96,10 +133,18 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 func compileRule(r *rulefile.Rule, opts []expr.Option) (*compiled, error) {
 	c := &compiled{rule: r, objects: r.Level != rulefile.LevelMetadata, exception: r.Exceptions, level: rulefile.LevelRank(r.Level)}
 	// The query string is parsed only for rules that read it (query, or
-	// command, which comes from it).
-	for _, src := range []string{r.Condition, r.Fallback, r.Message} {
+	// command, which comes from it); changes are worked out only for rules
+	// that read them.
+	srcs := []string{r.Condition, r.Fallback, r.Message}
+	for _, g := range r.Grades {
+		srcs = append(srcs, g.When, g.Reason)
+	}
+	for _, src := range srcs {
 		if strings.Contains(src, "query") || strings.Contains(src, "command") {
 			c.query = true
+		}
+		if strings.Contains(src, "previous") || strings.Contains(src, "changes") {
+			c.changes, c.objects = true, true
 		}
 	}
 	var err error
@@ -115,6 +160,16 @@ func compileRule(r *rulefile.Rule, opts []expr.Option) (*compiled, error) {
 		if c.msg, err = expr.Compile(r.Message, opts...); err != nil {
 			return nil, fmt.Errorf("rules %s: rule %s: message: %w", r.Source, r.ID, err)
 		}
+	}
+	for i, g := range r.Grades {
+		cg := compiledGrade{severity: g.Severity}
+		if cg.when, err = expr.Compile(g.When, append(opts, expr.AsBool())...); err != nil {
+			return nil, fmt.Errorf("rules %s: rule %s: grade %d: %w", r.Source, r.ID, i+1, err)
+		}
+		if cg.reason, err = expr.Compile(g.Reason, opts...); err != nil {
+			return nil, fmt.Errorf("rules %s: rule %s: grade %d reason: %w", r.Source, r.ID, i+1, err)
+		}
+		c.grades = append(c.grades, cg)
 	}
 	c.compileMatch(&r.Match)
 	return c, nil
@@ -397,6 +452,14 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 			findings = append(findings, f)
 		}
 	}
+	if e.objects.tracks(ev) {
+		if j.env == nil {
+			j.env = &e.env
+			fillEnv(j.env, ev)
+		}
+		j.env.loadObjects(ev)
+		e.objects.remember(ev, j.env)
+	}
 	return findings, true, errors.Join(errs...)
 }
 
@@ -430,6 +493,7 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	if j.env == nil {
 		j.env = &e.env
 		fillEnv(j.env, ev)
+		e.fillHistory(j.env, ev)
 	}
 	env := j.env
 	// Exceptions read metadata only: judge them before parsing objects, so
@@ -442,6 +506,9 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	}
 	if c.query {
 		env.loadQuery()
+	}
+	if c.changes {
+		env.loadChanges(ev, e.objects)
 	}
 	// Sequence functions use the event's own time.
 	e.state.now = j.now
@@ -466,7 +533,48 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	if degraded {
 		msg += " (recorded at audit level " + string(ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
 	}
-	return newFinding(c.rule, env, ev, sev, msg, j.location), true, nil
+	f = newFinding(c.rule, env, ev, sev, msg, j.location)
+	if err := e.grade(c, env, &f); err != nil {
+		return f, false, err
+	}
+	return f, true, nil
+}
+
+// grade applies the rule's first grade that holds, then the baseline: a
+// routine request's finding is kept at info, saying why.
+func (e *Engine) grade(c *compiled, env *Env, f *Finding) error {
+	for _, g := range c.grades {
+		res, err := e.vm.Run(g.when, env)
+		if err != nil {
+			return fmt.Errorf("grade: %w", err)
+		}
+		if ok, _ := res.(bool); !ok {
+			continue
+		}
+		why := ""
+		if r, err := e.vm.Run(g.reason, env); err == nil {
+			why = fmt.Sprint(r)
+		}
+		f.regrade(g.severity, why)
+		break
+	}
+	if env.Routine != "" && c.rule.Baselined && f.Severity != rulefile.SeverityInfo {
+		f.regrade(rulefile.SeverityInfo, env.Routine)
+		f.Routine = true
+	}
+	return nil
+}
+
+// fillHistory sets what the baseline says of the event.
+func (e *Engine) fillHistory(env *Env, ev *auditv1.Event) {
+	if e.history == nil {
+		return
+	}
+	if why, ok := e.history.Routine(ev); ok {
+		env.Routine = why
+	}
+	env.NewNetworks = e.history.NewNetworks(ev)
+	env.NewClient = e.history.NewClient(ev)
 }
 
 // exempt reports whether any exception matches the event.

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 
 	json "github.com/goccy/go-json"
@@ -11,31 +12,39 @@ import (
 // Env is what a rule's condition and message see of one audit event. Field
 // names in expr are the snake_case names of the tags.
 type Env struct {
-	AuditID          string            `expr:"audit_id"`
-	Stage            string            `expr:"stage"`
-	Level            string            `expr:"level"`
-	Verb             string            `expr:"verb"`
-	RequestURI       string            `expr:"request_uri"`
-	User             string            `expr:"user"`
-	UID              string            `expr:"uid"`
-	Groups           []string          `expr:"groups"`
-	ImpersonatedUser string            `expr:"impersonated_user"`
-	ImpersonatedGrps []string          `expr:"impersonated_groups"`
-	Actor            string            `expr:"actor"` // the impersonated user when there is one, else the user
-	SourceIPs        []string          `expr:"source_ips"`
-	SourceIP         string            `expr:"source_ip"` // the first of source_ips: the client as far as X-Forwarded-For tells
-	UserAgent        string            `expr:"user_agent"`
-	APIGroup         string            `expr:"api_group"`
-	APIVersion       string            `expr:"api_version"`
-	Resource         string            `expr:"resource"`
-	Subresource      string            `expr:"subresource"`
-	Namespace        string            `expr:"namespace"`
-	Name             string            `expr:"name"`
-	Code             int               `expr:"code"`
-	Decision         string            `expr:"decision"` // authorization.k8s.io/decision: allow or forbid
-	Allowed          bool              `expr:"allowed"`  // the cluster authorized and did not refuse it
-	Denied           bool              `expr:"denied"`
-	Annotations      map[string]string `expr:"annotations"`
+	AuditID          string   `expr:"audit_id"`
+	Stage            string   `expr:"stage"`
+	Level            string   `expr:"level"`
+	Verb             string   `expr:"verb"`
+	RequestURI       string   `expr:"request_uri"`
+	User             string   `expr:"user"`
+	UID              string   `expr:"uid"`
+	Groups           []string `expr:"groups"`
+	ImpersonatedUser string   `expr:"impersonated_user"`
+	ImpersonatedGrps []string `expr:"impersonated_groups"`
+	Actor            string   `expr:"actor"` // the impersonated user when there is one, else the user
+	SourceIPs        []string `expr:"source_ips"`
+	SourceIP         string   `expr:"source_ip"` // the first of source_ips: the client as far as X-Forwarded-For tells
+	UserAgent        string   `expr:"user_agent"`
+	APIGroup         string   `expr:"api_group"`
+	APIVersion       string   `expr:"api_version"`
+	Resource         string   `expr:"resource"`
+	Subresource      string   `expr:"subresource"`
+	Namespace        string   `expr:"namespace"`
+	Name             string   `expr:"name"`
+	Code             int      `expr:"code"`
+	Decision         string   `expr:"decision"` // authorization.k8s.io/decision: allow or forbid
+	Allowed          bool     `expr:"allowed"`  // the cluster authorized and did not refuse it
+	Denied           bool     `expr:"denied"`
+	// Failed is set when the request did not happen: refused (denied) or
+	// failed (a 4xx or 5xx code). Messages must never tell it as done:
+	// Did is the verb in the past tense ("created") for a request that
+	// happened, "tried to create" for one that did not, and Outcome is
+	// what to append (" (denied)", " (failed: 400)", or nothing).
+	Failed      bool              `expr:"failed"`
+	Did         string            `expr:"did"`
+	Outcome     string            `expr:"outcome"`
+	Annotations map[string]string `expr:"annotations"`
 	// Extra is the user's extra attributes: the token's credential id, the
 	// pod and node a service-account token is bound to.
 	Extra map[string][]string `expr:"extra"`
@@ -60,9 +69,24 @@ type Env struct {
 	// Command is the exec command (query's command= values, in order);
 	// empty for other requests.
 	Command []string `expr:"command"`
+	// Previous is the last version of the object the engine saw, for the
+	// objects whose changes rules grade (nil when unknown).
+	Previous map[string]any `expr:"previous"`
+	// Changes are the leaves a write changed (change.go): nil when that
+	// cannot be told, empty when nothing changed.
+	Changes []Change `expr:"changes"`
+	// Routine says why the request is routine for its actor, from the
+	// baseline (empty when it is not, or there is no baseline).
+	Routine string `expr:"routine"`
+	// NewNetworks are the networks of the source chain the actor was never
+	// seen acting from, and NewClient whether its client is new to it; both
+	// need a baseline with a history of the actor.
+	NewNetworks []string `expr:"new_networks"`
+	NewClient   bool     `expr:"new_client"`
 
 	objectsLoaded bool
 	queryLoaded   bool
+	changesLoaded bool
 }
 
 // fillEnv fills e from an event's metadata, overwriting what it held (the
@@ -110,6 +134,35 @@ func fillEnv(e *Env, ev *auditv1.Event) {
 	e.Decision = ev.Annotations["authorization.k8s.io/decision"]
 	e.Denied = IsDenied(ev)
 	e.Allowed = !e.Denied
+	e.Failed = e.Denied || e.Code >= 400
+	e.Did, e.Outcome = PastTense(e.Verb), ""
+	switch {
+	case e.Denied:
+		e.Did, e.Outcome = "tried to "+e.Verb, " (denied)"
+	case e.Failed:
+		e.Did, e.Outcome = "tried to "+e.Verb, " (failed: "+strconv.Itoa(e.Code)+")"
+	}
+}
+
+// PastTense puts an API verb in the past tense for a sentence: "created",
+// "read" for get, "listed".
+func PastTense(verb string) string {
+	switch verb {
+	case "get":
+		return "read"
+	case "list":
+		return "listed"
+	case "watch":
+		return "watched"
+	case "deletecollection":
+		return "deleted all"
+	case "":
+		return ""
+	}
+	if strings.HasSuffix(verb, "e") {
+		return verb + "d"
+	}
+	return verb + "ed"
 }
 
 // loadQuery parses the requestURI's query string, once.

@@ -38,6 +38,14 @@ type Finding struct {
 	Code             int      `json:"code"`
 	Message          string   `json:"message"`
 	Location         string   `json:"location"`
+	// RuleSeverity is the rule's own severity when the finding's differs
+	// (graded by what changed, or downgraded as routine), and
+	// SeverityReason says why.
+	RuleSeverity   string `json:"rule_severity,omitempty"`
+	SeverityReason string `json:"severity_reason,omitempty"`
+	// Routine is set when the baseline shows the request is what its actor
+	// does every day: kept, shown at info, never chained into incidents.
+	Routine bool `json:"routine,omitempty"`
 
 	// At is Time parsed, for ordering and correlation.
 	At time.Time `json:"-"`
@@ -98,4 +106,25 @@ func (f *Finding) UnmarshalJSON(data []byte) error {
 	}
 	f.At = at
 	return nil
+}
+
+// regrade sets the finding's severity, keeping the rule's own and saying
+// why; reasons of successive regrades accumulate.
+func (f *Finding) regrade(severity, why string) {
+	if severity == f.Severity && why == "" {
+		return
+	}
+	if f.RuleSeverity == "" {
+		f.RuleSeverity = f.Severity
+	}
+	f.Severity = severity
+	if why != "" {
+		if f.SeverityReason != "" {
+			f.SeverityReason += "; "
+		}
+		f.SeverityReason += why
+	}
+	if f.RuleSeverity == f.Severity && f.SeverityReason == "" {
+		f.RuleSeverity = ""
+	}
 }

@@ -93,6 +93,14 @@ func (p *Pipeline) Judge(b ingest.Batch) ([]detect.Finding, error) {
 	return findings, evalErr
 }
 
+// SetHistory gives detection a baseline (detect.Engine.SetHistory); serve
+// replaces it as it relearns, between batches.
+func (p *Pipeline) SetHistory(h detect.History) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.engine.SetHistory(h)
+}
+
 // AddInputs counts inputs read (files, stdin).
 func (p *Pipeline) AddInputs(n int) {
 	p.mu.Lock()

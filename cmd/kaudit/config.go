@@ -17,6 +17,11 @@ const (
 	keyFailOn  = "fail_on"
 	keyWorkers = "workers"
 
+	keyBaseline         = "baseline.from"
+	keyBaselineMinCount = "baseline.min_count"
+	keyBaselineWindow   = "baseline.window"
+	keyBaselineRefresh  = "baseline.refresh"
+
 	keyRedactKey   = "redact.key"
 	keyRulesDir    = "rules.dir"
 	keyIncidentGap = "incident.gap"
@@ -80,6 +85,7 @@ const (
 // the same key in every command that has it.
 var flagKeys = map[string]string{
 	"format":                 keyFormat,
+	"baseline":               keyBaseline,
 	"strict":                 keyStrict,
 	"fail-on":                keyFailOn,
 	"workers":                keyWorkers,

@@ -89,6 +89,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newTimelineCmd(a),
 		newIncidentsCmd(a),
 		newRulesCmd(a),
+		newBaselineCmd(a),
 		newServeCmd(a),
 		newUICmd(a),
 	)

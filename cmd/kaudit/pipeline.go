@@ -125,6 +125,13 @@ func (a *app) judgeFiles(ctx context.Context, paths []string, strict bool, st st
 	if err != nil {
 		return nil, err
 	}
+	b, err := a.loadBaseline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if b != nil {
+		p.SetHistory(b)
+	}
 	cfg := live.Config{Pipeline: p, Logger: a.logger()}
 	if st != nil {
 		cfg.Store = st

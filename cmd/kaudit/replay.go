@@ -46,6 +46,7 @@ findings of the rules and the incidents they form.`,
 	f.Bool("strict", false, "stop at the first bad line")
 	f.String("fail-on", "", "exit 3 when a finding at or above this severity exists (info, low, medium, high, critical)")
 	f.String("store", "", "store DSN (clickhouse://host:9000/db); the password belongs in KAUDIT_STORE_DSN or the config file")
+	f.StringSlice("baseline", nil, "earlier logs of the same cluster (files, directories) or a snapshot of `kaudit baseline build`: findings of routine requests are kept at info")
 	addPipelineFlags(cmd)
 	return cmd
 }

@@ -104,6 +104,9 @@ func SortFindings(fs []detect.Finding) {
 // TouchOf reduces an event to what the correlator keeps of it.
 func TouchOf(ev *auditv1.Event) Touch {
 	t := Touch{Actor: detect.ActorOf(ev), At: detect.EventTime(ev), AuditID: string(ev.AuditID), Verb: ev.Verb, Denied: detect.IsDenied(ev)}
+	if ev.ResponseStatus != nil {
+		t.Code = int(ev.ResponseStatus.Code)
+	}
 	if ref := ev.ObjectRef; ref != nil {
 		t.Resource, t.Sub, t.Namespace, t.Name = ref.Resource, ref.Subresource, ref.Namespace, ref.Name
 	}
@@ -133,20 +136,33 @@ func sourceKey(f *detect.Finding) string {
 	return "src:" + a.String() + "|" + f.UserAgent
 }
 
-// Incidents builds the incidents from everything observed so far.
+// Incidents builds the incidents from everything observed so far. Only
+// findings above info form and join incidents: an info finding (a caBundle
+// rotation, a request routine for its actor) is context, listed in the
+// incident of its actor that spans it, never a step of the story.
 func (c *Correlator) Incidents() []Incident {
-	fs := c.Findings()
+	all := c.Findings()
+	var fs, context []detect.Finding
+	for _, f := range all {
+		if rulefile.SeverityRank(f.Severity) > rulefile.SeverityRank(rulefile.SeverityInfo) {
+			fs = append(fs, f)
+		} else {
+			context = append(context, f)
+		}
+	}
 	if len(fs) == 0 {
 		return nil
 	}
-	groups := c.chain(fs)
+	groups, joins := c.chain(fs)
 	out := make([]Incident, 0, len(groups))
-	for _, g := range groups {
+	for gi, g := range groups {
 		members := make([]detect.Finding, 0, len(g))
 		for _, i := range g {
 			members = append(members, fs[i])
 		}
-		out = append(out, c.build(members))
+		inc := c.build(members, joins[gi])
+		addContext(&inc, context)
+		out = append(out, inc)
 	}
 	sort.SliceStable(out, func(i, j int) bool {
 		if !out[i].StartTime.Equal(out[j].StartTime) {
@@ -157,44 +173,100 @@ func (c *Correlator) Incidents() []Incident {
 	return out
 }
 
+// chainKey is one key a finding chains by, and the kind of join it makes
+// between two identities ("" when it joins findings of one actor only).
+type chainKey struct {
+	key, join string
+}
+
 // chain groups findings (in time order) into incidents: two findings
 // chain when they share a key (their actor, the impersonator behind it,
 // their outside source and client, an identity their request linked) and
 // lie no more than gap apart. It returns the groups as indexes into fs, in
-// order of their first finding.
-func (c *Correlator) chain(fs []detect.Finding) [][]int {
+// order of their first finding, and for each group the joins of different
+// identities by impersonation or a shared source, as links that say why.
+func (c *Correlator) chain(fs []detect.Finding) ([][]int, map[int][]Link) {
 	sets := newDisjointSets(len(fs))
 	type last struct {
 		at  time.Time
 		idx int
 	}
 	seen := map[string]last{}
+	type join struct {
+		a, b int
+		kind string
+	}
+	var joins []join
 	for i := range fs {
 		for _, k := range c.chainKeys(&fs[i]) {
-			if l, ok := seen[k]; ok && fs[i].At.Sub(l.at) <= c.gap {
+			if l, ok := seen[k.key]; ok && fs[i].At.Sub(l.at) <= c.gap {
 				sets.union(i, l.idx)
+				if k.join != "" && fs[i].Actor() != fs[l.idx].Actor() {
+					joins = append(joins, join{l.idx, i, k.join})
+				}
 			}
-			seen[k] = last{at: fs[i].At, idx: i}
+			seen[k.key] = last{at: fs[i].At, idx: i}
 		}
 	}
-	return sets.groups()
+	groups := sets.groups()
+	groupOf := map[int]int{}
+	for gi, g := range groups {
+		groupOf[sets.find(g[0])] = gi
+	}
+	out := map[int][]Link{}
+	done := map[string]bool{}
+	for _, j := range joins {
+		gi := groupOf[sets.find(j.a)]
+		a, b := &fs[j.a], &fs[j.b]
+		k := j.kind + "|" + a.Actor() + "|" + b.Actor()
+		if done[k] {
+			continue
+		}
+		done[k] = true
+		out[gi] = append(out[gi], joinLink(j.kind, a, b))
+	}
+	return groups, out
+}
+
+// joinLink says why two identities' findings were joined.
+func joinLink(kind string, a, b *detect.Finding) Link {
+	l := Link{Kind: kind, From: a.Actor(), To: b.Actor(), AuditID: b.AuditID, Time: b.Time, at: b.At}
+	switch kind {
+	case "source":
+		l.Object = "the same source " + b.SourceIPs[0] + " and client " + detect.Client(b.UserAgent)
+	case "impersonation":
+		l.From, l.To = b.User, b.ImpersonatedUser
+		l.Object = b.User + " acted as " + b.ImpersonatedUser
+	}
+	return l
 }
 
 // chainKeys are the keys a finding chains by.
-func (c *Correlator) chainKeys(f *detect.Finding) []string {
-	keys := []string{"actor:" + f.Actor()}
+func (c *Correlator) chainKeys(f *detect.Finding) []chainKey {
+	keys := []chainKey{{key: "actor:" + f.Actor()}}
 	if f.ImpersonatedUser != "" && f.User != f.ImpersonatedUser {
 		// Whoever impersonates is the one acting: chain the requests made
 		// as someone else with the impersonator's own.
-		keys = append(keys, "actor:"+f.User)
+		keys = append(keys, chainKey{key: "actor:" + f.User, join: "impersonation"})
 	}
 	if k := sourceKey(f); k != "" {
-		keys = append(keys, k)
+		keys = append(keys, chainKey{key: k, join: "source"})
 	}
 	for _, li := range c.byAudit[f.AuditID] {
-		keys = append(keys, "actor:"+c.links[li].To)
+		keys = append(keys, chainKey{key: "actor:" + c.links[li].To})
 	}
 	return keys
+}
+
+// addContext lists the info findings of the incident's actors within its
+// span: what they did that the story leaves out because it is routine.
+func addContext(inc *Incident, context []detect.Finding) {
+	for _, f := range context {
+		if f.At.Before(inc.StartTime) || f.At.After(inc.EndTime) || !slices.Contains(inc.Actors, f.Actor()) {
+			continue
+		}
+		inc.Context = append(inc.Context, ContextFinding{Rule: f.Rule, AuditID: f.AuditID, Time: f.Time, Actor: f.Actor(), Reason: f.SeverityReason})
+	}
 }
 
 // disjointSets is union-find over 0..n-1, the smaller index the root.
@@ -244,8 +316,9 @@ func (d disjointSets) groups() [][]int {
 	return out
 }
 
-// build assembles one incident from its findings (in time order).
-func (c *Correlator) build(fs []detect.Finding) Incident {
+// build assembles one incident from its findings (in time order) and the
+// joins between its identities.
+func (c *Correlator) build(fs []detect.Finding, joins []Link) Incident {
 	first := fs[0]
 	sum := sha256.Sum256([]byte(first.AuditID + "/" + first.Rule))
 	inc := Incident{
@@ -262,6 +335,7 @@ func (c *Correlator) build(fs []detect.Finding) Incident {
 		Touched:    []Touched{},
 		Links:      []Link{},
 		Rules:      []string{},
+		Context:    []ContextFinding{},
 	}
 	inc.Start, inc.End = inc.StartTime.Format(detect.TimeFormat), inc.EndTime.Format(detect.TimeFormat)
 	linkSeen := c.gather(&inc, fs)
@@ -270,8 +344,14 @@ func (c *Correlator) build(fs []detect.Finding) Incident {
 	}
 	sort.SliceStable(inc.Tactics, func(i, j int) bool { return c.tacticRank(inc.Tactics[i]) < c.tacticRank(inc.Tactics[j]) })
 	c.addContextLinks(&inc, linkSeen)
+	inc.Links = append(inc.Links, joins...)
+	sort.SliceStable(inc.Links, func(i, j int) bool { return inc.Links[i].at.Before(inc.Links[j].at) })
 	inc.Touched = c.touched(inc.Actors, inc.StartTime, inc.EndTime)
-	inc.Summary = narrative(&inc, fs, c.actorTouches(primaryActor(fs), inc.StartTime, inc.EndTime))
+	var touches []Touch
+	for _, a := range inc.Actors {
+		touches = append(touches, c.actorTouches(a, inc.StartTime, inc.EndTime)...)
+	}
+	inc.Summary = narrative(&inc, fs, touches)
 	return inc
 }
 
@@ -400,20 +480,6 @@ func GroupTouches(all []Touch) []Touched {
 		}
 	}
 	return out
-}
-
-// primaryActor is the actor with the most findings (the first on a tie).
-func primaryActor(fs []detect.Finding) string {
-	count := map[string]int{}
-	best, n := "", 0
-	for _, f := range fs {
-		a := f.Actor()
-		count[a]++
-		if count[a] > n {
-			best, n = a, count[a]
-		}
-	}
-	return best
 }
 
 // tacticRank places a tactic in the order the correlator was given

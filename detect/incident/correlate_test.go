@@ -112,9 +112,9 @@ func TestMalloryIncidentFromTheSample(t *testing.T) {
 	for _, phrase := range []string{
 		"mallory, from 127.0.0.1 with kubectl",
 		"listed secrets in all namespaces",
-		"read team-a/db-creds",
+		"read Secret team-a/db-creds",
 		"created MutatingWebhookConfiguration pod-policy-injector",
-		"patched kube-system/coredns",
+		"patched ConfigMap kube-system/coredns",
 		"cluster-admin had been granted to mallory by admin two seconds earlier",
 	} {
 		if !strings.Contains(inc.Summary, phrase) {

@@ -35,9 +35,22 @@ type Incident struct {
 	Links []Link `json:"links"`
 	// Rules lists the rule ids that fired, in first-seen order.
 	Rules []string `json:"rules"`
+	// Context lists the info findings of the incident's actors within its
+	// span (routine requests, graded-down changes): shown with the
+	// incident, never steps of it.
+	Context []ContextFinding `json:"context"`
 
 	StartTime time.Time `json:"-"`
 	EndTime   time.Time `json:"-"`
+}
+
+// ContextFinding is an info finding shown with an incident.
+type ContextFinding struct {
+	Rule    string `json:"rule"`
+	AuditID string `json:"audit_id"`
+	Time    string `json:"time"`
+	Actor   string `json:"actor"`
+	Reason  string `json:"reason,omitempty"`
 }
 
 // Technique is one matrix technique seen in an incident.
@@ -57,9 +70,10 @@ type Touched struct {
 	Count     int      `json:"count"`
 }
 
-// Link ties two identities through an object: "binding" when From granted
-// To rights, "token" when From minted a token for service account To,
-// "source" when both acted from the same outside address and client.
+// Link ties two identities: "binding" when From granted To rights through a
+// binding, "token" when From minted a token for service account To,
+// "source" when both acted from the same outside address and client,
+// "impersonation" when From acted as To.
 type Link struct {
 	Kind    string `json:"kind"`
 	From    string `json:"from"`
@@ -84,6 +98,7 @@ type Touch struct {
 	Namespace string
 	Name      string
 	Denied    bool
+	Code      int
 }
 
 // incidentFields is Incident without its methods (see UnmarshalJSON).

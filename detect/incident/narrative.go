@@ -2,209 +2,283 @@ package incident
 
 import (
 	"fmt"
+	"net/url"
+	"sort"
 	"strings"
 	"time"
 
 	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/rulefile"
 )
 
-// maxActs bounds the narrative: it is a summary, the timeline has the rest.
-const maxActs = 8
+// The narrative tells an incident in the order it happened, one step per
+// request that drew a finding: who (and, at every change of identity, as
+// whom and from where), what they did or only tried to do, and how the
+// identities got their rights. Steps of medium severity or more are always
+// told; runs of low ones are folded into a count.
 
-// narrative writes the incident's story in one sentence a person can read:
-// who, from where and with what, what they did in order, and how they got
-// the rights to do it.
-func narrative(inc *Incident, fs []detect.Finding, touches []Touch) string {
-	actor := primaryActor(fs)
-	var src, ua string
-	for _, f := range fs {
-		if f.Actor() == actor {
-			if len(f.SourceIPs) > 0 {
-				src = f.SourceIPs[0]
-			}
-			ua = shortAgent(f.UserAgent)
-			break
-		}
-	}
-	findingAt := map[string]bool{}
-	for _, f := range fs {
-		if f.Actor() == actor {
-			findingAt[f.AuditID] = true
-		}
-	}
-	var acts []string
-	var actTimes []time.Time
-	for _, t := range touches {
-		p := phrase(t, findingAt[t.AuditID])
-		if p == "" || (len(acts) > 0 && acts[len(acts)-1] == p) {
-			continue
-		}
-		acts = append(acts, p)
-		actTimes = append(actTimes, t.At)
-	}
-	if len(acts) == 0 {
-		for _, f := range fs {
-			if f.Actor() == actor {
-				acts = append(acts, f.Message)
-				actTimes = append(actTimes, f.At)
-			}
-		}
-	}
-	if len(acts) > maxActs {
-		extra := len(acts) - maxActs
-		acts = append(acts[:maxActs], fmt.Sprintf("%d more", extra))
-	}
-	var b strings.Builder
-	b.WriteString(actor)
-	if src != "" || ua != "" {
-		b.WriteString(",")
-		if src != "" {
-			b.WriteString(" from " + src)
-		}
-		if ua != "" {
-			b.WriteString(" with " + ua)
-		}
-		b.WriteString(",")
-	}
-	b.WriteString(" ")
-	for i, a := range acts {
-		switch {
-		case i == 0:
-		case i == len(acts)-1:
-			b.WriteString(", then ")
-		default:
-			b.WriteString(", ")
-		}
-		b.WriteString(a)
-	}
-	for _, l := range inc.Links {
-		if l.To != actor || l.From == actor {
-			continue
-		}
-		var next time.Time
-		for _, at := range actTimes {
-			if at.After(l.at) {
-				next = at
-				break
-			}
-		}
-		when := ""
-		if !next.IsZero() {
-			when = " " + humanDuration(next.Sub(l.at)) + " earlier"
-		}
-		switch l.Kind {
-		case "binding":
-			fmt.Fprintf(&b, "; %s had been granted to %s by %s%s", l.Role, actor, l.From, when)
-		case "token":
-			fmt.Fprintf(&b, "; a token for %s had been minted by %s%s", actor, l.From, when)
-		}
-	}
-	var others []string
-	for _, a := range inc.Actors {
-		if a != actor && !grantedBy(inc.Links, a, actor) {
-			others = append(others, a)
-		}
-	}
-	if len(others) > 0 {
-		b.WriteString("; also involved: " + strings.Join(others, ", "))
-	}
-	return b.String()
+// step is one request of the story: a request that drew findings (with
+// the worst of them), or a write or a secret read of the incident's actors
+// that drew none, which the story tells too, as a lesser step.
+type step struct {
+	actor    string
+	at       time.Time
+	auditID  string
+	phrase   string
+	severity int    // rank of the worst finding; 0 for a request without one
+	source   string // first source address, "" when unknown
+	client   string
 }
 
-func grantedBy(links []Link, from, to string) bool {
-	for _, l := range links {
-		if l.From == from && l.To == to {
-			return true
+// steps folds findings and the actors' other telling requests into one
+// step per request, in time order.
+func steps(fs []detect.Finding, touches []Touch) []step {
+	var out []step
+	at := map[string]int{}
+	for _, f := range fs {
+		sev := rulefile.SeverityRank(f.Severity)
+		if i, ok := at[f.AuditID]; ok {
+			if sev > out[i].severity {
+				out[i].severity, out[i].phrase = sev, stepPhrase(&f)
+			}
+			continue
 		}
+		at[f.AuditID] = len(out)
+		s := step{actor: f.Actor(), at: f.At, auditID: f.AuditID, phrase: stepPhrase(&f), severity: sev, client: detect.Client(f.UserAgent)}
+		if len(f.SourceIPs) > 0 {
+			s.source = f.SourceIPs[0]
+		}
+		out = append(out, s)
+	}
+	for _, t := range touches {
+		if _, ok := at[t.AuditID]; ok || !telling(t) {
+			continue
+		}
+		at[t.AuditID] = len(out)
+		f := detect.Finding{Verb: t.Verb, Resource: t.Resource, Subresource: t.Sub, Namespace: t.Namespace, Name: t.Name, Code: t.Code}
+		out = append(out, step{actor: t.Actor, at: t.At, auditID: t.AuditID, phrase: stepPhrase(&f)})
+	}
+	sort.SliceStable(out, func(i, j int) bool {
+		if !out[i].at.Equal(out[j].at) {
+			return out[i].at.Before(out[j].at)
+		}
+		return out[i].auditID < out[j].auditID
+	})
+	return out
+}
+
+// telling reports whether a request without a finding belongs in the
+// story: a change that happened, or a secret read.
+func telling(t Touch) bool {
+	if t.Denied || t.Code >= 400 || t.Resource == "" || t.Sub != "" {
+		return false
+	}
+	switch t.Verb {
+	case "create", "update", "patch", "delete", "deletecollection":
+		return true
+	case "get":
+		return t.Resource == "secrets"
 	}
 	return false
 }
 
-// phrase describes one request in a few words, or "" for requests not
-// worth a place in the story (reads of ordinary objects, failures).
-func phrase(t Touch, finding bool) string {
-	obj := t.Name
-	if t.Namespace != "" {
-		obj = t.Namespace + "/" + t.Name
+// lowRun is how many lesser steps in a row are told one by one before the
+// rest of the run is folded into a count.
+const lowRun = 3
+
+// narrative writes the incident's story.
+func narrative(inc *Incident, fs []detect.Finding, touches []Touch) string {
+	ss := steps(fs, touches)
+	if len(ss) == 0 {
+		return ""
 	}
-	kind := KindOf(t.Resource)
-	if t.Denied {
-		if !finding {
-			return ""
+	var b strings.Builder
+	prev := ss[0]
+	b.WriteString(identity(prev.actor))
+	if src := origin(prev); src != "" {
+		b.WriteString(", " + src + ",")
+	}
+	folded, lows, first := 0, 0, true
+	flush := func() {
+		if folded > 0 {
+			fmt.Fprintf(&b, ", and %s", plural(folded, "lesser step"))
+			folded = 0
 		}
-		return "tried to " + plainVerb(t) + " (denied)"
 	}
+	for _, s := range ss {
+		if s.actor != prev.actor {
+			flush()
+			b.WriteString("; then, as " + identity(s.actor))
+			switch {
+			case s.source != "" && s.source == prev.source && s.client == prev.client:
+				b.WriteString(", from the same address and client,")
+			case origin(s) != "":
+				b.WriteString(", " + origin(s) + ",")
+			}
+			first, lows = true, 0
+		}
+		if s.source != "" {
+			prev = s
+		} else {
+			prev.actor = s.actor
+		}
+		if s.severity <= rulefile.SeverityRank(rulefile.SeverityLow) {
+			if lows++; lows > lowRun {
+				folded++
+				continue
+			}
+		} else {
+			flush()
+			lows = 0
+		}
+		if !first {
+			b.WriteString(",")
+		}
+		b.WriteString(" " + s.phrase)
+		first = false
+	}
+	flush()
+	writeLinks(&b, inc.Links, ss)
+	return b.String()
+}
+
+// identity names an actor for a sentence: service accounts as "the service
+// account NS/NAME".
+func identity(actor string) string {
+	if rest, ok := strings.CutPrefix(actor, "system:serviceaccount:"); ok {
+		if ns, name, ok := strings.Cut(rest, ":"); ok {
+			return "the service account " + ns + "/" + name
+		}
+	}
+	if actor == "" {
+		return "someone"
+	}
+	return actor
+}
+
+// origin says where a step came from and with what: "from 203.0.113.5
+// with curl".
+func origin(s step) string {
+	var parts []string
+	if s.source != "" {
+		parts = append(parts, "from "+s.source)
+	}
+	if s.client != "" {
+		parts = append(parts, "with "+s.client)
+	}
+	return strings.Join(parts, " ")
+}
+
+// stepPhrase tells one request: what was done, on what, and how it ended.
+// A request the cluster refused, or that failed, is told as tried.
+func stepPhrase(f *detect.Finding) string {
+	denied := detect.Denied(f.Code, "")
+	failed := denied || f.Code >= 400
+	verb := detect.PastTense(f.Verb)
+	if failed {
+		verb = "tried to " + f.Verb
+	}
+	what := object(f)
 	switch {
-	case t.Sub == "exec" || t.Sub == "attach" || t.Sub == "portforward":
-		return t.Sub + " into pod " + obj
-	case t.Resource == "selfsubjectrulesreviews" || t.Resource == "selfsubjectaccessreviews":
-		return "enumerated its permissions"
-	case t.Resource == "secrets" && (t.Verb == "list" || t.Verb == "watch"):
-		return pastTense(t.Verb) + " secrets " + scope(t.Namespace)
-	case t.Resource == "secrets" && t.Verb == "get":
-		return "read " + obj
-	case t.Verb == "create":
-		return "created " + kind + " " + obj
-	case t.Verb == "update" || t.Verb == "patch":
-		if t.Namespace != "" {
-			return pastTense(t.Verb) + " " + obj
+	case f.Subresource == "exec" || f.Subresource == "attach":
+		what = "into pod " + detect.Ref(f.Namespace, f.Name)
+		if cmd := execCommand(f.RequestURI); cmd != "" {
+			what += " (" + cmd + ")"
 		}
-		return pastTense(t.Verb) + " " + kind + " " + obj
-	case t.Verb == "delete":
-		return "deleted " + kind + " " + obj
-	case t.Verb == "deletecollection":
-		return "deleted all " + t.Resource + " " + scope(t.Namespace)
-	case finding:
-		return pastTense(t.Verb) + " " + t.Resource + " " + scope(t.Namespace)
+		verb = f.Subresource + "ed"
+		if failed {
+			verb = "tried to " + f.Subresource
+		}
+	case f.Resource == "selfsubjectrulesreviews" || f.Resource == "selfsubjectaccessreviews":
+		verb, what = "listed", "its own permissions"
+		if failed {
+			verb = "tried to list"
+		}
 	}
-	return ""
+	out := verb + " " + what
+	switch {
+	case denied:
+		out += " (denied)"
+	case failed:
+		out += fmt.Sprintf(" (failed: %d)", f.Code)
+	}
+	return out
 }
 
-func plainVerb(t Touch) string {
-	switch t.Verb {
-	case "list", "watch":
-		return t.Verb + " " + t.Resource + " " + scope(t.Namespace)
+// object names what a request was about: a kind and its name, a resource
+// across namespaces, or the path of a request that names no resource.
+func object(f *detect.Finding) string {
+	if f.Resource == "" {
+		path := f.RequestURI
+		if i := strings.IndexByte(path, '?'); i >= 0 {
+			path = path[:i]
+		}
+		if path == "" {
+			return "the API"
+		}
+		return path
 	}
-	obj := t.Name
-	if t.Namespace != "" {
-		obj = t.Namespace + "/" + t.Name
+	res := f.Resource
+	if f.Subresource != "" {
+		res += "/" + f.Subresource
 	}
-	return strings.TrimSpace(t.Verb + " " + t.Resource + " " + obj)
+	if f.Name == "" {
+		if f.Namespace == "" {
+			return res + " in all namespaces"
+		}
+		return res + " in " + f.Namespace
+	}
+	kind := detect.Kind(f.Resource)
+	if f.Subresource != "" {
+		kind += " " + f.Subresource
+	}
+	return kind + " " + detect.Ref(f.Namespace, f.Name)
 }
 
-func scope(ns string) string {
-	if ns == "" {
-		return "in all namespaces"
+// execCommand returns the command of an exec request ("sh -c id").
+func execCommand(uri string) string {
+	i := strings.IndexByte(uri, '?')
+	if i < 0 {
+		return ""
 	}
-	return "in " + ns
+	q, err := url.ParseQuery(uri[i+1:])
+	if err != nil {
+		return ""
+	}
+	return strings.Join(q["command"], " ")
 }
 
-func pastTense(verb string) string {
-	switch verb {
-	case "get":
-		return "read"
-	case "list":
-		return "listed"
-	case "watch":
-		return "watched"
-	case "patch":
-		return "patched"
-	case "update":
-		return "updated"
-	case "create":
-		return "created"
-	case "delete":
-		return "deleted"
+// writeLinks ends the story with how its actors got their rights and why
+// identities were joined: bindings, tokens, a shared source.
+func writeLinks(b *strings.Builder, links []Link, ss []step) {
+	sorted := append([]Link(nil), links...)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].at.Before(sorted[j].at) })
+	for _, l := range sorted {
+		when := ""
+		for _, s := range ss {
+			if s.actor == l.To && s.at.After(l.at) && s.severity > 0 {
+				when = " " + humanDuration(s.at.Sub(l.at)) + " earlier"
+				break
+			}
+		}
+		switch l.Kind {
+		case "binding":
+			fmt.Fprintf(b, "; %s had been granted to %s by %s%s", l.Role, identity(l.To), identity(l.From), when)
+		case "token":
+			if l.From == l.To {
+				fmt.Fprintf(b, "; %s had minted a token for itself%s", identity(l.To), when)
+			} else {
+				fmt.Fprintf(b, "; a token for %s had been minted by %s%s", identity(l.To), identity(l.From), when)
+			}
+		}
 	}
-	return verb
 }
 
-// shortAgent keeps the client's name: "kubectl" of "kubectl/v1.32.4 (…)".
-func shortAgent(ua string) string {
-	if i := strings.IndexAny(ua, "/ "); i > 0 {
-		return ua[:i]
+func plural(n int, what string) string {
+	if n == 1 {
+		return "one " + what
 	}
-	return ua
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 var smallNumbers = []string{"zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten"}
@@ -228,41 +302,4 @@ func humanDuration(d time.Duration) string {
 		unit += "s"
 	}
 	return word + " " + unit
-}
-
-// kinds maps resources to their kinds for the resources stories name most.
-var kinds = map[string]string{
-	"mutatingwebhookconfigurations":   "MutatingWebhookConfiguration",
-	"validatingwebhookconfigurations": "ValidatingWebhookConfiguration",
-	"clusterrolebindings":             "ClusterRoleBinding",
-	"rolebindings":                    "RoleBinding",
-	"clusterroles":                    "ClusterRole",
-	"roles":                           "Role",
-	"configmaps":                      "ConfigMap",
-	"secrets":                         "Secret",
-	"pods":                            "Pod",
-	"deployments":                     "Deployment",
-	"daemonsets":                      "DaemonSet",
-	"statefulsets":                    "StatefulSet",
-	"replicasets":                     "ReplicaSet",
-	"jobs":                            "Job",
-	"cronjobs":                        "CronJob",
-	"services":                        "Service",
-	"serviceaccounts":                 "ServiceAccount",
-	"namespaces":                      "Namespace",
-	"networkpolicies":                 "NetworkPolicy",
-	"ingresses":                       "Ingress",
-	"nodes":                           "Node",
-	"events":                          "Event",
-	"persistentvolumes":               "PersistentVolume",
-	"persistentvolumeclaims":          "PersistentVolumeClaim",
-	"certificatesigningrequests":      "CertificateSigningRequest",
-}
-
-// KindOf names the kind of a resource ("configmaps" → "ConfigMap").
-func KindOf(resource string) string {
-	if k, ok := kinds[resource]; ok {
-		return k
-	}
-	return resource
 }

@@ -105,6 +105,14 @@ func (r *Rule) validate() error {
 	if strings.TrimSpace(r.Condition) == "" {
 		return fmt.Errorf("%s: condition is empty", where)
 	}
+	for i, g := range r.Grades {
+		if SeverityRank(g.Severity) == 0 {
+			return fmt.Errorf("%s: grade %d: severity %q is not one of info, low, medium, high, critical", where, i+1, g.Severity)
+		}
+		if strings.TrimSpace(g.When) == "" || strings.TrimSpace(g.Reason) == "" {
+			return fmt.Errorf("%s: grade %d: when and reason are required", where, i+1)
+		}
+	}
 	for i := range r.Exceptions {
 		ex := &r.Exceptions[i]
 		ex.networks = ex.networks[:0]

@@ -45,6 +45,18 @@ type Rule struct {
 	// FallbackSeverity is the severity of findings of the fallback
 	// (default: Severity).
 	FallbackSeverity string `json:"fallback_severity,omitempty"`
+	// Grades adjust the severity by what the event shows: the first whose
+	// condition holds sets the finding's severity, and its reason says why
+	// (a caBundle rotation is not a new webhook). A grade never drops a
+	// finding: "never suppress, downgrade with the reason shown".
+	Grades []Grade `json:"grades,omitempty"`
+	// Baselined rules watch how identities access the cluster (listing
+	// secrets, minting tokens, exec): their findings are downgraded to info,
+	// saying why, when the baseline shows the request is routine for its
+	// actor. Rules that judge what a request grants or creates (a binding
+	// to cluster-admin, a privileged pod) are not: doing that often does
+	// not make it harmless.
+	Baselined bool `json:"baselined,omitempty"`
 	// Exceptions exempt events from the rule; they are data, not condition.
 	Exceptions []Exception `json:"exceptions,omitempty"`
 	// Disabled rules are loaded (so they can be listed) but never evaluated.
@@ -52,6 +64,17 @@ type Rule struct {
 
 	// Source is the file the rule was loaded from.
 	Source string `json:"-"`
+}
+
+// Grade is one severity a rule's finding may take, and when.
+type Grade struct {
+	// When is an expr condition over the same environment as the rule's.
+	When string `json:"when"`
+	// Severity is the finding's severity when When holds.
+	Severity string `json:"severity"`
+	// Reason is an expr expression giving why (a string), shown with the
+	// finding: "caBundle rotation only".
+	Reason string `json:"reason"`
 }
 
 // Match is a rule's pre-filter: every non-empty list must contain the event's
