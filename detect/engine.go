@@ -31,6 +31,7 @@ type Engine struct {
 	started    map[string]time.Time // long-running requests already judged at ResponseStarted
 	lastPrune  time.Time
 	objects    *objects // the last version of objects whose changes rules grade
+	writes     writes   // writes late findings are made of
 	history    History  // the baseline (nil: none)
 }
 
@@ -46,6 +47,9 @@ type History interface {
 	// NewClient reports whether the actor, which has a history, never used
 	// the event's client.
 	NewClient(ev *auditv1.Event) bool
+	// CredentialRoutes lists the routes (SourceNetworks) a token was used
+	// from.
+	CredentialRoutes(credential string) []string
 }
 
 // SetHistory gives the engine a baseline: findings of routine requests are
@@ -104,9 +108,13 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 		state:      newState(),
 		started:    map[string]time.Time{},
 		objects:    newObjects(),
+		writes:     writes{},
 	}
 	opts := append([]expr.Option{expr.Env(&Env{})}, objectFunctions()...)
 	opts = append(opts, changeFunctions()...)
+	opts = append(opts, admissionFunctions()...)
+	opts = append(opts, corefileFunctions()...)
+	opts = append(opts, csrFunctions()...)
 	opts = append(opts, e.state.functions()...)
 	for _, r := range set.Rules {
 		if r.Disabled {
@@ -117,8 +125,12 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 			return nil, err
 		}
 		if c.changes {
+			groups := r.Match.APIGroups
+			if len(groups) == 0 {
+				groups = []string{""} // the core group
+			}
 			for _, res := range r.Match.Resources {
-				for _, g := range r.Match.APIGroups {
+				for _, g := range groups {
 					e.objects.tracked[trackKey(res, g)] = true
 				}
 			}
@@ -452,13 +464,16 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 			findings = append(findings, f)
 		}
 	}
-	if e.objects.tracks(ev) {
+	if e.objects.tracks(ev) || writeKey(ev.ObjectRef) != "" {
 		if j.env == nil {
 			j.env = &e.env
 			fillEnv(j.env, ev)
 		}
-		j.env.loadObjects(ev)
-		e.objects.remember(ev, j.env)
+		if e.objects.tracks(ev) {
+			j.env.loadObjects(ev)
+			e.objects.remember(ev, j.env)
+		}
+		e.writes.remember(ev, j.env, location)
 	}
 	return findings, true, errors.Join(errs...)
 }
@@ -494,6 +509,10 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 		j.env = &e.env
 		fillEnv(j.env, ev)
 		e.fillHistory(j.env, ev)
+		j.env.AllowedByAge = -1
+		if w, ok := e.writes[j.env.AllowedBy]; ok {
+			j.env.AllowedByAge = j.now.Sub(w.At).Seconds()
+		}
 	}
 	env := j.env
 	// Exceptions read metadata only: judge them before parsing objects, so
@@ -534,6 +553,25 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 		msg += " (recorded at audit level " + string(ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
 	}
 	f = newFinding(c.rule, env, ev, sev, msg, j.location)
+	if c.rule.ReportOn != "" {
+		// A late finding: about the write of the binding that allowed this
+		// request (report_on: binding) or that created this request's
+		// object (report_on: object), with this request as the evidence.
+		// Bindings the apiserver bootstraps, and writes whose body the
+		// rules already judged, make none.
+		key := env.AllowedBy
+		if c.rule.ReportOn == "object" {
+			key = writeKey(ev.ObjectRef)
+		}
+		w, ok := e.writes[key]
+		if !ok || w.judged || w.User == "system:apiserver" {
+			return f, false, nil
+		}
+		late := w.Finding
+		late.setRule(c.rule, sev, msg)
+		late.EvidenceAuditID, late.EvidenceTime = f.AuditID, f.Time
+		f = late
+	}
 	if err := e.grade(c, env, &f); err != nil {
 		return f, false, err
 	}
@@ -558,12 +596,22 @@ func (e *Engine) grade(c *compiled, env *Env, f *Finding) error {
 		f.regrade(g.severity, why)
 		break
 	}
+	if writeVerbs[env.Verb] && env.Subresource == "" && env.Failed && !env.Denied && rulefile.SeverityRank(f.Severity) > rulefile.SeverityRank(rulefile.SeverityLow) {
+		// A write of an object that failed (409 already exists, 422
+		// invalid) changed nothing: the attempt is told, at low. Actions
+		// through subresources (exec, attach, the kubelet's proxy) are
+		// intent whatever the kubelet answered, and keep their severity.
+		f.regrade(rulefile.SeverityLow, fmt.Sprintf("the request failed (%d): nothing changed", env.Code))
+	}
 	if env.Routine != "" && c.rule.Baselined && f.Severity != rulefile.SeverityInfo {
 		f.regrade(rulefile.SeverityInfo, env.Routine)
 		f.Routine = true
 	}
 	return nil
 }
+
+// writeVerbs are the verbs that change objects.
+var writeVerbs = map[string]bool{"create": true, "update": true, "patch": true, "delete": true, "deletecollection": true}
 
 // fillHistory sets what the baseline says of the event.
 func (e *Engine) fillHistory(env *Env, ev *auditv1.Event) {
@@ -575,6 +623,9 @@ func (e *Engine) fillHistory(env *Env, ev *auditv1.Event) {
 	}
 	env.NewNetworks = e.history.NewNetworks(ev)
 	env.NewClient = e.history.NewClient(ev)
+	if env.Credential != "" {
+		env.CredentialRoutes = e.history.CredentialRoutes(env.Credential)
+	}
 }
 
 // exempt reports whether any exception matches the event.

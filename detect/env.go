@@ -41,13 +41,38 @@ type Env struct {
 	// Did is the verb in the past tense ("created") for a request that
 	// happened, "tried to create" for one that did not, and Outcome is
 	// what to append (" (denied)", " (failed: 400)", or nothing).
-	Failed      bool              `expr:"failed"`
-	Did         string            `expr:"did"`
-	Outcome     string            `expr:"outcome"`
-	Annotations map[string]string `expr:"annotations"`
+	Failed  bool   `expr:"failed"`
+	Did     string `expr:"did"`
+	Outcome string `expr:"outcome"`
+	// AllowedBy names the binding RBAC allowed the request by
+	// ("ClusterRoleBinding mallory-admin", "RoleBinding team-a/edit"), and
+	// AllowedRole its role ("ClusterRole cluster-admin"; AllowedRoleName
+	// "cluster-admin"): empty when RBAC did not allow it.
+	AllowedBy       string `expr:"allowed_by"`
+	AllowedRole     string `expr:"allowed_role"`
+	AllowedRoleName string `expr:"allowed_role_name"`
+	AllowedTo       string `expr:"allowed_to"` // the binding's subject: "User mallory", "Group system:authenticated"
+	// AllowedByAge is how long before this request the binding that allowed
+	// it was written, in seconds; -1 when kaudit did not see it written.
+	AllowedByAge float64           `expr:"allowed_by_age"`
+	Annotations  map[string]string `expr:"annotations"`
 	// Extra is the user's extra attributes: the token's credential id, the
 	// pod and node a service-account token is bound to.
 	Extra map[string][]string `expr:"extra"`
+	// PodBound is set for a service-account token the kubelet minted for a
+	// pod (it carries the pod's claims), and InCluster when such a token is
+	// used from private addresses only: a workload of the cluster acting as
+	// itself, as operators do. A token used from outside is neither.
+	PodBound  bool `expr:"pod_bound"`
+	InCluster bool `expr:"in_cluster"`
+	// Credential is the token's id (the credential-id claim, "JTI=…"), and
+	// Route the way the request came (detect.Route: the addresses of the
+	// source chain for a pod's token, their networks for another): one
+	// token used over two routes has been copied.
+	Credential string `expr:"credential"`
+	Route      string `expr:"route"`
+	// CredentialRoutes are the routes the baseline saw the token use.
+	CredentialRoutes []string `expr:"credential_routes"`
 	// Request and Response are the request and response objects as maps
 	// (nil when the audit level did not record them). Object is the
 	// response object when present, else the request object.
@@ -131,6 +156,13 @@ func fillEnv(e *Env, ev *auditv1.Event) {
 	if ev.ResponseStatus != nil {
 		e.Code = int(ev.ResponseStatus.Code)
 	}
+	e.PodBound = IsPodBound(ev)
+	if c := ev.User.Extra["authentication.kubernetes.io/credential-id"]; len(c) > 0 {
+		e.Credential = c[0]
+	}
+	e.Route = Route(ev.SourceIPs, e.PodBound)
+	e.InCluster = e.PodBound && len(ev.SourceIPs) > 0 && !externalSource(ev.SourceIPs)
+	e.AllowedBy, e.AllowedRole, e.AllowedRoleName, e.AllowedTo = allowedBy(ev.Annotations["authorization.k8s.io/reason"])
 	e.Decision = ev.Annotations["authorization.k8s.io/decision"]
 	e.Denied = IsDenied(ev)
 	e.Allowed = !e.Denied

@@ -2,6 +2,8 @@ package detect
 
 import (
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
@@ -49,6 +51,60 @@ func IsDenied(ev *auditv1.Event) bool {
 		code = int(ev.ResponseStatus.Code)
 	}
 	return Denied(code, ev.Annotations[decisionAnnotation])
+}
+
+// Network is the network an address is seen as part of: its /24 (IPv4) or
+// /64 (IPv6), "loopback" for the host itself, "" for what is not an
+// address. Baselines and the token-theft rules compare networks, not
+// addresses: a pod restarted elsewhere on its node keeps its network.
+func Network(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil {
+		return ""
+	}
+	a = a.Unmap()
+	if a.IsLoopback() {
+		return "loopback"
+	}
+	bits := 64
+	if a.Is4() {
+		bits = 24
+	}
+	p, err := a.Prefix(bits)
+	if err != nil {
+		return ""
+	}
+	return p.String()
+}
+
+// SourceNetworks writes the networks of a source chain (the X-Forwarded-For
+// addresses, then the peer) as one string, "10.244.0.0/24 > loopback":
+// the route a request took, as far as the apiserver can tell.
+func SourceNetworks(ips []string) string {
+	var parts []string
+	for _, ip := range ips {
+		if n := Network(ip); n != "" && (len(parts) == 0 || parts[len(parts)-1] != n) {
+			parts = append(parts, n)
+		}
+	}
+	return strings.Join(parts, " > ")
+}
+
+// Route is the route a token's request took, for telling a copied token
+// from its owner: the addresses of the source chain for a token bound to a
+// pod (a pod keeps its address for the life of its token), their networks
+// for any other token.
+func Route(ips []string, podBound bool) string {
+	if podBound {
+		return strings.Join(ips, " > ")
+	}
+	return SourceNetworks(ips)
+}
+
+// IsPodBound reports whether an event's token was minted by a kubelet for
+// a pod (it carries the pod's claims).
+func IsPodBound(ev *auditv1.Event) bool {
+	return len(ev.User.Extra["authentication.kubernetes.io/pod-name"]) > 0
 }
 
 // TimeFormat is how times are written in findings, incidents and timelines:

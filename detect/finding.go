@@ -46,6 +46,12 @@ type Finding struct {
 	// Routine is set when the baseline shows the request is what its actor
 	// does every day: kept, shown at info, never chained into incidents.
 	Routine bool `json:"routine,omitempty"`
+	// EvidenceAuditID and EvidenceTime name the later request that showed
+	// what this finding's request did, when the finding was made late:
+	// a binding logged without its body is judged by what its grantee was
+	// later allowed to do under it.
+	EvidenceAuditID string `json:"evidence_audit_id,omitempty"`
+	EvidenceTime    string `json:"evidence_time,omitempty"`
 
 	// At is Time parsed, for ordering and correlation.
 	At time.Time `json:"-"`
@@ -55,8 +61,16 @@ type Finding struct {
 // one, else the authenticated user.
 func (f *Finding) Actor() string { return Actor(f.User, f.ImpersonatedUser) }
 
-// newFinding copies the event's identifying fields into a finding.
+// newFinding copies the event's identifying fields into a finding of r.
 func newFinding(r *rulefile.Rule, env *Env, ev *auditv1.Event, severity, message, location string) Finding {
+	f := eventFinding(env, ev, location)
+	f.setRule(r, severity, message)
+	return f
+}
+
+// eventFinding is a finding of no rule yet: the identifying fields of an
+// event, kept so that a later request can make a finding of it.
+func eventFinding(env *Env, ev *auditv1.Event, location string) Finding {
 	groups := env.Groups
 	if groups == nil {
 		groups = []string{}
@@ -67,15 +81,19 @@ func newFinding(r *rulefile.Rule, env *Env, ev *auditv1.Event, severity, message
 	}
 	at := EventTime(ev)
 	return Finding{
-		Type: "finding", Rule: r.ID, Title: r.Title, Severity: severity,
-		TechniqueID: r.TechniqueID, Technique: r.Technique, Tactic: r.Tactic, Attack: r.Attack,
+		Type:    "finding",
 		AuditID: env.AuditID, Stage: env.Stage, Time: at.Format(TimeFormat),
 		User: env.User, Groups: groups, ImpersonatedUser: env.ImpersonatedUser,
 		SourceIPs: ips, UserAgent: env.UserAgent, Verb: env.Verb, RequestURI: env.RequestURI,
 		APIGroup: env.APIGroup, Resource: env.Resource, Subresource: env.Subresource,
 		Namespace: env.Namespace, Name: env.Name, Code: env.Code,
-		Message: message, Location: location, At: at,
+		Location: location, At: at,
 	}
+}
+
+func (f *Finding) setRule(r *rulefile.Rule, severity, message string) {
+	f.Rule, f.Title, f.Severity, f.Message = r.ID, r.Title, severity, message
+	f.TechniqueID, f.Technique, f.Tactic, f.Attack = r.TechniqueID, r.Technique, r.Tactic, r.Attack
 }
 
 // findingFields is Finding without its methods, so that MarshalJSON and

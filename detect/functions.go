@@ -59,8 +59,27 @@ func objectFunctions() []expr.Option {
 			u, _ := p[0].(string)
 			return strings.HasPrefix(u, "system:serviceaccount:"), nil
 		}, new(func(string) bool)),
+		// sa_namespace(user): the namespace of a service account's username,
+		// "" for any other user.
+		expr.Function("sa_namespace", func(p ...any) (any, error) {
+			ns, _, _ := ServiceAccountOf(str(p[0]))
+			return ns, nil
+		}, new(func(string) string)),
+		// past(verb): the verb in the past tense ("created", "read").
+		expr.Function("past", func(p ...any) (any, error) { return PastTense(str(p[0])), nil }, new(func(string) string)),
 	}
 	return append(opts, inspectFunctions()...)
+}
+
+// ServiceAccountOf splits a service account's username
+// (system:serviceaccount:NS:NAME) into its namespace and name; ok is false
+// for any other user.
+func ServiceAccountOf(user string) (namespace, name string, ok bool) {
+	rest, ok := strings.CutPrefix(user, "system:serviceaccount:")
+	if !ok {
+		return "", "", false
+	}
+	return strings.Cut(rest, ":")
 }
 
 // IsSystemIdentity reports whether a username is one of Kubernetes' own

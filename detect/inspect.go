@@ -40,6 +40,11 @@ func inspectFunctions() []expr.Option {
 			s, _ := p[0].(string)
 			return IsCloudIdentity(s), nil
 		}, new(func(string) bool)),
+		expr.Function("label", func(p ...any) (any, error) {
+			key, _ := p[1].(string)
+			m, _ := getPath(p[0], "metadata.labels").(map[string]any)
+			return m[key], nil
+		}, new(func(any, string) any)),
 		expr.Function("annotation", func(p ...any) (any, error) {
 			key, _ := p[1].(string)
 			m, _ := getPath(p[0], "metadata.annotations").(map[string]any)

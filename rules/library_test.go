@@ -116,3 +116,34 @@ func TestMatrixCoverage(t *testing.T) {
 func tacticOfAnother(r *rulefile.Rule) bool {
 	return r.ID == "kubelet-api-exec"
 }
+
+// TestEscalationPathsCovered checks the escalation table of matrix.yaml:
+// every path of Kubernetes' RBAC good practices has a rule, and every rule
+// it names exists.
+func TestEscalationPathsCovered(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths, err := Escalation()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) < 10 {
+		t.Fatalf("%d escalation paths, want the good-practices list (escalate/bind, impersonate, CSRs, tokens, token Secrets, nodes/proxy, workloads, ephemeral containers, hostPath volumes, namespace labels, webhooks)", len(paths))
+	}
+	known := map[string]bool{}
+	for _, r := range set.Rules {
+		known[r.ID] = true
+	}
+	for _, p := range paths {
+		if len(p.Rules) == 0 {
+			t.Errorf("escalation path %q has no rule", p.Path)
+		}
+		for _, id := range p.Rules {
+			if !known[id] {
+				t.Errorf("escalation path %q names rule %s, which does not exist", p.Path, id)
+			}
+		}
+	}
+}

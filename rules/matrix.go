@@ -31,8 +31,25 @@ func (t Technique) Visible() bool { return t.Seen == "yes" || t.Seen == "partly"
 // matrix is the shape of matrix.yaml.
 type matrix struct {
 	// Tactics are the matrix's tactics in kill-chain order.
-	Tactics    []string    `json:"tactics"`
-	Techniques []Technique `json:"techniques"`
+	Tactics    []string         `json:"tactics"`
+	Techniques []Technique      `json:"techniques"`
+	Escalation []EscalationPath `json:"escalation"`
+}
+
+// EscalationPath is one way to become cluster-admin from a little access
+// (Kubernetes' RBAC Good Practices), with the rules that cover it.
+type EscalationPath struct {
+	Path  string   `json:"path"`
+	Rules []string `json:"rules"`
+}
+
+// Escalation returns the escalation paths of matrix.yaml.
+func Escalation() ([]EscalationPath, error) {
+	m, err := readMatrix()
+	if err != nil {
+		return nil, err
+	}
+	return m.Escalation, nil
 }
 
 func readMatrix() (*matrix, error) {

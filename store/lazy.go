@@ -10,6 +10,7 @@ import (
 	"github.com/cenkalti/backoff/v5"
 
 	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/baseline"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 )
@@ -126,6 +127,20 @@ func (l *Lazy) Event(ctx context.Context, auditID string) ([][]byte, error) {
 		return nil, err
 	}
 	return st.Event(ctx, auditID)
+}
+
+// LearnBaseline learns a baseline from the store behind, when it can
+// (BaselineReader).
+func (l *Lazy) LearnBaseline(ctx context.Context, b *baseline.Baseline, since, until time.Time) error {
+	st, err := l.get()
+	if err != nil {
+		return err
+	}
+	br, ok := st.(BaselineReader)
+	if !ok {
+		return errors.New("this store cannot learn a baseline")
+	}
+	return br.LearnBaseline(ctx, b, since, until)
 }
 
 // Close stops opening and closes the store when it was opened.

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/baseline"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 )
@@ -43,6 +44,14 @@ type Reader interface {
 	Incident(ctx context.Context, id string) (*IncidentDetail, error)
 	// Event returns the stored (redacted) JSON of every stage of a request.
 	Event(ctx context.Context, auditID string) ([][]byte, error)
+}
+
+// BaselineReader learns a baseline from the stored events of a window:
+// every allowed request of every actor, at the stage detection judges.
+// kaudit serve rebuilds its baseline this way, so that a restart loses
+// nothing of it.
+type BaselineReader interface {
+	LearnBaseline(ctx context.Context, b *baseline.Baseline, since, until time.Time) error
 }
 
 // Store is both sides of one store, and its lifetime.

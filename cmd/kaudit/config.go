@@ -21,6 +21,7 @@ const (
 	keyBaselineMinCount = "baseline.min_count"
 	keyBaselineWindow   = "baseline.window"
 	keyBaselineRefresh  = "baseline.refresh"
+	keyBaselineSettle   = "baseline.settle"
 
 	keyRedactKey   = "redact.key"
 	keyRulesDir    = "rules.dir"

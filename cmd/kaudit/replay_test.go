@@ -118,7 +118,8 @@ func TestReplayExitCodes(t *testing.T) {
 		{"bad format", []string{"replay", "--format", "xml", sample}, 2, "--format"},
 		{"bad severity", []string{"replay", "--fail-on", "urgent", sample}, 2, "--fail-on"},
 		{"fail-on high finds high", []string{"replay", "--fail-on", "high", sample}, 3, ""},
-		{"fail-on critical finds none", []string{"replay", "--fail-on", "critical", sample}, 0, ""},
+		{"fail-on critical finds the webhook calling outside", []string{"replay", "--fail-on", "critical", sample}, 3, ""},
+		{"fail-on critical finds none in ordinary life", []string{"replay", "--fail-on", "critical", "../../testdata/apiserver-1.36-benign.log"}, 0, ""},
 	}
 	for _, c := range cases {
 		code, _, stderr := kaudit(t, "", c.args...)

@@ -182,7 +182,43 @@ func (a *app) rulesCoverage() error {
 		fmt.Fprintf(a.stdout, "rule %s reports a technique outside the matrix table\n", r.ID)
 	}
 	fmt.Fprintf(a.stdout, "%d of %d visible techniques covered; %d techniques in the table\n", covered, visible, len(cov))
-	return nil
+	return a.writeEscalation(set)
+}
+
+// writeEscalation writes the escalation paths' table: each path with the
+// enabled rules that cover it, at their severity.
+func (a *app) writeEscalation(set *rulefile.RuleSet) error {
+	paths, err := rules.Escalation()
+	if err != nil {
+		return inputError(err)
+	}
+	byID := map[string]*rulefile.Rule{}
+	for _, r := range set.Rules {
+		if !r.Disabled {
+			byID[r.ID] = r
+		}
+	}
+	fmt.Fprintf(a.stdout, "\nESCALATION PATHS (Kubernetes RBAC good practices)\n")
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PATH\tRULE\tSEVERITY\tDENIED\tLEVEL")
+	for _, p := range paths {
+		first := true
+		for _, id := range p.Rules {
+			path := ""
+			if first {
+				path = p.Path
+			}
+			r, ok := byID[id]
+			if !ok {
+				fmt.Fprintf(tw, "%s\t%s\t(disabled)\t\t\n", path, id)
+				first = false
+				continue
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", path, r.ID, r.Severity, r.DeniedSeverity, r.Level)
+			first = false
+		}
+	}
+	return tw.Flush()
 }
 
 // writeCovered writes one technique of the coverage table: whether the

@@ -185,6 +185,9 @@ func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	if s.live != nil {
 		pub := &live.Publisher{Pipeline: s.pipeline, Source: s.incidents, Store: s.store, Limits: live.DefaultLimits, Logger: s.log}
 		go func() { defer close(pubDone); pub.Run(pubCtx) }()
+		if br, ok := s.store.(store.BaselineReader); ok {
+			go a.learner(br, s).Run(pubCtx)
+		}
 	} else {
 		close(pubDone)
 	}
@@ -213,6 +216,16 @@ func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	<-pubDone
 	s.log.Info("stopped")
 	return runErr
+}
+
+// learner relearns serve's baseline from the store (baseline.* keys).
+func (a *app) learner(br store.BaselineReader, s *server) *live.Learner {
+	settle := live.DefaultBaselineSettle
+	if a.v.IsSet(keyBaselineSettle) {
+		settle = a.v.GetDuration(keyBaselineSettle)
+	}
+	return &live.Learner{Store: br, Pipeline: s.pipeline, Logger: s.log, MinCount: a.v.GetInt(keyBaselineMinCount),
+		Window: a.v.GetDuration(keyBaselineWindow), Settle: settle, Every: a.v.GetDuration(keyBaselineRefresh)}
 }
 
 // close releases what assemble opened, last opened first.

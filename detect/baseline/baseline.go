@@ -24,7 +24,6 @@ package baseline
 
 import (
 	"fmt"
-	"net/netip"
 	"sort"
 	"strings"
 	"time"
@@ -85,8 +84,8 @@ type Baseline struct {
 	// Events counts the requests learned.
 	Events     int                  `json:"events"`
 	Identities map[string]*Identity `json:"identities"`
-	// Credentials are the networks each token (credential id) was used
-	// from.
+	// Credentials are the routes (detect.Route) each token (credential
+	// id) was used from.
 	Credentials map[string]map[string]*Seen `json:"credentials"`
 	// MinCount is how often a request must have been seen to be routine
 	// (DefaultMinCount when zero).
@@ -102,7 +101,8 @@ func New() *Baseline {
 type Request struct {
 	Actor      string
 	Action     string
-	Networks   []string
+	Networks   []string // the networks of the source chain, each once
+	Route      string   // the chain as one string (detect.SourceNetworks)
 	Client     string
 	PodBound   bool
 	Credential string
@@ -111,12 +111,8 @@ type Request struct {
 
 // RequestOf reduces an event to what a baseline keeps of it.
 func RequestOf(ev *auditv1.Event) Request {
-	r := Request{Actor: detect.ActorOf(ev), Action: ActionOf(ev), Client: detect.Client(ev.UserAgent), At: detect.EventTime(ev)}
-	for _, ip := range ev.SourceIPs {
-		if n := Network(ip); n != "" && !contains(r.Networks, n) {
-			r.Networks = append(r.Networks, n)
-		}
-	}
+	r := Request{Actor: detect.ActorOf(ev), Action: ActionOf(ev), Client: detect.Client(ev.UserAgent), At: detect.EventTime(ev),
+		Networks: NetworksOf(ev.SourceIPs), Route: detect.Route(ev.SourceIPs, detect.IsPodBound(ev))}
 	if v := ev.User.Extra[ClaimPodName]; len(v) > 0 && v[0] != "" {
 		r.PodBound = true
 	}
@@ -126,52 +122,54 @@ func RequestOf(ev *auditv1.Event) Request {
 	return r
 }
 
-// ActionOf names what a request does: "VERB RESOURCE[/SUB] in NAMESPACE",
-// "... in all namespaces" when a namespaced resource is read across all of
-// them or the resource is cluster-scoped, or the path of a non-resource
-// request.
+// ActionOf names what a request does: "VERB RESOURCE[/SUB][.GROUP] in
+// NAMESPACE", "... cluster-wide" when it names no namespace (a cluster-
+// scoped object, or a namespaced resource across all namespaces), or the
+// path of a non-resource request.
 func ActionOf(ev *auditv1.Event) string {
 	ref := ev.ObjectRef
-	if ref == nil || ref.Resource == "" {
-		path := ev.RequestURI
+	if ref == nil {
+		return Action(ev.Verb, "", "", "", "", ev.RequestURI)
+	}
+	return Action(ev.Verb, ref.APIGroup, ref.Resource, ref.Subresource, ref.Namespace, ev.RequestURI)
+}
+
+// Action is ActionOf from the fields of a request, as a store holds them.
+// list and watch are one action: an informer lists once, at its start,
+// then watches, and a restarted operator lists again.
+func Action(verb, group, resource, subresource, namespace, requestURI string) string {
+	if verb == "list" || verb == "watch" {
+		verb = "list/watch"
+	}
+	if resource == "" {
+		path := requestURI
 		if i := strings.IndexByte(path, '?'); i >= 0 {
 			path = path[:i]
 		}
-		return ev.Verb + " " + path
+		return verb + " " + path
 	}
-	res := ref.Resource
-	if ref.Subresource != "" {
-		res += "/" + ref.Subresource
+	res := resource
+	if subresource != "" {
+		res += "/" + subresource
 	}
-	if ref.APIGroup != "" {
-		res += "." + ref.APIGroup
+	if group != "" {
+		res += "." + group
 	}
-	if ref.Namespace == "" {
-		return ev.Verb + " " + res + " cluster-wide"
+	if namespace == "" {
+		return verb + " " + res + " cluster-wide"
 	}
-	return ev.Verb + " " + res + " in " + ref.Namespace
+	return verb + " " + res + " in " + namespace
 }
 
-// Network is the network an address is seen as part of: its /24 (IPv4) or
-// /64 (IPv6); loopback stays one network; "" for what is not an address.
-func Network(ip string) string {
-	a, err := netip.ParseAddr(ip)
-	if err != nil {
-		return ""
+// NetworksOf lists the networks of a source chain, each once.
+func NetworksOf(ips []string) []string {
+	var out []string
+	for _, ip := range ips {
+		if n := detect.Network(ip); n != "" && !contains(out, n) {
+			out = append(out, n)
+		}
 	}
-	a = a.Unmap()
-	bits := 64
-	if a.Is4() {
-		bits = 24
-	}
-	if a.IsLoopback() {
-		return "loopback"
-	}
-	p, err := a.Prefix(bits)
-	if err != nil {
-		return ""
-	}
-	return p.String()
+	return out
 }
 
 // Learn adds one request to the baseline (the judged stage of each request
@@ -200,14 +198,14 @@ func (b *Baseline) learnN(r Request, n int) {
 	for _, net := range networksOrNone(r.Networks) {
 		seen(id.Networks, net).add(r.At, n)
 		seen(id.Routines, routineKey(r.Action, net, r.Client)).add(r.At, n)
-		if r.Credential != "" {
-			nets := b.Credentials[r.Credential]
-			if nets == nil {
-				nets = map[string]*Seen{}
-				b.Credentials[r.Credential] = nets
-			}
-			seen(nets, net).add(r.At, n)
+	}
+	if r.Credential != "" {
+		routes := b.Credentials[r.Credential]
+		if routes == nil {
+			routes = map[string]*Seen{}
+			b.Credentials[r.Credential] = routes
 		}
+		seen(routes, r.Route).add(r.At, n)
 	}
 	if r.PodBound {
 		id.PodBound.add(r.At, n)
@@ -324,9 +322,9 @@ func (b *Baseline) NewClient(ev *auditv1.Event) bool {
 	return !ok
 }
 
-// CredentialNetworks returns the networks a token was used from in the
-// history, sorted (detect.History).
-func (b *Baseline) CredentialNetworks(credential string) []string {
+// CredentialRoutes returns the routes (detect.SourceNetworks) a token was
+// used from in the history, sorted (detect.History).
+func (b *Baseline) CredentialRoutes(credential string) []string {
 	if b == nil || credential == "" {
 		return nil
 	}
@@ -351,6 +349,24 @@ func clientName(c string) string {
 		return "no user agent"
 	}
 	return c
+}
+
+// AddRoute adds n uses of a token over a route, first and last seen at
+// the given times (a history read back in aggregate).
+func (b *Baseline) AddRoute(credential, route string, n int, first, last time.Time) {
+	if credential == "" || n <= 0 {
+		return
+	}
+	routes := b.Credentials[credential]
+	if routes == nil {
+		routes = map[string]*Seen{}
+		b.Credentials[credential] = routes
+	}
+	s := seen(routes, route)
+	s.add(first, 1)
+	if n > 1 {
+		s.add(last, n-1)
+	}
 }
 
 // AddCount adds n requests alike, first and last seen at the given times:

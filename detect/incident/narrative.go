@@ -145,10 +145,8 @@ func narrative(inc *Incident, fs []detect.Finding, touches []Touch) string {
 // identity names an actor for a sentence: service accounts as "the service
 // account NS/NAME".
 func identity(actor string) string {
-	if rest, ok := strings.CutPrefix(actor, "system:serviceaccount:"); ok {
-		if ns, name, ok := strings.Cut(rest, ":"); ok {
-			return "the service account " + ns + "/" + name
-		}
+	if ns, name, ok := detect.ServiceAccountOf(actor); ok {
+		return "the service account " + ns + "/" + name
 	}
 	if actor == "" {
 		return "someone"

@@ -52,6 +52,15 @@ func Merge(builtin, user []RuleFile) (*RuleSet, error) {
 				}
 				set.Rules[i].Exceptions = append(set.Rules[i].Exceptions, ex)
 			}
+			for _, g := range f.Grades {
+				for _, id := range g.Rules {
+					i, ok := byID[id]
+					if !ok {
+						return nil, fmt.Errorf("grade for unknown rule %q", id)
+					}
+					set.Rules[i].Grades = append(set.Rules[i].Grades, g.Grade)
+				}
+			}
 			for _, id := range f.Disable {
 				i, ok := byID[id]
 				if !ok {
@@ -104,6 +113,9 @@ func (r *Rule) validate() error {
 	}
 	if strings.TrimSpace(r.Condition) == "" {
 		return fmt.Errorf("%s: condition is empty", where)
+	}
+	if r.ReportOn != "" && r.ReportOn != "binding" && r.ReportOn != "object" {
+		return fmt.Errorf("%s: report_on %q: want binding or object", where, r.ReportOn)
 	}
 	for i, g := range r.Grades {
 		if SeverityRank(g.Severity) == 0 {

@@ -50,6 +50,14 @@ type Rule struct {
 	// (a caBundle rotation is not a new webhook). A grade never drops a
 	// finding: "never suppress, downgrade with the reason shown".
 	Grades []Grade `json:"grades,omitempty"`
+	// ReportOn makes a late finding: the rule fires on a request, and the
+	// finding is about an earlier one, with this request as its evidence:
+	// "binding", the write of the binding that allowed this request
+	// (allowed_by); "object", the creation of this request's object. On
+	// clusters that log bindings and secrets without their bodies, what a
+	// binding granted shows only when it is used, and that a Secret held a
+	// service-account token only when the token controller fills it.
+	ReportOn string `json:"report_on,omitempty"`
 	// Baselined rules watch how identities access the cluster (listing
 	// secrets, minting tokens, exec): their findings are downgraded to info,
 	// saying why, when the baseline shows the request is routine for its
@@ -75,6 +83,13 @@ type Grade struct {
 	// Reason is an expr expression giving why (a string), shown with the
 	// finding: "caBundle rotation only".
 	Reason string `json:"reason"`
+}
+
+// SharedGrade is a grade of several rules.
+type SharedGrade struct {
+	Rules   []string `json:"rules"`
+	Comment string   `json:"comment,omitempty"`
+	Grade
 }
 
 // Match is a rule's pre-filter: every non-empty list must contain the event's
@@ -130,6 +145,10 @@ type RuleFile struct {
 	Rules []Rule `json:"rules,omitempty"`
 	// Exceptions add to the exceptions of rules named by their Rule field.
 	Exceptions []Exception `json:"exceptions,omitempty"`
+	// Grades add a grade to each of the rules they name, after the rules'
+	// own: one judgement shared by many rules (the cluster's installer
+	// maintaining its own add-ons).
+	Grades []SharedGrade `json:"grades,omitempty"`
 	// Disable names rules to switch off.
 	Disable []string `json:"disable,omitempty"`
 }

@@ -15,6 +15,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/baseline"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/store"
@@ -239,3 +240,28 @@ func (s *Store) Event(_ context.Context, auditID string) ([][]byte, error) {
 
 // Close releases nothing: the store lives as long as the process.
 func (s *Store) Close() error { return nil }
+
+// LearnBaseline learns, from the stored events of [since, until], what
+// each actor did (store.BaselineReader).
+func (s *Store) LearnBaseline(_ context.Context, b *baseline.Baseline, since, until time.Time) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	ids := make([]string, 0, len(s.requests))
+	for id := range s.requests {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids) // the same store always learns the same baseline
+	for _, id := range ids {
+		for _, st := range s.requests[id].stages {
+			if (!since.IsZero() && st.at.Before(since)) || (!until.IsZero() && st.at.After(until)) {
+				continue
+			}
+			ev, err := ingest.DecodeEvent(st.raw)
+			if err != nil {
+				return fmt.Errorf("memory store: stored event %s: %w", id, err)
+			}
+			b.LearnEvent(ev)
+		}
+	}
+	return nil
+}

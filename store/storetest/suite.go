@@ -13,6 +13,7 @@ import (
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
 	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/detect/baseline"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/store"
@@ -79,6 +80,7 @@ func Run(t *testing.T, open Opener) {
 		checkTimeline(t, st, store.Query{AuditID: want[7].AuditID}, want[7:8])
 	})
 	t.Run("events keep every stage once, as JSON", func(t *testing.T) { checkEvents(t, st, recs) })
+	t.Run("the baseline learned from the store equals the file's", func(t *testing.T) { checkBaseline(t, st, recs) })
 	t.Run("incidents and their detail", func(t *testing.T) {
 		checkIncidents(t, st, incs, p.Findings(), want)
 	})
@@ -258,5 +260,41 @@ func checkEvents(t *testing.T, st store.Store, recs []ingest.Record) {
 	}
 	if _, err := st.Event(ctx, "no-such-audit-id"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing event: got %v, want ErrNotFound", err)
+	}
+}
+
+// checkBaseline learns a baseline from the store (kaudit serve's way) and
+// from the records themselves (replay --baseline's way): every actor's
+// routines, networks and clients, with their counts, must be the same,
+// although the store holds every event twice.
+func checkBaseline(t *testing.T, st store.Store, recs []ingest.Record) {
+	br, ok := st.(store.BaselineReader)
+	if !ok {
+		t.Fatal("the store cannot learn a baseline (store.BaselineReader)")
+	}
+	want := baseline.New()
+	for _, r := range recs {
+		want.LearnEvent(r.Event)
+	}
+	got := baseline.New()
+	if err := br.LearnBaseline(context.Background(), got, time.Time{}, time.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got.Events != want.Events || len(got.Identities) != len(want.Identities) {
+		t.Fatalf("learned %d requests of %d actors from the store, %d of %d from the file", got.Events, len(got.Identities), want.Events, len(want.Identities))
+	}
+	for actor, w := range want.Identities {
+		g := got.Identities[actor]
+		if g == nil {
+			t.Fatalf("actor %s missing from the store's baseline", actor)
+		}
+		for k, ws := range w.Routines {
+			if gs := g.Routines[k]; gs == nil || gs.Count != ws.Count || !gs.First.Equal(ws.First) || !gs.Last.Equal(ws.Last) {
+				t.Fatalf("%s: routine %q: store %+v, file %+v", actor, k, gs, ws)
+			}
+		}
+		if len(g.Routines) != len(w.Routines) {
+			t.Fatalf("%s: %d routines from the store, %d from the file", actor, len(g.Routines), len(w.Routines))
+		}
 	}
 }

@@ -1,0 +1,101 @@
+package detect
+
+import (
+	"regexp"
+
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
+)
+
+// What RBAC says allowed a request, read from the authorizer's reason
+// annotation:
+//
+//	RBAC: allowed by ClusterRoleBinding "mallory-admin" of ClusterRole "cluster-admin" to User "mallory"
+//	RBAC: allowed by RoleBinding "edit/team-a" of ClusterRole "edit" to ServiceAccount "ci/team-a"
+//
+// On a cluster that logs bindings at the Metadata level, this is how kaudit
+// learns what a binding granted: from the requests it later allowed.
+var rbacReason = regexp.MustCompile(`allowed by (ClusterRoleBinding|RoleBinding) "([^"]*)" of (ClusterRole|Role) "([^"]*)" to (\w+) "([^"]*)"`)
+
+// allowedBy parses the reason annotation: the binding ("ClusterRoleBinding
+// NAME" or "RoleBinding NAMESPACE/NAME"), the role ("ClusterRole NAME",
+// with the role's name alone in roleName) and the subject it was granted to
+// ("Group system:authenticated").
+func allowedBy(reason string) (binding, role, roleName, subject string) {
+	m := rbacReason.FindStringSubmatch(reason)
+	if m == nil {
+		return "", "", "", ""
+	}
+	name := m[2]
+	if m[1] == "RoleBinding" {
+		// RBAC writes a RoleBinding as "name/namespace".
+		if i := lastSlash(name); i >= 0 {
+			name = name[i+1:] + "/" + name[:i]
+		}
+	}
+	return m[1] + " " + name, m[3] + " " + m[4], m[4], m[5] + " " + m[6]
+}
+
+func lastSlash(s string) int {
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] == '/' {
+			return i
+		}
+	}
+	return -1
+}
+
+// writeKey names the objects whose writes late findings are made of, the
+// way allowedBy names bindings: "ClusterRoleBinding NAME", "RoleBinding
+// NS/NAME", "Secret NS/NAME"; "" for other objects.
+func writeKey(ref *auditv1.ObjectReference) string {
+	if ref == nil || ref.Subresource != "" || ref.Name == "" {
+		return ""
+	}
+	switch {
+	case ref.APIGroup == "rbac.authorization.k8s.io" && ref.Resource == "clusterrolebindings":
+		return "ClusterRoleBinding " + ref.Name
+	case ref.APIGroup == "rbac.authorization.k8s.io" && ref.Resource == "rolebindings":
+		return "RoleBinding " + ref.Namespace + "/" + ref.Name
+	case ref.APIGroup == "" && ref.Resource == "secrets":
+		return "Secret " + ref.Namespace + "/" + ref.Name
+	}
+	return ""
+}
+
+// maxWrites bounds the writes remembered for late findings.
+const maxWrites = 10000
+
+// write is a request that wrote an object, and whether rules could judge
+// it there (its body was logged): a late finding is made only of the writes
+// they could not.
+type write struct {
+	Finding
+	judged bool
+}
+
+// writes remembers the requests that created or changed bindings and
+// created secrets, so that a later request can make a finding of them: a
+// request allowed by a binding shows what the binding granted; the token
+// controller filling a Secret shows it was a service-account token Secret.
+type writes map[string]write
+
+// remember keeps a successful write (bindings: create, update, patch;
+// secrets: create), or forgets a deleted object.
+func (w writes) remember(ev *auditv1.Event, env *Env, location string) {
+	k := writeKey(ev.ObjectRef)
+	if k == "" || env.Failed {
+		return
+	}
+	switch {
+	case ev.Verb == "delete":
+		delete(w, k)
+	case ev.Verb == "create" || (ev.ObjectRef.Resource != "secrets" && (ev.Verb == "update" || ev.Verb == "patch")):
+		if _, ok := w[k]; !ok && len(w) >= maxWrites {
+			for old := range w {
+				delete(w, old)
+				break
+			}
+		}
+		w[k] = write{Finding: eventFinding(env, ev, location), judged: ev.RequestObject != nil || ev.ResponseObject != nil}
+	}
+}
