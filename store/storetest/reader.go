@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
@@ -99,6 +100,32 @@ func checkReaderExtras(t *testing.T, st store.Store, recs []ingest.Record, findi
 	}
 
 	checkObjectBefore(t, st, recs)
+	checkHint(t, st, want)
+}
+
+// checkHint asks for a service account by its short name, and for mallory
+// in an hour with no requests: both find nothing, and the hint says why.
+func checkHint(t *testing.T, st store.Store, want []Expected) {
+	ctx := context.Background()
+	q := store.Query{Actor: "replicaset-controller"}
+	if got, _ := st.Timeline(ctx, q); len(got) != 0 {
+		t.Fatalf("a short name matched %d requests", len(got))
+	}
+	h, err := store.HintFor(ctx, st, q)
+	if err != nil || !slices.Equal(h.Actors, []string{"system:serviceaccount:kube-system:replicaset-controller"}) || h.OutsideWindow {
+		t.Fatalf("hint for a short name: %+v, %v", h, err)
+	}
+	if !h.First.Equal(want[0].Time) || !h.Last.Equal(want[len(want)-1].Time) {
+		t.Fatalf("hint span %s..%s", h.First, h.Last)
+	}
+	late := want[len(want)-1].Time.Add(time.Hour)
+	q = store.Query{Actor: "mallory", Since: late}
+	if h, err = store.HintFor(ctx, st, q); err != nil || !h.OutsideWindow || len(h.Actors) != 0 || !h.Useful() {
+		t.Fatalf("hint for a window after the log: %+v, %v", h, err)
+	}
+	if h, err = store.HintFor(ctx, st, store.Query{Actor: "nobody-at-all"}); err != nil || h.Useful() {
+		t.Fatalf("hint for an actor that never acted: %+v, %v", h, err)
+	}
 }
 
 func allFindingIDs(incs []incident.Incident) []string {
