@@ -107,7 +107,7 @@ type htmlTouched struct {
 
 type htmlEntry struct {
 	Time, Actor, Verb, Object, Sources, Findings, Location, AuditID string
-	Code                                                           int
+	Code                                                            int
 }
 
 // writeHTML writes the report as one HTML file.
