@@ -68,7 +68,9 @@ func timeText(ts, layout string) string {
 }
 
 // severityCell is a severity in capitals, coloured.
-func severityCell(sev string) cell { return cell{text: strings.ToUpper(fieldText(sev)), style: severityStyle(sev)} }
+func severityCell(sev string) cell {
+	return cell{text: strings.ToUpper(fieldText(sev)), style: severityStyle(sev)}
+}
 
 // sourcesCell writes a request's sourceIPs: "203.0.113.5 via 127.0.0.1"
 // when X-Forwarded-For named a client before the peer that connected.
