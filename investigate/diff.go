@@ -128,8 +128,12 @@ func change(path []string, op string, before, after any) Change {
 	return c
 }
 
-// isNoise reports whether a path is bookkeeping of the apiserver's.
+// isNoise reports whether a path is bookkeeping of the apiserver's or
+// its controllers' (status), not what the request asked for.
 func isNoise(path []string) bool {
+	if len(path) > 0 && path[0] == "status" {
+		return true
+	}
 	if len(path) < 2 || path[0] != "metadata" {
 		return false
 	}

@@ -92,6 +92,17 @@ func (v textView) describe(w io.Writer, rep *investigate.Report) {
 	v.entryTable(w, rep.Timeline, "  ")
 }
 
+// indented writes text after indent, wrapped to the view's width.
+func (v textView) indented(w io.Writer, indent, text string) {
+	lines := []string{text}
+	if v.width() > 0 {
+		lines = wrap(text, v.width()-len(indent))
+	}
+	for _, l := range lines {
+		fmt.Fprintln(w, indent+l)
+	}
+}
+
 // linkWords says how a link joins two identities.
 func linkWords(kind, role string) string {
 	switch kind {
@@ -111,16 +122,16 @@ func linkWords(kind, role string) string {
 // writeDiff writes what one update or patch changed.
 func (v textView) writeDiff(w io.Writer, d *investigate.EventDiff) {
 	obj := investigate.ObjectLabel(d.Verb, d.Object.Resource, "", d.Object.Namespace, d.Object.Name, "")
-	head := "  " + fieldText(d.Verb) + " " + fieldText(obj)
+	head := fieldText(d.Verb) + " " + fieldText(obj)
 	if d.After != nil {
 		head += " by " + fieldText(d.After.Actor) + " at " + timeText(d.After.Time, "15:04:05.000000")
 	}
-	fmt.Fprintln(w, head)
+	v.indented(w, "  ", head)
 	if d.Before != nil {
-		fmt.Fprintf(w, "    before: as a %s by %s at %s showed it\n", fieldText(d.Before.Verb), fieldText(d.Before.Actor), timeText(d.Before.Time, "15:04:05.000000"))
+		v.indented(w, "    ", fmt.Sprintf("before: as a %s by %s at %s showed it", fieldText(d.Before.Verb), fieldText(d.Before.Actor), timeText(d.Before.Time, "15:04:05.000000")))
 	}
 	if d.Note != "" {
-		fmt.Fprintf(w, "    %s\n", d.Note)
+		v.indented(w, "    ", d.Note)
 	}
 	for _, c := range d.Changes {
 		if c.Noise && !v.wide {
@@ -128,13 +139,29 @@ func (v textView) writeDiff(w io.Writer, d *investigate.EventDiff) {
 		}
 		path := fieldText(strings.Join(c.Path, "."))
 		if c.Lines == nil {
-			fmt.Fprintf(w, "    %s %s: %s → %s\n", path, c.Op, fieldText(string(c.Before)), fieldText(string(c.After)))
+			var line string
+			switch c.Op {
+			case "added":
+				line = path + " added: " + fieldText(string(c.After))
+			case "removed":
+				line = path + " removed: " + fieldText(string(c.Before))
+			default:
+				line = path + " changed: " + fieldText(string(c.Before)) + " → " + fieldText(string(c.After))
+			}
+			if !v.wide {
+				line = cut(line, textWidth-4, false)
+			}
+			fmt.Fprintln(w, "    "+line)
 			continue
 		}
 		fmt.Fprintf(w, "    %s %s:\n", path, c.Op)
 		for _, l := range c.Lines {
 			style := map[string]string{"+": "32", "-": "31"}[l.Op]
-			fmt.Fprintln(w, "      "+v.pal.paint(style, l.Op+" "+fieldText(l.Text)))
+			text := l.Op + " " + fieldText(l.Text)
+			if !v.wide {
+				text = cut(text, textWidth-6, false)
+			}
+			fmt.Fprintln(w, "      "+v.pal.paint(style, text))
 		}
 	}
 }
