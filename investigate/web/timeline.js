@@ -86,7 +86,7 @@ export async function renderTimeline(root, params, ctx) {
       h('td', { class: 'when' }, h('a', { href: eventHref(e.audit_id), title: 'this request: findings, RBAC reason, diff, redacted JSON' }, fmtTime(e.time))),
       h('td', null, h('a', { href: actorHref(actor), class: 'actor' }, actor),
         e.impersonated_user ? h('div', { class: 'muted small' }, 'via ', h('a', { href: actorHref(e.user), class: 'actor' }, e.user)) : ''),
-      h('td', null, e.verb),
+      h('td', { class: 'verb' }, e.verb),
       h('td', null, e.resource ? h('a', { href: objectHref(e), class: 'object' }, objectLabel(e)) : h('span', { class: 'muted' }, e.request_uri)),
       h('td', { class: 'num' }, String(e.code)),
       h('td', null, sourceIPs(e.source_ips)),
