@@ -23,7 +23,7 @@ var layers = [][]string{
 	{"auth"},
 	{"ingest", "ingest/ingesttest", "ingest/webhook", "ingest/webhook/webhooktest", "ingest/kafka", "ingest/kafka/kafkatest"},
 	{"redact"},
-	{"detect/rulefile", "detect", "detect/incident"},
+	{"detect/rulefile", "detect", "detect/baseline", "detect/incident"},
 	{"rules", "rules/ruletest"},
 	{"pipeline"},
 	{"store", "store/memory", "store/clickhouse", "store/clickhouse/chtest", "store/storetest"},

@@ -2,7 +2,6 @@ package investigate
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -20,19 +19,16 @@ type TimelinePage struct {
 	Offset     int           `json:"offset"`
 	More       bool          `json:"more"`
 	NextOffset int           `json:"next_offset,omitempty"`
+	// Hint, on a first page that found nothing, says why a near miss
+	// would have found something (a longer actor name, another time) and
+	// which times the store covers.
+	Hint *store.Hint `json:"hint,omitempty"`
 }
 
 // IncidentList is the answer of GET /api/v1/incidents, most severe first,
 // then by start time.
 type IncidentList struct {
 	Incidents []incident.Incident `json:"incidents"`
-}
-
-// EventStages is the answer of GET /api/v1/events/{auditID}: the redacted
-// JSON of each stage of one request, as stored.
-type EventStages struct {
-	AuditID string            `json:"audit_id"`
-	Stages  []json.RawMessage `json:"stages"`
 }
 
 // TacticList is the answer of GET /api/v1/tactics: the matrix's tactics in
@@ -65,6 +61,18 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 	if len(entries) > page.Limit {
 		entries = entries[:page.Limit]
 		page.More, page.NextOffset = true, page.Offset+page.Limit
+	}
+	if err := store.AnnotateFindings(r.Context(), h.st, entries); err != nil {
+		h.storeError(w, r, "timeline findings", err)
+		return
+	}
+	if len(entries) == 0 && page.Offset == 0 {
+		hint, err := store.HintFor(r.Context(), h.st, q)
+		if err != nil {
+			h.storeError(w, r, "timeline hint", err)
+			return
+		}
+		page.Hint = &hint
 	}
 	page.Entries = nonNil(entries)
 	writeJSON(w, r, http.StatusOK, page)
@@ -102,33 +110,6 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request) {
 	d.Findings = nonNil(d.Findings)
 	d.Timeline = nonNil(d.Timeline)
 	writeJSON(w, r, http.StatusOK, d)
-}
-
-func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.Query()) > 0 {
-		writeError(w, http.StatusBadRequest, "this endpoint takes no query parameters")
-		return
-	}
-	id := r.PathValue("auditID")
-	stages, err := h.st.Event(r.Context(), id)
-	if errors.Is(err, store.ErrNotFound) || (err == nil && len(stages) == 0) {
-		writeError(w, http.StatusNotFound, "no event "+id)
-		return
-	}
-	if err != nil {
-		h.storeError(w, r, "event", err)
-		return
-	}
-	out := EventStages{AuditID: id, Stages: make([]json.RawMessage, 0, len(stages))}
-	for i, s := range stages {
-		if !json.Valid(s) {
-			h.log.Error("stored event is not JSON", "audit_id", id, "stage_index", i)
-			writeError(w, http.StatusInternalServerError, "the store holds a stage of this event that is not JSON")
-			return
-		}
-		out.Stages = append(out.Stages, json.RawMessage(s))
-	}
-	writeJSON(w, r, http.StatusOK, out)
 }
 
 // storeError answers a failed store query with 503 (the store is the

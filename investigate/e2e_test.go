@@ -99,7 +99,9 @@ func TestBrowserEndToEnd(t *testing.T) {
 		t.Fatalf("browser test printed no measurements: %v\n%s", err, stdout.String())
 	}
 	b, _ := json.MarshalIndent(metrics, "", "  ")
-	t.Logf("screenshot of the incident view: %s", filepath.Join(shots, "incident-1440x900.png"))
+	if pngs, err := filepath.Glob(filepath.Join(shots, "*.png")); err == nil {
+		t.Logf("screenshots (%s):\n  %s", shots, strings.Join(pngs, "\n  "))
+	}
 	t.Logf("incident of %d events, measured in Chromium (reported, not asserted):\n%s", largeEvents, b)
 
 	basic.stop(t)
@@ -273,6 +275,24 @@ func writeLargeIncident(t *testing.T, path string) {
 	}
 	b, err := json.Marshal(hostile)
 	if err != nil {
+		t.Fatal(err)
+	}
+	buf.Write(b)
+	buf.WriteByte('\n')
+	// One request came through a proxy: X-Forwarded-For named the client,
+	// the peer is the proxy. The page must show two addresses, each marked.
+	forwarded := map[string]any{
+		"kind": "Event", "apiVersion": "audit.k8s.io/v1", "level": "Metadata",
+		"auditID": "e2e00000-0000-4000-8000-forwarded001", "stage": "ResponseComplete",
+		"requestURI": "/api/v1/namespaces/team-a/pods/web-1", "verb": "get",
+		"user":      map[string]any{"username": "mallory", "uid": "3", "groups": []string{"developers", "system:authenticated"}},
+		"sourceIPs": []string{"203.0.113.5", "127.0.0.1"}, "userAgent": "kubectl/v1.32.4 (linux/amd64) kubernetes/4cb5f07",
+		"objectRef":                map[string]any{"resource": "pods", "namespace": "team-a", "name": "web-1", "apiVersion": "v1"},
+		"responseStatus":           map[string]any{"metadata": map[string]any{}, "code": 200},
+		"requestReceivedTimestamp": "2026-11-22T09:53:42.600000Z", "stageTimestamp": "2026-11-22T09:53:42.600000Z",
+		"annotations": map[string]string{"authorization.k8s.io/decision": "allow", "authorization.k8s.io/reason": ""},
+	}
+	if b, err = json.Marshal(forwarded); err != nil {
 		t.Fatal(err)
 	}
 	buf.Write(b)

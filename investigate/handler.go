@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/kaudit/kaudit/auth"
+	"github.com/kaudit/kaudit/detect/rulefile"
+	"github.com/kaudit/kaudit/rules"
 	"github.com/kaudit/kaudit/store"
 )
 
@@ -35,6 +37,9 @@ type Options struct {
 	// Now is the clock, for since/until durations and session expiry
 	// (default time.Now).
 	Now func() time.Time
+	// Rules are the rules findings came from, for highlighting the fields
+	// a finding's rule looked at (default: the built-in library).
+	Rules *rulefile.RuleSet
 }
 
 // Handler serves the query API under /api/v1/, the page at /, its assets
@@ -47,12 +52,14 @@ type Handler struct {
 	throttle *loginThrottle
 	log      *slog.Logger
 	mux      *http.ServeMux
+	rules    map[string]*rulefile.Rule
 }
 
 // NewHandler returns the analyst's view over st: the read-only query API
-// (GET /api/v1/timeline, /api/v1/incidents, /api/v1/incidents/{id},
-// /api/v1/events/{auditID}, /api/v1/tactics) and the web page, mounted at the root of the
-// listener (api.listen for `kaudit serve`). Analysts authenticate with a
+// (GET /api/v1/timeline, /api/v1/incidents, /api/v1/incidents/{id} and its
+// /report, /api/v1/events/{auditID} and its /diff, /api/v1/tactics) and the
+// web page, mounted at the root of the listener (api.listen for `kaudit
+// serve`). Analysts authenticate with a
 // token of tokens: API clients as "Authorization: Bearer", browsers through
 // the login page, which trades the token for a session cookie. Requests
 // without either get 401 JSON on the API and the login page elsewhere,
@@ -70,16 +77,27 @@ func NewHandler(st store.Reader, tokens *auth.Tokens, opts Options) http.Handler
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.Rules == nil {
+		opts.Rules, _ = rules.Load("") // the embedded library loads, or no highlighting
+	}
 	h := &Handler{
 		st: st, tokens: tokens, opts: opts, log: opts.Logger,
 		sessions: newSessions(opts.SessionTTL, opts.MaxSessions, opts.Now),
 		throttle: newLoginThrottle(opts.Now),
 		mux:      http.NewServeMux(),
+		rules:    map[string]*rulefile.Rule{},
+	}
+	if opts.Rules != nil {
+		for _, r := range opts.Rules.Rules {
+			h.rules[r.ID] = r
+		}
 	}
 	h.mux.HandleFunc("/api/v1/timeline", h.timeline)
 	h.mux.HandleFunc("/api/v1/incidents", h.incidents)
 	h.mux.HandleFunc("/api/v1/incidents/{id}", h.incident)
+	h.mux.HandleFunc("/api/v1/incidents/{id}/report", h.report)
 	h.mux.HandleFunc("/api/v1/events/{auditID}", h.event)
+	h.mux.HandleFunc("/api/v1/events/{auditID}/diff", h.eventDiff)
 	h.mux.HandleFunc("/api/v1/tactics", h.tactics)
 	h.mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API path: "+r.URL.Path)

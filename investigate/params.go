@@ -29,8 +29,10 @@ type paramError struct {
 
 func (e *paramError) Error() string { return fmt.Sprintf("query parameter %s: %s", e.name, e.msg) }
 
-// timelineParams are the filters of `kaudit timeline`, as query parameters.
-var timelineParams = []string{"actor", "source_ip", "namespace", "resource", "name", "verb", "audit_id", "since", "until", "limit", "offset"}
+// timelineParams are the filters of `kaudit timeline`, as query parameters;
+// q is its --search (store.ParseTerms), and actor takes a glob or a -name
+// to leave out, as --actor does.
+var timelineParams = []string{"actor", "source_ip", "namespace", "resource", "name", "verb", "audit_id", "q", "since", "until", "limit", "offset"}
 
 // incidentParams filter the incident list.
 var incidentParams = []string{"actor", "min_severity", "since", "until", "limit"}
@@ -63,10 +65,15 @@ func parseTimelineQuery(q url.Values, now time.Time) (store.Query, error) {
 		return store.Query{}, err
 	}
 	sq := store.Query{
-		Actor: q.Get("actor"), SourceIP: q.Get("source_ip"), Namespace: q.Get("namespace"),
+		SourceIP: q.Get("source_ip"), Namespace: q.Get("namespace"),
 		Resource: q.Get("resource"), Name: q.Get("name"), Verb: q.Get("verb"), AuditID: q.Get("audit_id"),
 	}
-	var err error
+	sq.FilterActor(q.Get("actor"))
+	terms, err := store.ParseTerms(q.Get("q"))
+	if err != nil {
+		return sq, &paramError{"q", err.Error()}
+	}
+	sq.Terms = append(sq.Terms, terms...)
 	if sq.Since, sq.Until, err = parseWindow(q, now); err != nil {
 		return sq, err
 	}

@@ -104,6 +104,11 @@ func (q *Query) Matches(e *Entry) bool {
 	if q.AuditID != "" && e.AuditID != q.AuditID {
 		return false
 	}
+	for _, t := range q.Terms {
+		if !t.Matches(e) {
+			return false
+		}
+	}
 	return true
 }
 
@@ -128,6 +133,9 @@ func SortIncidents(incs []incident.Incident) {
 // MinSeverity, and a span that overlaps [Since, Until].
 func (q *IncidentQuery) IncidentMatches(inc *incident.Incident) bool {
 	if q.Actor != "" && !slices.Contains(inc.Actors, q.Actor) {
+		return false
+	}
+	if q.AuditID != "" && !slices.Contains(inc.Findings, q.AuditID) {
 		return false
 	}
 	if q.MinSeverity != "" && rulefile.SeverityRank(inc.Severity) < rulefile.SeverityRank(q.MinSeverity) {

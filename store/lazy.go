@@ -143,6 +143,33 @@ func (l *Lazy) LearnBaseline(ctx context.Context, b *baseline.Baseline, since, u
 	return br.LearnBaseline(ctx, b, since, until)
 }
 
+// Findings reads the findings on requests (Reader).
+func (l *Lazy) Findings(ctx context.Context, auditIDs []string) ([]detect.Finding, error) {
+	st, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return st.Findings(ctx, auditIDs)
+}
+
+// ObjectBefore reads an object's previous version (Reader).
+func (l *Lazy) ObjectBefore(ctx context.Context, ref ObjectRef, t time.Time) (*ObjectVersion, error) {
+	st, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return st.ObjectBefore(ctx, ref, t)
+}
+
+// Span reads the times the store covers (Reader).
+func (l *Lazy) Span(ctx context.Context) (first, last time.Time, err error) {
+	st, err := l.get()
+	if err != nil {
+		return time.Time{}, time.Time{}, err
+	}
+	return st.Span(ctx)
+}
+
 // Close stops opening and closes the store when it was opened.
 func (l *Lazy) Close() error {
 	l.stop()

@@ -44,6 +44,17 @@ type Reader interface {
 	Incident(ctx context.Context, id string) (*IncidentDetail, error)
 	// Event returns the stored (redacted) JSON of every stage of a request.
 	Event(ctx context.Context, auditID string) ([][]byte, error)
+	// Findings returns the findings on the given requests, each once, in
+	// the order of incident.SortFindings.
+	Findings(ctx context.Context, auditIDs []string) ([]detect.Finding, error)
+	// ObjectBefore returns the object as the latest stored request before
+	// t showed it (see ObjectOf): the "before" of an update or a patch.
+	// ErrNotFound when no stored request shows it.
+	ObjectBefore(ctx context.Context, ref ObjectRef, t time.Time) (*ObjectVersion, error)
+	// Span returns the request times of the first and the last stored
+	// request (zero times when the store holds none), so that an empty
+	// answer can say which times the store covers.
+	Span(ctx context.Context) (first, last time.Time, err error)
 }
 
 // BaselineReader learns a baseline from the stored events of a window:
@@ -74,6 +85,10 @@ type Query struct {
 	AuditID   string
 	Since     time.Time
 	Until     time.Time
+	// Terms are search words (ParseTerms): substrings and globs over the
+	// actor, object, client and request URI, or words to leave out. Every
+	// term must pass.
+	Terms []Term
 	// Limit caps the entries returned (0: the implementation's default).
 	Limit int
 	// Offset skips entries, for paging.
@@ -106,11 +121,25 @@ type Entry struct {
 	// Denied says the cluster refused the request (detect.Denied).
 	Denied   bool   `json:"denied"`
 	Location string `json:"location"`
+	// Findings are the rules that fired on the request, when the reader
+	// asked for them (AnnotateFindings); the stores' Timeline leaves them
+	// empty.
+	Findings []EntryFinding `json:"findings,omitempty"`
+}
+
+// EntryFinding is a finding as a timeline shows it beside its request.
+type EntryFinding struct {
+	Rule        string `json:"rule"`
+	Severity    string `json:"severity"`
+	Title       string `json:"title"`
+	TechniqueID string `json:"technique_id"`
 }
 
 // IncidentQuery selects incidents. Empty fields do not filter.
 type IncidentQuery struct {
-	Actor       string
+	Actor string
+	// AuditID keeps the incidents holding a finding on this request.
+	AuditID     string
 	MinSeverity string
 	Since       time.Time
 	Until       time.Time

@@ -1,29 +1,38 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"os"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/kaudit/kaudit/detect/incident"
-	"github.com/kaudit/kaudit/detect/rulefile"
+	"github.com/kaudit/kaudit/investigate"
 	"github.com/kaudit/kaudit/store"
 )
 
 func newIncidentsCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "incidents [--store DSN | PATH...] [ID] [flags]",
-		Short: "List incidents, or show one with its findings and its actors' full timeline",
+		Short: "List incidents one a line, or describe or export one with its findings and its actors' timeline",
 		Long: `Incidents lists the incidents in the ClickHouse store (--store DSN, KAUDIT_STORE_DSN or
-store.dsn), most severe first, or those formed by log files given as PATH (read through the same
-pipeline as replay). With an incident id (inc-...) it shows that incident, its findings and every
+store.dsn), most severe first, one a line (like kubectl get), or those formed by log files
+given as PATH (read through the same pipeline as replay). With an incident id (inc-...) it
+describes that incident (like kubectl describe): its story, tactics in order, the identities
+and why they are joined, its findings, what its updates and patches changed, and every
 request of its actors over its span.
 
+-o md and -o html export one incident as a self-contained report to attach to a ticket;
+-o json writes it as one JSON document.
+
 With PATH, an argument that names no file and looks like an incident id is taken as the id.`,
+		Example: `  kaudit incidents audit.log
+  kaudit incidents audit.log inc-207aa9ca9160
+  kaudit incidents audit.log inc-207aa9ca9160 -o md > inc-207aa9ca9160.md`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := a.configure(cmd); err != nil {
 				return err
@@ -34,71 +43,139 @@ With PATH, an argument that names no file and looks like an incident id is taken
 	f := cmd.Flags()
 	f.String("store", "", "store DSN (clickhouse://host:9000/db); the password belongs in KAUDIT_STORE_DSN or the config file")
 	f.String("actor", "", "only incidents with this actor")
-	f.String("min-severity", "", "only incidents at or above this severity")
+	f.String("min-severity", "", "only incidents at or above this severity (info, low, medium, high, critical)")
 	f.Int("limit", 0, "at most this many incidents (0: all)")
-	f.String("format", "text", "output format: text or json (JSON lines)")
+	f.StringP("format", "o", "text", "output format: text, wide or json (JSON lines); for one incident also md or html (a report)")
 	addPipelineFlags(cmd)
 	return cmd
 }
 
 func (a *app) incidents(cmd *cobra.Command, args []string) error {
 	f := cmd.Flags()
-	format, err := a.outputFormat("text", "json")
+	paths, id := splitIncidentArgs(args)
+	formats := []string{"text", "wide", "json"}
+	if id != "" {
+		formats = append(formats, investigate.ReportMarkdown, investigate.ReportHTML)
+	} else if fm := a.v.GetString(keyFormat); fm == investigate.ReportMarkdown || fm == investigate.ReportHTML {
+		return usageError("--format %s exports one incident: give its id (kaudit incidents [PATH...] ID -o %s)", fm, fm)
+	}
+	format, err := a.outputFormat(formats...)
 	if err != nil {
 		return err
 	}
 	var q store.IncidentQuery
 	q.Actor, _ = f.GetString("actor")
 	q.Limit, _ = f.GetInt("limit")
-	if s, _ := f.GetString("min-severity"); s != "" {
-		if q.MinSeverity, err = rulefile.ParseSeverity(s); err != nil {
-			return usageError("--min-severity: %v", err)
+	if q.Limit < 0 {
+		return usageError("--limit must not be negative")
+	}
+	if s, _ := f.GetString("min-severity"); s != "" || f.Changed("min-severity") {
+		if q.MinSeverity, err = parseSeverity("min-severity", s); err != nil {
+			return err
 		}
 	}
-	paths, id := splitIncidentArgs(args)
 	ctx := cmd.Context()
-	st, err := a.queryStore(ctx, paths)
+	st, files, err := a.queryStore(ctx, paths)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	loc := newLocator(paths, files)
 	if id != "" {
-		d, err := st.Incident(ctx, id)
-		if errors.Is(err, store.ErrNotFound) {
-			return inputError(fmt.Errorf("no incident %s", id))
-		}
-		if err != nil {
-			return inputError(err)
-		}
-		if format == "json" {
-			err = writeJSONLines(a.stdout, []*store.IncidentDetail{d})
-		} else {
-			err = writeIncidentDetailText(a.stdout, d)
-		}
-		if err != nil {
-			return inputError(fmt.Errorf("write output: %w", err))
-		}
-		return nil
+		return a.describeIncident(cmd, st, id, format, paths, loc)
 	}
 	incs, err := st.Incidents(ctx, q)
 	if err != nil {
 		return inputError(err)
 	}
-	if format == "json" {
-		err = writeJSONLines(a.stdout, incs)
-	} else {
-		err = writeIncidentsText(a.stdout, incs)
+	if len(incs) == 0 {
+		if err := a.noIncidents(cmd, st, q, paths); err != nil {
+			return err
+		}
 	}
+	if format == "json" {
+		return writeOut(writeJSONLines(a.stdout, incs))
+	}
+	if len(incs) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	a.newTextView(format, loc).incidentTable(&buf, incs)
+	return writeOut(a.show(buf.Bytes()))
+}
+
+// describeIncident describes or exports one incident.
+func (a *app) describeIncident(cmd *cobra.Command, st store.Store, id, format string, paths []string, loc *locator) error {
+	ctx := cmd.Context()
+	rep, err := investigate.BuildReport(ctx, st, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return inputError(fmt.Errorf("no incident %s in %s%s", id, dataName(paths), knownIncidents(cmd, st)))
+	}
+	if err != nil {
+		return inputError(err)
+	}
+	rep.Locate = loc.rel
+	switch format {
+	case "text", "wide":
+		var buf bytes.Buffer
+		a.newTextView(format, loc).describe(&buf, rep)
+		return writeOut(a.show(buf.Bytes()))
+	}
+	return writeOut(investigate.WriteReport(a.stdout, rep, format))
+}
+
+// knownIncidents lists the ids there are, for a "no incident" error.
+func knownIncidents(cmd *cobra.Command, st store.Store) string {
+	incs, err := st.Incidents(cmd.Context(), store.IncidentQuery{Limit: 6})
+	if err != nil || len(incs) == 0 {
+		return ", which holds no incidents"
+	}
+	ids := make([]string, 0, len(incs))
+	for _, inc := range incs[:min(5, len(incs))] {
+		ids = append(ids, fieldText(inc.ID))
+	}
+	more := ""
+	if len(incs) > 5 {
+		more = ", …"
+	}
+	return "; it holds " + strings.Join(ids, ", ") + more
+}
+
+// noIncidents explains an empty list: an actor filter that names part of
+// an incident's actor is an error with a suggestion; anything else is said
+// on stderr, like kubectl's "No resources found".
+func (a *app) noIncidents(cmd *cobra.Command, st store.Store, q store.IncidentQuery, paths []string) error {
+	if q.Actor != "" {
+		all, err := st.Incidents(cmd.Context(), store.IncidentQuery{})
+		if err != nil {
+			return inputError(err)
+		}
+		var near []string
+		for _, inc := range all {
+			for _, act := range inc.Actors {
+				if act != q.Actor && strings.Contains(strings.ToLower(act), strings.ToLower(q.Actor)) && !slices.Contains(near, act) {
+					near = append(near, fieldText(act))
+				}
+			}
+		}
+		if len(near) > 0 {
+			return usageError("no incidents of actor %s; did you mean %s", fieldText(q.Actor), strings.Join(near, " or "))
+		}
+	}
+	what := "no incidents"
+	if q.Actor != "" || q.MinSeverity != "" {
+		what = "no incidents match the filters"
+	}
+	fmt.Fprintf(a.stderr, "kaudit: %s in %s\n", what, dataName(paths))
+	return nil
+}
+
+// writeOut turns a failed write of the output into the error of a run.
+func writeOut(err error) error {
 	if err != nil {
 		return inputError(fmt.Errorf("write output: %w", err))
 	}
 	return nil
-}
-
-func writeIncidentsText(w io.Writer, incs []incident.Incident) error {
-	bw := bufio.NewWriter(w)
-	writeIncidentList(bw, incs)
-	return bw.Flush()
 }
 
 // splitIncidentArgs separates the incident id from the paths: the id is the
@@ -122,16 +199,15 @@ func isIncidentID(s string) bool {
 	return err != nil
 }
 
-func writeIncidentDetailText(w io.Writer, d *store.IncidentDetail) error {
-	bw := bufio.NewWriter(w)
-	writeIncidentText(bw, &d.Incident)
-	fmt.Fprintf(bw, "\nFINDINGS (%d)\n", len(d.Findings))
-	for i := range d.Findings {
-		writeFindingText(bw, &d.Findings[i])
+// incidentList writes incidents for replay's text report: one a line, then
+// each one's story.
+func (v textView) incidentList(w *bytes.Buffer, incs []incident.Incident) {
+	fmt.Fprintf(w, "INCIDENTS (%d)\n", len(incs))
+	if len(incs) == 0 {
+		fmt.Fprintln(w, "none: no rule fired on these events")
+		return
 	}
-	fmt.Fprintf(bw, "\nTIMELINE (%d requests of %d actors)\n", len(d.Timeline), len(d.Incident.Actors))
-	for i := range d.Timeline {
-		writeEntryText(bw, &d.Timeline[i])
-	}
-	return bw.Flush()
+	v.incidentTable(w, incs)
+	fmt.Fprintln(w)
+	v.stories(w, incs)
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/viper"
@@ -55,13 +56,21 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil && ee.err.Error() != "" {
-			fmt.Fprintln(stderr, "kaudit:", ee.err)
+			printError(stderr, ee.err)
 		}
 		return ee.code
 	}
 	// Errors cobra raises itself (unknown flag, wrong arguments) are usage errors.
-	fmt.Fprintln(stderr, "kaudit:", err)
+	printError(stderr, err)
 	return exitUsage
+}
+
+// printError writes an error on stderr, each of its lines (errors joined
+// from several inputs) after "kaudit: ".
+func printError(w io.Writer, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(w, "kaudit:", line)
+	}
 }
 
 // app is what every subcommand shares: its streams and its configuration.
@@ -69,10 +78,14 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	v              *viper.Viper
+	// screen is what stdout is (a terminal or not), pal its colours.
+	screen screen
+	pal    palette
 }
 
 func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, v: viper.New()}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr, v: viper.New(), screen: screenOf(stdout, os.LookupEnv)}
+	a.pal = palette{on: a.screen.color}
 	root := &cobra.Command{
 		Use:           "kaudit",
 		Short:         "Kubernetes audit-log forensics: what happened, who did it, what else did they touch",

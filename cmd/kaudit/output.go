@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,18 +11,20 @@ import (
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/pipeline"
+	"github.com/kaudit/kaudit/store"
 )
 
-// outputFormat reads --format (the format key) and checks it is one of
-// allowed; the first is the default.
+// outputFormat reads --format (-o, the format key) and checks it is one
+// of allowed; the first is the default.
 func (a *app) outputFormat(allowed ...string) (string, error) {
 	f := a.v.GetString(keyFormat)
 	if f == "" {
 		return allowed[0], nil
 	}
 	if !slices.Contains(allowed, f) {
-		return "", usageError("--format %q: want %s", f, strings.Join(allowed, " or "))
+		return "", usageError("--format (-o) %q: want %s", f, strings.Join(allowed, ", "))
 	}
 	return f, nil
 }
@@ -75,62 +78,48 @@ func writeJSON(w io.Writer, findings []detect.Finding, incidents []incident.Inci
 	return j.flush()
 }
 
-// writeText writes the report for a person: incidents with their story,
-// then findings, then the summary.
-func writeText(w io.Writer, findings []detect.Finding, incidents []incident.Incident, stats pipeline.Stats) error {
-	bw := bufio.NewWriter(w)
-	writeIncidentList(bw, incidents)
-	fmt.Fprintf(bw, "\nFINDINGS (%d)\n", len(findings))
-	for i := range findings {
-		writeFindingText(bw, &findings[i])
+// writeText writes replay's report for a person: the incidents one a line
+// and their stories, the findings one a line, then the summary.
+func (v textView) writeText(w *bytes.Buffer, findings []detect.Finding, incidents []incident.Incident, stats pipeline.Stats) {
+	incidents = slices.Clone(incidents)
+	store.SortIncidents(incidents) // most severe first, as kaudit incidents lists them
+	v.incidentList(w, incidents)
+	in := ""
+	if src := v.loc.source(); src != "" {
+		in = " in " + src
 	}
-	fmt.Fprintf(bw, "\nSUMMARY\n  %d events from %d inputs, %d bad lines, %d findings, %d incidents\n",
-		stats.Events, stats.Inputs, stats.BadLines, stats.Findings, stats.Incidents)
-	for _, id := range stats.RuleIDs() {
-		fmt.Fprintf(bw, "  %-32s %d\n", id, stats.ByRule[id])
+	fmt.Fprintf(w, "\nFINDINGS (%d)%s\n", len(findings), in)
+	if len(findings) > 0 {
+		v.findingTable(w, findings, "")
 	}
-	return bw.Flush()
+	fmt.Fprintf(w, "\nSUMMARY\n  %d events from %s, %s, %d findings, %d incidents\n",
+		stats.Events, plural(stats.Inputs, "input", "inputs"), plural(stats.BadLines, "bad line", "bad lines"), stats.Findings, stats.Incidents)
+	if len(stats.ByRule) > 0 {
+		t := newTable(column{name: "RULE"}, column{name: "FINDINGS", right: true})
+		for _, id := range stats.RuleIDs() {
+			t.row(fieldText(id), fmt.Sprint(stats.ByRule[id]))
+		}
+		t.write(w, v.width(), v.pal, "  ")
+	}
+	if len(incidents) > 0 {
+		fmt.Fprintf(w, "\n  kaudit incidents PATH... %s describes an incident; add -o md or -o html for a report.\n", fieldText(incidents[0].ID))
+	}
 }
 
-// writeIncidentList writes the incidents, or says there are none.
-func writeIncidentList(w io.Writer, incs []incident.Incident) {
-	fmt.Fprintf(w, "INCIDENTS (%d)\n", len(incs))
-	if len(incs) == 0 {
-		fmt.Fprintln(w, "  none")
+// parseSeverity reads a severity flag; a wrong one is a usage error that
+// names the flag and, for a prefix ("crit"), the severity it begins.
+func parseSeverity(flag, s string) (string, error) {
+	sev, err := rulefile.ParseSeverity(s)
+	if err == nil {
+		return sev, nil
 	}
-	for i := range incs {
-		writeIncidentText(w, &incs[i])
-	}
-}
-
-func writeIncidentText(w io.Writer, inc *incident.Incident) {
-	fmt.Fprintf(w, "\n[%s] %s  %s .. %s  %d findings\n", strings.ToUpper(inc.Severity), inc.ID, inc.Start, inc.End, inc.FindingCount)
-	fmt.Fprintf(w, "  %s\n", inc.Summary)
-	fmt.Fprintf(w, "  actors:     %s\n", strings.Join(inc.Actors, ", "))
-	fmt.Fprintf(w, "  sources:    %s\n", strings.Join(inc.SourceIPs, ", "))
-	fmt.Fprintf(w, "  clients:    %s\n", strings.Join(inc.UserAgents, ", "))
-	fmt.Fprintf(w, "  tactics:    %s\n", strings.Join(inc.Tactics, " > "))
-	for _, t := range inc.Techniques {
-		fmt.Fprintf(w, "  technique:  %s %s (%s), first at %s\n", t.ID, t.Name, t.Tactic, t.FirstSeen)
-	}
-	for _, l := range inc.Links {
-		fmt.Fprintf(w, "  link:       %s %s -> %s via %s at %s\n", l.Kind, l.From, l.To, l.Object, l.Time)
-	}
-	if len(inc.Touched) > 0 {
-		fmt.Fprintf(w, "  touched:\n")
-		for _, t := range inc.Touched {
-			obj := t.Name
-			if t.Namespace != "" {
-				obj = t.Namespace + "/" + t.Name
-			}
-			if obj == "" {
-				obj = "(all)"
-			}
-			fmt.Fprintf(w, "    %-28s %-40s %-24s x%d\n", t.Resource, obj, strings.Join(t.Verbs, ","), t.Count)
+	msg := fmt.Sprintf("--%s: %v", flag, err)
+	low := strings.ToLower(strings.TrimSpace(s))
+	for _, name := range rulefile.Severities {
+		if low != "" && strings.HasPrefix(name, low) {
+			msg += "; did you mean " + name + "?"
+			break
 		}
 	}
-}
-
-func writeFindingText(w io.Writer, f *detect.Finding) {
-	fmt.Fprintf(w, "  %s %-8s %-30s %s  [%s %s]  %s\n", f.Time, strings.ToUpper(f.Severity), f.Rule, f.Message, f.TechniqueID, f.Technique, f.Location)
+	return "", usageError("%s", msg)
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
-	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/live"
 	"github.com/kaudit/kaudit/pipeline"
 	"github.com/kaudit/kaudit/redact"
@@ -54,65 +52,12 @@ func (a *app) newCorrelator() *incident.Correlator {
 	return incident.New(a.v.GetDuration(keyIncidentGap), rules.Tactics())
 }
 
-// errStrict stops reading at the first bad line under --strict.
-var errStrict = errors.New("bad line under --strict")
-
-// readInputs reads every input into acc (which judges and stores), reporting
-// bad lines on stderr as FILE:LINE: reason. It returns one error per input
-// that could not be read.
-func (a *app) readInputs(ctx context.Context, p *pipeline.Pipeline, acc ingest.Acceptor, paths []string, strict bool) []error {
-	var errs []error
-	var inputs []string
-	for _, path := range paths {
-		ex, err := ingest.Expand([]string{path})
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		inputs = append(inputs, ex...)
-	}
-	progress := newProgress(a.stderr)
-	reader := &ingest.FileReader{Prepare: p.Prepare, Stdin: a.stdin, Workers: a.v.GetInt(keyWorkers), Progress: progress.update}
-	for _, in := range inputs {
-		progress.start(in)
-		err := reader.ReadPath(ctx, in, func(b ingest.Batch) error { return a.accept(ctx, acc, b, strict) })
-		progress.done()
-		if errors.Is(err, errStrict) {
-			return append(errs, err)
-		}
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		p.AddInputs(1)
-	}
-	return errs
-}
-
-// accept reports a batch's bad lines and hands it to acc. Under --strict
-// the first bad line is counted and stops the run.
-func (a *app) accept(ctx context.Context, acc ingest.Acceptor, b ingest.Batch, strict bool) error {
-	for _, bad := range b.Bad {
-		fmt.Fprintln(a.stderr, bad.Error())
-		if strict {
-			_ = acc.Accept(ctx, ingest.Batch{Bad: b.Bad[:1]})
-			return errStrict
-		}
-	}
-	if err := acc.Accept(ctx, b); err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
-		fmt.Fprintln(a.stderr, "kaudit:", err)
-	}
-	return nil
-}
-
 // judged is what a run over files produced.
 type judged struct {
 	pipeline  *pipeline.Pipeline
 	incidents []incident.Incident
 	errs      []error // one per input that could not be read, or a store failure
+	inputs    []string
 }
 
 // judgeFiles runs files through the live acceptor into st (nil: judged
@@ -141,7 +86,7 @@ func (a *app) judgeFiles(ctx context.Context, paths []string, strict bool, st st
 		return nil, err
 	}
 	j := &judged{pipeline: p}
-	j.errs = a.readInputs(ctx, p, acc, paths, strict)
+	j.errs, j.inputs = a.readInputs(ctx, p, acc, paths, strict)
 	if err := acc.Close(ctx); err != nil {
 		j.errs = append(j.errs, err)
 	}

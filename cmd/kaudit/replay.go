@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -42,7 +43,7 @@ findings of the rules and the incidents they form.`,
 		},
 	}
 	f := cmd.Flags()
-	f.String("format", "text", "output format: text (for a person) or json (JSON lines)")
+	f.StringP("format", "o", "text", "output format: text (for a person, 120 columns), wide (nothing cut) or json (JSON lines)")
 	f.Bool("strict", false, "stop at the first bad line")
 	f.String("fail-on", "", "exit 3 when a finding at or above this severity exists (info, low, medium, high, critical)")
 	f.String("store", "", "store DSN (clickhouse://host:9000/db); the password belongs in KAUDIT_STORE_DSN or the config file")
@@ -60,14 +61,14 @@ func addPipelineFlags(cmd *cobra.Command) {
 }
 
 func (a *app) replay(ctx context.Context, paths []string) error {
-	format, err := a.outputFormat("text", "json")
+	format, err := a.outputFormat("text", "wide", "json")
 	if err != nil {
 		return err
 	}
 	failOn := a.v.GetString(keyFailOn)
 	if failOn != "" {
-		if failOn, err = rulefile.ParseSeverity(failOn); err != nil {
-			return usageError("--fail-on: %v", err)
+		if failOn, err = parseSeverity("fail-on", failOn); err != nil {
+			return err
 		}
 	}
 	if ctx == nil {
@@ -98,23 +99,27 @@ func (a *app) replay(ctx context.Context, paths []string) error {
 	if errors.Is(errors.Join(j.errs...), errStrict) {
 		return inputError(errors.New("stopped at the first bad line (--strict)"))
 	}
-	if err := a.writeReport(format, j); err != nil {
-		return inputError(fmt.Errorf("write output: %w", err))
-	}
+	// An input that could not be read, or is no audit log, fails the run
+	// before anything is written: a partial report would pass for a whole.
 	if len(j.errs) > 0 {
-		return inputError(errors.Join(j.errs...))
+		return inputErrors(j.errs)
+	}
+	if err := a.writeReport(format, j, newLocator(paths, j.inputs)); err != nil {
+		return inputError(fmt.Errorf("write output: %w", err))
 	}
 	return failOnSeverity(j.pipeline.Findings(), failOn)
 }
 
 // writeReport writes replay's findings, incidents and summary.
-func (a *app) writeReport(format string, j *judged) error {
+func (a *app) writeReport(format string, j *judged, loc *locator) error {
 	findings := j.pipeline.Findings()
 	stats := j.pipeline.Stats(len(j.incidents))
 	if format == "json" {
 		return writeJSON(a.stdout, findings, j.incidents, stats)
 	}
-	return writeText(a.stdout, findings, j.incidents, stats)
+	var buf bytes.Buffer
+	a.newTextView(format, loc).writeText(&buf, findings, j.incidents, stats)
+	return a.show(buf.Bytes())
 }
 
 // failOnSeverity is --fail-on: exit 3 when a finding at or above sev exists.

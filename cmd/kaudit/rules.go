@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -17,8 +18,22 @@ import (
 
 func newRulesCmd(a *app) *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "rules",
+		Use:   "rules list|test|coverage",
 		Short: "List, test and show the coverage of the detection rules",
+		// A word that is no subcommand is an error, not the help with
+		// exit 0: a script's typo must not pass.
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageError("rules needs a subcommand: list, test or coverage")
+			}
+			msg := fmt.Sprintf("unknown subcommand %q of kaudit rules: want list, test or coverage", args[0])
+			if s := c.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageError("%s", msg)
+		},
+		RunE:                       func(*cobra.Command, []string) error { return nil },
+		SuggestionsMinimumDistance: 2,
 	}
 	sub := func(use, short string, run func(*app) error) *cobra.Command {
 		c := &cobra.Command{
@@ -36,10 +51,10 @@ func newRulesCmd(a *app) *cobra.Command {
 		return c
 	}
 	list := sub("list", "List the rules: id, severity, level, tactic, technique, source", (*app).rulesList)
-	list.Flags().String("format", "text", "text or json")
+	list.Flags().StringP("format", "o", "text", "output format: text (120 columns), wide (nothing cut) or json (JSON lines)")
 	test := sub("test", "Run the rule tests of the built-in rules and of --rules DIR (like promtool test rules)", (*app).rulesTest)
 	cov := sub("coverage", "Show the Threat Matrix technique by technique: the rules that cover it and at which audit level, or why the audit log cannot see it", (*app).rulesCoverage)
-	cov.Flags().String("format", "text", "text or json")
+	cov.Flags().StringP("format", "o", "text", "output format: text, wide (the same) or json (JSON lines)")
 	cmd.AddCommand(list, test, cov)
 	return cmd
 }
@@ -53,7 +68,7 @@ func (a *app) loadRules() (*rulefile.RuleSet, error) {
 }
 
 func (a *app) rulesList() error {
-	format, err := a.outputFormat("text", "json")
+	format, err := a.outputFormat("text", "wide", "json")
 	if err != nil {
 		return err
 	}
@@ -64,16 +79,20 @@ func (a *app) rulesList() error {
 	if format == "json" {
 		return writeJSONLines(a.stdout, set.Rules)
 	}
-	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSEVERITY\tDENIED\tLEVEL\tTACTIC\tTECHNIQUE\tSOURCE")
+	v := a.newTextView(format, nil)
+	t := newTable(column{name: "ID"}, column{name: "SEVERITY"}, column{name: "DENIED"}, column{name: "LEVEL"},
+		column{name: "TACTIC", min: 10}, column{name: "TECHNIQUE ID"}, column{name: "TECHNIQUE", min: 12}, column{name: "SOURCE", min: 14, mid: true})
 	for _, r := range set.Rules {
 		id := r.ID
 		if r.Disabled {
 			id += " (disabled)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s %s\t%s\n", id, r.Severity, r.DeniedSeverity, r.Level, r.Tactic, r.TechniqueID, r.Technique, r.Source)
+		t.styled(cell{text: id}, severityCell(r.Severity), cell{text: r.DeniedSeverity}, cell{text: r.Level}, cell{text: r.Tactic},
+			cell{text: r.TechniqueID}, cell{text: r.Technique}, cell{text: r.Source})
 	}
-	return tw.Flush()
+	var buf bytes.Buffer
+	t.write(&buf, v.width(), v.pal, "")
+	return writeOut(a.show(buf.Bytes()))
 }
 
 // rulesTest runs the built-in tests against the built-in library (they
@@ -147,7 +166,7 @@ func report(w io.Writer, origin string, results []ruletest.Result) (total, faile
 }
 
 func (a *app) rulesCoverage() error {
-	format, err := a.outputFormat("text", "json")
+	format, err := a.outputFormat("text", "wide", "json")
 	if err != nil {
 		return err
 	}

@@ -37,21 +37,48 @@ func (a *app) openStore(ctx context.Context, async bool) (*clickhouse.Store, err
 
 // queryStore is the store a query command reads: the files given as
 // arguments, judged into the in-memory store as replay judges them, else
-// the ClickHouse store of --store / store.dsn.
-func (a *app) queryStore(ctx context.Context, paths []string) (store.Store, error) {
+// the ClickHouse store of --store / store.dsn. It returns the files read
+// (none for a store).
+func (a *app) queryStore(ctx context.Context, paths []string) (store.Store, []string, error) {
 	if len(paths) == 0 {
 		if a.v.GetString(keyStoreDSN) == "" {
-			return nil, usageError("give log files (PATH...) or a store (--store DSN, KAUDIT_STORE_DSN, store.dsn)")
+			return nil, nil, usageError("give log files (PATH...) or a store (--store DSN, KAUDIT_STORE_DSN, store.dsn)")
 		}
-		return a.openStore(ctx, false)
+		st, err := a.openStore(ctx, false)
+		if err != nil {
+			return nil, nil, err
+		}
+		return st, nil, nil
 	}
 	mem := memory.New()
 	j, err := a.judgeFiles(ctx, paths, false, mem)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if len(j.errs) > 0 {
-		return nil, inputError(errors.Join(j.errs...))
+		return nil, nil, inputErrors(j.errs)
 	}
-	return mem, nil
+	return mem, j.inputs, nil
+}
+
+// inputErrors joins the errors of a run's inputs into one: exit 2 when an
+// input was wrong (no audit log in it), else 1 (one could not be read).
+func inputErrors(errs []error) error {
+	code := exitInput
+	for _, err := range errs {
+		var ee *exitError
+		if errors.As(err, &ee) && ee.code == exitUsage {
+			code = exitUsage
+		}
+	}
+	return &exitError{code: code, err: errors.Join(errs...)}
+}
+
+// dataName is what an empty answer says the data is: the log files given,
+// or the store.
+func dataName(paths []string) string {
+	if len(paths) == 0 {
+		return "the store"
+	}
+	return "the log"
 }

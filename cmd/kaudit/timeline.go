@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bufio"
+	"bytes"
 	"fmt"
-	"io"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -19,9 +17,19 @@ func newTimelineCmd(a *app) *cobra.Command {
 		Long: `Timeline lists audit events in time order, one entry per request (not per stage), from the
 ClickHouse store (--store DSN, KAUDIT_STORE_DSN or store.dsn) or from log files given as PATH
 (read through the same pipeline as replay into an in-memory store, with the same results).
+Each request is marked with the rules that fired on it.
 
---actor matches the user or the impersonated user. --since and --until take RFC 3339 times
-(2026-01-02T15:04:05Z) or durations before now (2h, 30m).`,
+--actor matches the user or the impersonated user exactly; a glob (*, ?) matches by pattern
+and -NAME leaves those actors out. --search takes words, each [-][field:]pattern, the field
+one of actor, object, client, uri (none: any of them); a pattern with * or ? is a glob over
+the whole value, else a substring, both ignoring case; - leaves out what it matches.
+--since and --until take RFC 3339 times (2026-01-02T15:04:05Z) or durations before now (2h, 30m).
+
+When nothing matches but a longer actor name or another time would, timeline says so and
+exits 2: "no requests for actor backup; did you mean system:serviceaccount:team-a:backup".`,
+		Example: `  kaudit timeline audit.log --actor mallory
+  kaudit timeline audit.log --search '-system:* object:secrets*'
+  kaudit timeline audit.log --search 'client:curl uri:/exec' -o wide`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := a.configure(cmd); err != nil {
 				return err
@@ -31,7 +39,8 @@ ClickHouse store (--store DSN, KAUDIT_STORE_DSN or store.dsn) or from log files 
 	}
 	f := cmd.Flags()
 	f.String("store", "", "store DSN (clickhouse://host:9000/db); the password belongs in KAUDIT_STORE_DSN or the config file")
-	f.String("actor", "", "user or impersonated user")
+	f.String("actor", "", "user or impersonated user: a name, a glob (system:serviceaccount:*) or -NAME to leave out")
+	f.StringP("search", "s", "", "words, each [-][actor:|object:|client:|uri:]pattern: substring or glob (*, ?); - leaves out")
 	f.String("source-ip", "", "source IP (any address of the request's source_ips)")
 	f.String("namespace", "", "namespace of the object")
 	f.String("resource", "", "resource (pods, secrets, ...)")
@@ -42,13 +51,13 @@ ClickHouse store (--store DSN, KAUDIT_STORE_DSN or store.dsn) or from log files 
 	f.String("until", "", "end: RFC 3339 time or duration before now")
 	f.Int("limit", 0, "at most this many entries (0: all)")
 	f.Int("offset", 0, "skip this many entries (paging)")
-	f.String("format", "text", "output format: text or json (JSON lines)")
+	f.StringP("format", "o", "text", "output format: text (120 columns), wide (nothing cut, more columns) or json (JSON lines)")
 	addPipelineFlags(cmd)
 	return cmd
 }
 
 func (a *app) timeline(cmd *cobra.Command, paths []string) error {
-	format, err := a.outputFormat("text", "json")
+	format, err := a.outputFormat("text", "wide", "json")
 	if err != nil {
 		return err
 	}
@@ -57,7 +66,7 @@ func (a *app) timeline(cmd *cobra.Command, paths []string) error {
 		return err
 	}
 	ctx := cmd.Context()
-	st, err := a.queryStore(ctx, paths)
+	st, files, err := a.queryStore(ctx, paths)
 	if err != nil {
 		return err
 	}
@@ -66,14 +75,43 @@ func (a *app) timeline(cmd *cobra.Command, paths []string) error {
 	if err != nil {
 		return inputError(err)
 	}
+	if len(entries) == 0 && q.Offset == 0 {
+		if err := a.noRequests(cmd, st, q, paths); err != nil {
+			return err
+		}
+	}
+	if err := store.AnnotateFindings(ctx, st, entries); err != nil {
+		return inputError(err)
+	}
 	if format == "json" {
-		err = writeJSONLines(a.stdout, entries)
-	} else {
-		err = writeEntriesText(a.stdout, entries)
+		return writeOut(writeJSONLines(a.stdout, entries))
 	}
+	if len(entries) == 0 {
+		return nil
+	}
+	var buf bytes.Buffer
+	a.newTextView(format, newLocator(paths, files)).entryTable(&buf, entries, "")
+	return writeOut(a.show(buf.Bytes()))
+}
+
+// noRequests explains an empty timeline. When a longer actor name or
+// another time would have matched, it is a usage error naming the near
+// miss; otherwise stderr says what was asked and which times the data
+// covers, and the run succeeds (like kubectl's "No resources found").
+func (a *app) noRequests(cmd *cobra.Command, st store.Store, q store.Query, paths []string) error {
+	hint, err := store.HintFor(cmd.Context(), st, q)
 	if err != nil {
-		return inputError(fmt.Errorf("write output: %w", err))
+		return inputError(err)
 	}
+	what := "no requests"
+	if d := q.Describe(); d != "" {
+		what += " for " + fieldText(d)
+	}
+	msg := what + "; " + fieldText(hint.Text(dataName(paths)))
+	if hint.Useful() {
+		return usageError("%s", msg)
+	}
+	fmt.Fprintln(a.stderr, "kaudit:", msg)
 	return nil
 }
 
@@ -82,10 +120,18 @@ func timelineQuery(cmd *cobra.Command, now time.Time) (store.Query, error) {
 	f := cmd.Flags()
 	str := func(name string) string { v, _ := f.GetString(name); return v }
 	q := store.Query{
-		Actor: str("actor"), SourceIP: str("source-ip"), Namespace: str("namespace"), Resource: str("resource"),
+		SourceIP: str("source-ip"), Namespace: str("namespace"), Resource: str("resource"),
 		Name: str("name"), Verb: str("verb"), AuditID: str("audit-id"),
 	}
-	var err error
+	if f.Changed("actor") && str("actor") == "" {
+		return q, usageError("--actor: empty; give a name, a glob or -NAME")
+	}
+	q.FilterActor(str("actor"))
+	terms, err := store.ParseTerms(str("search"))
+	if err != nil {
+		return q, usageError("--%v", err)
+	}
+	q.Terms = append(q.Terms, terms...)
 	if q.Since, q.Until, err = store.ParseWindow(str("since"), str("until"), now); err != nil {
 		return q, usageError("--%v", err)
 	}
@@ -95,41 +141,4 @@ func timelineQuery(cmd *cobra.Command, now time.Time) (store.Query, error) {
 		return q, usageError("--limit and --offset must not be negative")
 	}
 	return q, nil
-}
-
-func writeEntriesText(w io.Writer, entries []store.Entry) error {
-	bw := bufio.NewWriter(w)
-	for i := range entries {
-		writeEntryText(bw, &entries[i])
-	}
-	return bw.Flush()
-}
-
-// writeEntryText writes one request on one line: time, who (and as whom),
-// from where, verb, object, code.
-func writeEntryText(w io.Writer, e *store.Entry) {
-	who := e.User
-	if e.ImpersonatedUser != "" {
-		who += " as " + e.ImpersonatedUser
-	}
-	src := strings.Join(e.SourceIPs, ",")
-	obj := e.Resource
-	if e.Subresource != "" {
-		obj += "/" + e.Subresource
-	}
-	if e.APIGroup != "" {
-		obj += "." + e.APIGroup
-	}
-	switch {
-	case e.Namespace != "" && e.Name != "":
-		obj += " " + e.Namespace + "/" + e.Name
-	case e.Namespace != "":
-		obj += " -n " + e.Namespace
-	case e.Name != "":
-		obj += " " + e.Name
-	}
-	if e.Resource == "" {
-		obj = e.RequestURI
-	}
-	fmt.Fprintf(w, "%s  %-40s %-16s %-7s %-60s %d\n", e.Time, who, src, e.Verb, obj, e.Code)
 }

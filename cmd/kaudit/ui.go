@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kaudit/kaudit/auth"
+	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/investigate"
 	"github.com/kaudit/kaudit/store"
 )
@@ -56,7 +57,7 @@ func (a *app) ui(ctx context.Context, paths []string) error {
 	if err != nil {
 		return err
 	}
-	st, err := a.queryStore(ctx, paths)
+	st, _, err := a.queryStore(ctx, paths)
 	if err != nil {
 		return err
 	}
@@ -76,7 +77,7 @@ func (a *app) ui(ctx context.Context, paths []string) error {
 
 	logger := slog.New(slog.NewTextHandler(a.stderr, nil))
 	srv := &http.Server{
-		Handler:           investigate.NewHandler(st, tokens, investigate.Options{Logger: logger}),
+		Handler:           investigate.NewHandler(st, tokens, investigate.Options{Logger: logger, Rules: rulesForView(a)}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
@@ -95,6 +96,17 @@ func (a *app) ui(ctx context.Context, paths []string) error {
 		return inputError(fmt.Errorf("ui: shutdown: %w", err))
 	}
 	return nil
+}
+
+// rulesForView is the rule set findings came from (built-in and rules.dir),
+// for the view's highlighting of the fields a rule looked at; nil (the
+// built-in library) when it cannot be loaded.
+func rulesForView(a *app) *rulefile.RuleSet {
+	set, err := a.loadRules()
+	if err != nil {
+		return nil
+	}
+	return set
 }
 
 // analystTokens loads api.tokens_file, or makes a one-time token (returned

@@ -6,10 +6,12 @@
 //
 // Every check throws on failure; the last line of stdout is a JSON object of
 // measurements (render time and interaction latency on the large incident),
-// reported by the Go test, not asserted.
+// reported by the Go test, not asserted. Screenshots go to cfg.shots; the
+// Go test lists them.
 import { chromium } from 'playwright-core';
 import assert from 'node:assert/strict';
 import path from 'node:path';
+import fs from 'node:fs/promises';
 
 const cfg = JSON.parse(process.argv[2]);
 const chromiumPath = process.env.CHROMIUM || '/usr/bin/chromium';
@@ -24,14 +26,20 @@ const browser = await chromium.launch({
 const metrics = {};
 try {
   await basicIntrusion(cfg);
+  for (const vp of [{ width: 1024, height: 768 }, { width: 1440, height: 900 }]) await layout(cfg, vp);
+  await eventDetailAndDiff(cfg);
+  await exportReport(cfg);
+  await keyboard(cfg);
+  await timelineSearch(cfg);
+  await darkMode(cfg);
   if (cfg.big) await largeIncident(cfg.big, cfg.shots);
 } finally {
   await browser.close();
 }
 console.log(JSON.stringify(metrics));
 
-async function newPage(base) {
-  const context = await browser.newContext({ viewport: { width: 1440, height: 900 } });
+async function newPage(base, opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1440, height: 900 }, acceptDownloads: true, ...opts });
   const page = await context.newPage();
   const urls = [];
   page.on('framenavigated', (f) => { if (f === page.mainFrame()) urls.push(f.url()); });
@@ -95,11 +103,15 @@ async function basicIntrusion({ url, token, shots }) {
   assert.deepEqual(sevs, [...sevs].sort((a, b) => b - a), 'sorted by severity: ' + sevs);
   const first = rows.first();
   assert.ok((await first.innerText()).includes('mallory'), 'mallory\'s incident listed first');
+  // Tactic chips follow the story: each tactic where it first occurred
+  // (the incident's techniques[].first_seen), not the matrix's order.
   const chips = await first.locator('.chip').allInnerTexts();
-  const killChain = ['Initial Access', 'Execution', 'Persistence', 'Privilege Escalation', 'Defense Evasion',
-    'Credential Access', 'Discovery', 'Lateral Movement', 'Collection', 'Impact'];
-  const chipRanks = chips.map((c) => killChain.indexOf(c));
-  assert.deepEqual(chipRanks, [...chipRanks].sort((a, b) => a - b), 'tactic chips in kill-chain order: ' + chips);
+  const mallory = await page.evaluate(async () => (await (await fetch('/api/v1/incidents?actor=mallory')).json()).incidents[0]);
+  const firstSeen = new Map();
+  for (const t of mallory.techniques) if (!firstSeen.has(t.tactic) || t.first_seen < firstSeen.get(t.tactic)) firstSeen.set(t.tactic, t.first_seen);
+  const want = [...firstSeen.keys()].sort((a, b) => (firstSeen.get(a) < firstSeen.get(b) ? -1 : 1));
+  assert.deepEqual(chips, want, 'tactic chips in order of first occurrence');
+  assert.equal(chips[0], 'Discovery', 'mallory began by enumerating: ' + chips);
   for (const t of ['Persistence', 'Privilege Escalation', 'Lateral Movement']) assert.ok(chips.includes(t), `tactic ${t} shown`);
 
   // Filtered by actor, from the form, into a bookmarkable URL.
@@ -265,10 +277,299 @@ async function largeIncident({ url, token, incident }, shots) {
   assert.deepEqual(xss, { ran: false, imgs: 0 }, 'markup from the log must not run');
   await input.fill('');
 
+  // Two addresses stay two: the X-Forwarded-For one and the peer, each
+  // marked, never run together ("203.0.113.5127.0.0.1").
+  await input.fill('203.0.113.5');
+  const xrow = page.locator('.vlist .vrow').first();
+  await xrow.waitFor();
+  const addrs = await xrow.locator('.ip-addr').evaluateAll((els) => els.map((e) => [e.querySelector('a').textContent, e.querySelector('.ip-role').textContent]));
+  assert.deepEqual(addrs, [['203.0.113.5', 'XFF'], ['127.0.0.1', 'peer']], 'source addresses: ' + JSON.stringify(addrs));
+  await xrow.locator('.verb').click();
+  await page.locator('.event-pane .ev-head .ip-addr').first().waitFor();
+  const paneIPs = await page.locator('.event-pane .ev-head .ip-addr').evaluateAll((els) => els.map((e) => [e.querySelector('a').textContent, e.querySelector('.ip-role').textContent]));
+  assert.deepEqual(paneIPs, addrs, 'event pane addresses: ' + JSON.stringify(paneIPs));
+  await page.screenshot({ path: path.join(shots, 'sources-1440x900.png') });
+  await input.fill('');
+
   // Selecting an event (a click on its verb, not on a link) shows its JSON.
   const t1 = Date.now();
   await page.locator('.vlist .vrow').nth(5).locator('span').nth(2).click();
   await page.locator('.event-pane pre.json').first().waitFor();
   metrics.large_select_json_ms = Date.now() - t1;
+  await context.close();
+}
+
+/** loggedIn opens a page logged in at url + hash. */
+async function loggedIn({ url, token }, hash, opts) {
+  const { context, page } = await newPage(url, opts);
+  await page.goto(url + hash);
+  await login(page, token);
+  await ready(page);
+  return { context, page };
+}
+
+/** go opens a view and waits for it. */
+async function go(page, url, hash) {
+  await page.goto(url + hash);
+  await ready(page);
+  await page.waitForTimeout(150); // the virtual list and the axis draw on the next frames
+}
+
+/** layoutReport measures what the issue asks: the page does not scroll
+ * sideways, nothing sticks out of the viewport, and every element that
+ * cuts its text is a "clip" (shown whole on hover and focus) with the whole
+ * text in its title. */
+function layoutReport(page) {
+  return page.evaluate(() => {
+    const vw = document.documentElement.clientWidth;
+    const name = (el) => `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} "${(el.textContent || '').trim().slice(0, 50)}"`;
+    const out = { scroll: document.documentElement.scrollWidth - vw, bodyScroll: document.body.scrollWidth - vw, beyond: [], cut: [], clips: 0 };
+    for (const el of document.querySelectorAll('body *')) {
+      if (!el.getClientRects().length || el.closest('.skip, .copy-buffer')) continue;
+      const r = el.getBoundingClientRect();
+      if (r.width > 0 && r.right > vw + 1 && !el.closest('.vlist, pre.json, ol.findings, .col-side')) out.beyond.push(name(el) + ' right=' + Math.round(r.right));
+      const cs = getComputedStyle(el);
+      if ((cs.overflowX === 'hidden' || cs.overflowX === 'clip') && el.scrollWidth > el.clientWidth + 1) {
+        if (el.classList.contains('clip') && el.title) out.clips++;
+        else out.cut.push(name(el));
+      }
+    }
+    return out;
+  });
+}
+
+async function checkLayout(page, what) {
+  const r = await layoutReport(page);
+  assert.ok(r.scroll <= 0 && r.bodyScroll <= 0, `${what}: the page scrolls sideways by ${r.scroll} px`);
+  assert.deepEqual(r.beyond, [], `${what}: elements past the right edge`);
+  assert.deepEqual(r.cut, [], `${what}: cells cut with no way to read them`);
+  return r;
+}
+
+/** checkClipOpens hovers and focuses a cut cell: either shows it whole. */
+async function checkClipOpens(page, what) {
+  const handle = await page.evaluateHandle(() => [...document.querySelectorAll('.clip')].find((el) => el.getClientRects().length && el.scrollWidth > el.clientWidth + 1) || null);
+  const el = handle.asElement();
+  if (!el) return false;
+  await el.hover();
+  const hovered = await el.evaluate((e) => ({ whole: e.scrollWidth <= e.clientWidth + 1, vis: getComputedStyle(e).overflowX }));
+  assert.ok(hovered.whole || hovered.vis === 'visible', `${what}: a cut cell does not open on hover`);
+  await page.mouse.move(0, 0);
+  await el.focus();
+  const focused = await el.evaluate((e) => getComputedStyle(e).overflowX);
+  assert.equal(focused, 'visible', `${what}: a cut cell does not open on focus`);
+  await el.evaluate((e) => e.blur());
+  return true;
+}
+
+/** layout opens every view at one viewport size and checks it fits. */
+async function layout(cfg, vp) {
+  const { url, shots } = cfg;
+  const size = `${vp.width}x${vp.height}`;
+  const { context, page } = await loggedIn(cfg, '#/incidents', { viewport: vp });
+  const id = (await page.locator('tr.incident-row').first().getAttribute('data-id'));
+  let opened = 0;
+  for (const [what, hash, select] of [
+    ['incidents', '#/incidents'],
+    ['incident', '#/incidents/' + id, 'coredns-corefile-redirect'],
+    ['incident, webhook', '#/incidents/' + id, 'admission-webhook-change'],
+    ['timeline', '#/timeline?q=' + encodeURIComponent('-actor:system:*')],
+    ['mallory\'s timeline', '#/timeline?actor=mallory'],
+    ['event', '#/events/1245ddec-efc3-4673-b857-4becdd1d279b'],
+  ]) {
+    await go(page, url, hash);
+    if (select) {
+      await page.locator(`ol.findings li[data-rule=${select}] button.ftitle`).click();
+      await page.locator('.event-pane .event-detail').waitFor();
+      // The event pane stays in view after a click, however far the page scrolled.
+      await page.locator('.vlist').scrollIntoViewIfNeeded();
+      await page.locator('.vlist .vrow').nth(1).locator('.verb').click();
+      await page.locator('.event-pane .event-detail').waitFor();
+      const pane = await page.locator('.event-pane').boundingBox();
+      assert.ok(pane && pane.y < vp.height - 100 && pane.y + 40 > 0, `${size} ${what}: the event pane is out of view (top ${pane && pane.y})`);
+    }
+    const r = await checkLayout(page, `${size} ${what}`);
+    if (r.clips && await checkClipOpens(page, `${size} ${what}`)) opened++;
+    if (what === 'incident') {
+      // Technique ids are never cut.
+      const ids = await page.locator('ol.findings .tech-id').evaluateAll((els) => els.map((e) => ({ t: e.textContent, cut: e.scrollWidth > e.clientWidth + 1 })));
+      assert.ok(ids.length && ids.every((x) => /^MS-TA\d{4}$/.test(x.t) && !x.cut), `${size}: technique ids cut: ${JSON.stringify(ids)}`);
+      await page.screenshot({ path: path.join(shots, `incident-${size}.png`) });
+    }
+    if (what === 'incidents' || what === 'timeline') await page.screenshot({ path: path.join(shots, `${what}-${size}.png`) });
+  }
+  log(`layout at ${size}: no sideways scroll, nothing cut without recourse (${opened} cut cells opened on hover and focus)`);
+  await context.close();
+}
+
+/** eventDetailAndDiff: the CoreDNS patch's detail shows the RBAC reason,
+ * its findings with their incident, the fields the rules looked at, the
+ * Corefile before → after, and copies its audit id. */
+async function eventDetailAndDiff(cfg) {
+  const { url, shots } = cfg;
+  const { context, page } = await loggedIn(cfg, '#/incidents?actor=mallory');
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: new URL(url).origin });
+  const id = await page.locator('tr.incident-row').first().getAttribute('data-id');
+  await go(page, url, '#/incidents/' + id);
+  await page.locator('ol.findings li[data-rule=coredns-corefile-redirect] button.ftitle').click();
+  const pane = page.locator('.event-pane .event-detail');
+  await pane.locator('.diff').waitFor();
+  const rbac = await pane.locator('[data-rbac]').innerText();
+  assert.match(rbac, /^Allowed: RBAC: allowed by ClusterRoleBinding "mallory-admin" of ClusterRole "cluster-admin" to User "mallory"/, 'RBAC reason: ' + rbac);
+  const rules = await pane.locator('.ev-finding').evaluateAll((els) => els.map((e) => e.dataset.rule));
+  assert.deepEqual(rules.sort(), ['coredns-configmap-change', 'coredns-corefile-redirect'], 'findings on the patch');
+  assert.equal(await pane.locator('.ev-finding a.incident-link').first().innerText(), 'incident ' + id, 'link to the incident');
+  const change = pane.locator('.diff-change[data-path="data.Corefile"]');
+  const added = await change.locator('.diff-line.add').allInnerTexts();
+  const removed = await change.locator('.diff-line.del').allInnerTexts();
+  assert.ok(added.some((l) => l.includes('attacker.example.com')) && added.some((l) => l.includes('203.0.113.53')), 'Corefile after: ' + added);
+  assert.ok(removed.some((l) => l.includes('/etc/resolv.conf')), 'Corefile before: ' + removed);
+  assert.match(await pane.locator('.diff-head').innerText(), /before: as the get by mallory/);
+  const hl = await pane.locator('pre.json .hl').allInnerTexts();
+  for (const f of ['"verb": "patch"', '"name": "coredns"', '"Corefile"']) assert.ok(hl.some((x) => x.includes(f)), `field ${f} highlighted: ${hl.join(' | ')}`);
+  await pane.locator('button[data-copy="audit ID"]').click();
+  await page.waitForFunction(() => window.__kaudit && window.__kaudit.lastCopy);
+  assert.equal(await pane.locator('button[data-copy="audit ID"]').innerText(), 'Copied');
+  const copied = await page.evaluate(() => window.__kaudit.lastCopy);
+  assert.equal(copied, '1245ddec-efc3-4673-b857-4becdd1d279b', 'copied audit id');
+  const clip = await page.evaluate(() => navigator.clipboard.readText().catch(() => null));
+  if (clip !== null) assert.equal(clip, copied, 'clipboard holds the audit id');
+  await page.screenshot({ path: path.join(shots, 'event-diff-1440x900.png') });
+  // The same detail on the event's own page, and the incident link back.
+  await go(page, url, '#/events/1245ddec-efc3-4673-b857-4becdd1d279b');
+  await page.locator('.event-detail .diff-change[data-path="data.Corefile"]').waitFor();
+  await page.locator('.event-detail a.incident-link').first().click();
+  await ready(page);
+  assert.ok(page.url().includes('#/incidents/' + id), 'event → incident: ' + page.url());
+  await page.locator('.event-pane .event-detail').waitFor();
+  log('event detail: RBAC reason, findings with their incident, highlighted fields, Corefile before → after, copy');
+  await context.close();
+}
+
+/** exportReport downloads the incident as Markdown and HTML from the page. */
+async function exportReport(cfg) {
+  const { url } = cfg;
+  const { context, page } = await loggedIn(cfg, '#/incidents?actor=mallory');
+  const id = await page.locator('tr.incident-row').first().getAttribute('data-id');
+  await go(page, url, '#/incidents/' + id);
+  for (const f of ['md', 'html']) {
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.locator(`.export a[data-format=${f}]`).click()]);
+    assert.equal(dl.suggestedFilename(), `${id}.${f}`);
+    const body = await fs.readFile(await dl.path(), 'utf8');
+    for (const want of [id, 'Identities and why they are joined', 'Findings (12)', 'Timeline (10 requests', 'apiserver-1.36-basic-intrusion.log:1121',
+      '1245ddec-efc3-4673-b857-4becdd1d279b', 'attacker.example.com']) {
+      assert.ok(body.includes(want), `${f} report lacks ${want}`);
+    }
+    if (f === 'html') assert.ok(!/<script|\ssrc=|\shref=/.test(body), 'the HTML report is self-contained');
+  }
+  log('export: Markdown and HTML reports downloaded from the incident page');
+  await context.close();
+}
+
+/** keyboard: a skip link, j/k and Enter on every list, / to search. */
+async function keyboard(cfg) {
+  const { url } = cfg;
+  const { context, page } = await loggedIn(cfg, '#/incidents');
+  // The skip link is the first stop and moves focus to the view, URL unchanged.
+  await page.locator('body').focus();
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'skip-link', 'skip link first');
+  const before = page.url();
+  await page.keyboard.press('Enter');
+  assert.equal(await page.evaluate(() => document.activeElement.id), 'view', 'skip link focuses the view');
+  assert.equal(page.url(), before, 'skip link keeps the URL');
+  // j/k on the incident list, Enter opens.
+  await page.keyboard.press('j');
+  await page.keyboard.press('j');
+  await page.keyboard.press('k');
+  const cur = await page.locator('tr.incident-row.kbd-current').getAttribute('data-id');
+  assert.equal(cur, await page.locator('tr.incident-row').first().getAttribute('data-id'), 'j j k comes back to the first');
+  await page.keyboard.press('Enter');
+  await ready(page);
+  assert.ok(page.url().includes('#/incidents/' + cur), 'Enter opens the incident');
+  // j/k select events, the pane follows; / goes to the filter.
+  await page.locator('.vlist .vrow').first().waitFor();
+  await page.keyboard.press('j');
+  await page.keyboard.press('j');
+  await page.locator('.event-pane .event-detail').waitFor();
+  const second = await page.locator('.vlist .vrow').nth(1).getAttribute('data-audit-id');
+  assert.equal(await page.locator('.vlist .vrow.selected').getAttribute('data-audit-id'), second, 'j j selects the second event');
+  await page.waitForFunction((id) => document.querySelector('.event-pane .event-detail')?.dataset.auditId === id, second);
+  await page.keyboard.press('k');
+  const firstID = await page.locator('.vlist .vrow').first().getAttribute('data-audit-id');
+  await page.waitForFunction((id) => document.querySelector('.event-pane .event-detail')?.dataset.auditId === id, firstID);
+  assert.ok(page.url().includes('event=' + firstID), 'k moves back, kept in the URL');
+  await page.keyboard.press('/');
+  assert.equal(await page.evaluate(() => document.activeElement.classList.contains('filter')), true, '/ focuses the filter');
+  await page.keyboard.type('coredns');
+  assert.match(await page.locator('.toolbar .count').innerText(), /^2 of 10 events$/);
+  await page.keyboard.press('Escape');
+  await page.keyboard.press('j'); // typed into the page again, not the field
+  assert.equal(await page.locator('.toolbar .filter').inputValue(), 'coredns');
+  // Time range on the axis: drag, kept in the URL, back after a reload.
+  const box = await page.locator('.axis-canvas').boundingBox();
+  await page.locator('.toolbar .filter').fill('');
+  await page.mouse.move(box.x + box.width * 0.55, box.y + 45);
+  await page.mouse.down();
+  await page.mouse.move(box.x + box.width * 0.8, box.y + 45, { steps: 5 });
+  await page.mouse.move(box.x + box.width - 2, box.y + 45, { steps: 5 });
+  await page.mouse.up();
+  await page.waitForFunction(() => location.hash.includes('from=') && location.hash.includes('to='));
+  const ranged = await page.locator('.toolbar .count').innerText();
+  const n = Number(ranged.split(' ')[0]);
+  assert.ok(n > 0 && n < 10, 'the range narrows the list: ' + ranged);
+  await page.reload();
+  await ready(page);
+  await page.locator('.range-clear').waitFor();
+  assert.equal(await page.locator('.toolbar .count').innerText(), ranged, 'the range survives a reload');
+  await page.locator('.range-clear').click();
+  assert.match(await page.locator('.toolbar .count').innerText(), /^10 of 10 events$/);
+  assert.ok(!page.url().includes('from='), 'range cleared from the URL');
+  log('keyboard: skip link, j/k/Enter on incidents and events, / to search, Escape; axis range in the URL');
+  await context.close();
+}
+
+/** timelineSearch: substring, glob and exclusion, the findings column,
+ * and a near miss explained. */
+async function timelineSearch(cfg) {
+  const { url } = cfg;
+  const { context, page } = await loggedIn(cfg, '#/timeline');
+  await page.keyboard.press('/');
+  await page.keyboard.type('-system:* object:configmaps*coredns');
+  await page.keyboard.press('Enter');
+  await page.waitForURL(/q=/);
+  await ready(page);
+  const actors = await page.locator('table.timeline tbody td:nth-child(2) a.actor').allInnerTexts();
+  assert.ok(actors.length >= 2 && actors.every((a) => !a.startsWith('system:')), 'search leaves out system:*: ' + actors);
+  const marks = await page.locator('table.timeline tbody tr.has-finding .fmark-item').allInnerTexts();
+  assert.ok(marks.some((m) => m.includes('coredns-corefile-redirect')), 'findings column: ' + marks);
+  await page.keyboard.press('j');
+  await page.keyboard.press('Enter');
+  await ready(page);
+  assert.ok(page.url().includes('#/events/'), 'Enter opens the request: ' + page.url());
+  await go(page, url, '#/timeline?actor=replicaset-controller');
+  const hint = await page.locator('.hint').innerText();
+  assert.match(hint, /Did you mean system:serviceaccount:kube-system:replicaset-controller\?/);
+  assert.match(hint, /The store covers 2026-11-22 09:53:17/);
+  await go(page, url, '#/timeline?actor=' + encodeURIComponent('mall*'));
+  const globbed = await page.locator('table.timeline tbody td:nth-child(2) a.actor').allInnerTexts();
+  assert.ok(globbed.length > 0 && globbed.every((a) => a === 'mallory'), 'actor glob');
+  log('timeline: -system:* and object glob, findings column, Enter opens, did-you-mean hint, actor glob');
+  await context.close();
+}
+
+/** darkMode: the page follows the system's dark setting. */
+async function darkMode(cfg) {
+  const { url, shots } = cfg;
+  const { context, page } = await loggedIn(cfg, '#/incidents?actor=mallory', { colorScheme: 'dark' });
+  const id = await page.locator('tr.incident-row').first().getAttribute('data-id');
+  await go(page, url, `#/incidents/${id}?event=1245ddec-efc3-4673-b857-4becdd1d279b`);
+  await page.locator('.event-pane .diff').waitFor();
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = bg.match(/\d+/g).map(Number);
+  assert.ok(r + g + b < 120, 'dark background: ' + bg);
+  await checkLayout(page, 'dark incident');
+  await page.screenshot({ path: path.join(shots, 'incident-dark-1440x900.png') });
+  log('dark mode follows prefers-color-scheme');
   await context.close();
 }

@@ -26,3 +26,7 @@ export const incidents = (filters) => get('incidents', filters);
 export const incident = (id) => get('incidents/' + encodeURIComponent(id));
 export const event = (auditID) => get('events/' + encodeURIComponent(auditID));
 export const tactics = () => get('tactics');
+export const eventDiff = (auditID) => get('events/' + encodeURIComponent(auditID) + '/diff');
+
+/** reportHref is where an incident's report downloads from. */
+export const reportHref = (id, format) => '/api/v1/incidents/' + encodeURIComponent(id) + '/report?format=' + encodeURIComponent(format);

@@ -7,6 +7,7 @@ import { renderIncident } from './incident.js';
 import { renderTimeline } from './timeline.js';
 import { renderEvent } from './event.js';
 import { setTactics } from './format.js';
+import { setKeys } from './keys.js';
 import * as api from './api.js';
 
 const view = document.getElementById('view');
@@ -29,6 +30,7 @@ async function route() {
   const gen = ++generation;
   const started = performance.now();
   if (dispose) { dispose(); dispose = null; }
+  setKeys(null);
   const { parts, params } = parseHash();
   const section = parts[0] || 'incidents';
   for (const a of document.querySelectorAll('[data-nav]')) {
@@ -55,6 +57,13 @@ async function route() {
   view.dataset.ready = String(gen);
   window.__kaudit = Object.assign(window.__kaudit || {}, { lastRenderMs: performance.now() - started, view: section });
 }
+
+// The skip link moves focus to the view without touching the URL's
+// fragment, which names the view.
+document.getElementById('skip-link')?.addEventListener('click', (ev) => {
+  ev.preventDefault();
+  view.focus();
+});
 
 // The tactic order comes first: every view that lists tactics sorts by it.
 // Without it (an old server) tactics keep the order the incident gives.

@@ -80,3 +80,24 @@ export const incidentHref = (id) => '#/incidents/' + encodeURIComponent(id);
 
 /** actorOf is who a request or finding is filed under, as the server says (its actor field). */
 export function actorOf(e) { return e.actor || ''; }
+
+/** tacticsByFirstSeen orders an incident's tactics by when each first
+ * occurred (its techniques' first_seen), the order of the story; tactics
+ * no technique dates follow in the incident's order. */
+export function tacticsByFirstSeen(inc) {
+  const first = new Map();
+  for (const t of inc.techniques || []) {
+    const at = timeMs(t.first_seen);
+    if (!first.has(t.tactic) || at < first.get(t.tactic)) first.set(t.tactic, at);
+  }
+  const dated = [...first.keys()].sort((a, b) => first.get(a) - first.get(b));
+  return [...dated, ...(inc.tactics || []).filter((t) => !first.has(t))];
+}
+
+/** sourceRoles says how each address of a request's sourceIPs was learnt:
+ * the last is the peer that connected to the apiserver, the ones before it
+ * came from the X-Forwarded-For (or X-Real-Ip) header. */
+export function sourceRoles(ips) {
+  const list = ips || [];
+  return list.map((ip, i) => ({ ip, role: i === list.length - 1 ? 'peer' : 'xff' }));
+}

@@ -96,6 +96,9 @@ func (s *Store) Timeline(ctx context.Context, q store.Query) ([]store.Entry, err
 			w.add(f.col+" = ?", f.val)
 		}
 	}
+	for _, t := range q.Terms {
+		w.addTerm(t)
+	}
 	w.window(q.Since, q.Until)
 	switch {
 	case q.Actor != "":
@@ -258,7 +261,7 @@ func (s *Store) Incident(ctx context.Context, id string) (*store.IncidentDetail,
 	d := &store.IncidentDetail{Incident: incs[0], Findings: []detect.Finding{}, Timeline: []store.Entry{}}
 	inc := &d.Incident
 	if len(inc.Findings) > 0 {
-		if d.Findings, err = s.findings(ctx, inc.Findings); err != nil {
+		if d.Findings, err = s.Findings(ctx, inc.Findings); err != nil {
 			return nil, err
 		}
 	}
@@ -272,8 +275,11 @@ func (s *Store) Incident(ctx context.Context, id string) (*store.IncidentDetail,
 	return d, nil
 }
 
-// findings reads the findings on the given requests, each once.
-func (s *Store) findings(ctx context.Context, auditIDs []string) ([]detect.Finding, error) {
+// Findings reads the findings on the given requests, each once.
+func (s *Store) Findings(ctx context.Context, auditIDs []string) ([]detect.Finding, error) {
+	if len(auditIDs) == 0 {
+		return []detect.Finding{}, nil
+	}
 	rows, err := s.conn.Query(ctx, "SELECT argMax(finding, version) FROM findings WHERE audit_id IN ? GROUP BY audit_id, rule, stage", inSet(auditIDs))
 	if err != nil {
 		return nil, fmt.Errorf("findings query: %w", err)

@@ -129,6 +129,17 @@ func (s *Store) Timeline(_ context.Context, q store.Query) ([]store.Entry, error
 // match returns the best stage of every request that keep accepts, in
 // timeline order. The caller holds the lock.
 func (s *Store) match(keep func(*store.Entry, time.Time) bool) []store.Entry {
+	hits := s.matchStages(keep)
+	out := make([]store.Entry, len(hits))
+	for i, h := range hits {
+		out[i] = h.entry
+	}
+	return out
+}
+
+// matchStages is match returning the best stages themselves (with their
+// JSON). The caller holds the lock.
+func (s *Store) matchStages(keep func(*store.Entry, time.Time) bool) []*stage {
 	var hits []*stage
 	for _, r := range s.requests {
 		b := r.best()
@@ -142,11 +153,7 @@ func (s *Store) match(keep func(*store.Entry, time.Time) bool) []store.Entry {
 		}
 		return hits[i].entry.AuditID < hits[j].entry.AuditID
 	})
-	out := make([]store.Entry, len(hits))
-	for i, h := range hits {
-		out[i] = h.entry
-	}
-	return out
+	return hits
 }
 
 func page(entries []store.Entry, offset, limit int) []store.Entry {
@@ -236,6 +243,57 @@ func (s *Store) Event(_ context.Context, auditID string) ([][]byte, error) {
 		out[i] = st.raw
 	}
 	return out, nil
+}
+
+// Findings returns the findings on the given requests, each once.
+func (s *Store) Findings(_ context.Context, auditIDs []string) ([]detect.Finding, error) {
+	ids := make(map[string]bool, len(auditIDs))
+	for _, id := range auditIDs {
+		ids[id] = true
+	}
+	out := []detect.Finding{}
+	s.mu.RLock()
+	for _, f := range s.findings {
+		if ids[f.AuditID] {
+			out = append(out, f)
+		}
+	}
+	s.mu.RUnlock()
+	incident.SortFindings(out)
+	return out, nil
+}
+
+// ObjectBefore returns the object as the latest request on it before t
+// showed it, looking at the store.VersionCandidates latest requests that
+// can show it, as ClickHouse does.
+func (s *Store) ObjectBefore(_ context.Context, ref store.ObjectRef, t time.Time) (*store.ObjectVersion, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	cands := s.matchStages(func(e *store.Entry, at time.Time) bool {
+		return at.Before(t) && ref.MatchesRef(e) && store.ShowsObject(e.Verb, e.Subresource, e.Code)
+	})
+	for i := len(cands) - 1; i >= 0 && i >= len(cands)-store.VersionCandidates; i-- {
+		if v := store.NewObjectVersion(&cands[i].entry, cands[i].raw); v != nil {
+			return v, nil
+		}
+	}
+	return nil, fmt.Errorf("object %s %s/%s before %s: %w", ref.Resource, ref.Namespace, ref.Name, t.Format(time.RFC3339), store.ErrNotFound)
+}
+
+// Span returns the times of the first and last stored request.
+func (s *Store) Span(_ context.Context) (first, last time.Time, err error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, r := range s.requests {
+		at := r.best().at
+		if first.IsZero() || at.Before(first) {
+			first = at
+		}
+		if at.After(last) {
+			last = at
+		}
+	}
+	return first, last, nil
 }
 
 // Close releases nothing: the store lives as long as the process.

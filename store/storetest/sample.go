@@ -68,6 +68,10 @@ type Expected struct {
 	Name      string
 	Code      int
 	SourceIPs []string
+	// For searches: the rest of what a term can match.
+	Subresource string
+	UserAgent   string
+	RequestURI  string
 }
 
 // ExpectedRequests reduces records to one Expected per request, choosing
@@ -107,12 +111,14 @@ func ExpectedRequests(recs []ingest.Record) []Expected {
 		x := Expected{
 			Time: ev.RequestReceivedTimestamp.Time.UTC(), AuditID: id, Stage: string(ev.Stage),
 			User: ev.User.Username, Verb: ev.Verb, SourceIPs: ev.SourceIPs,
+			UserAgent: ev.UserAgent, RequestURI: ev.RequestURI,
 		}
 		if ev.ImpersonatedUser != nil {
 			x.Imperson = ev.ImpersonatedUser.Username
 		}
 		if ev.ObjectRef != nil {
 			x.Resource, x.Namespace, x.Name = ev.ObjectRef.Resource, ev.ObjectRef.Namespace, ev.ObjectRef.Name
+			x.Subresource = ev.ObjectRef.Subresource
 		}
 		if ev.ResponseStatus != nil {
 			x.Code = int(ev.ResponseStatus.Code)

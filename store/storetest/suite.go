@@ -84,6 +84,10 @@ func Run(t *testing.T, open Opener) {
 	t.Run("incidents and their detail", func(t *testing.T) {
 		checkIncidents(t, st, incs, p.Findings(), want)
 	})
+	t.Run("search terms: substring, glob, exclusion", func(t *testing.T) { checkSearch(t, st, want) })
+	t.Run("findings by request, previous object version, span", func(t *testing.T) {
+		checkReaderExtras(t, st, recs, p.Findings(), incs, want)
+	})
 	t.Run("impersonation and stage choice", func(t *testing.T) {
 		st := open(t)
 		checkImpersonation(t, st, recs)
