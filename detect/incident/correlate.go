@@ -103,7 +103,7 @@ func SortFindings(fs []detect.Finding) {
 
 // TouchOf reduces an event to what the correlator keeps of it.
 func TouchOf(ev *auditv1.Event) Touch {
-	t := Touch{Actor: detect.ActorOf(ev), At: detect.EventTime(ev), AuditID: string(ev.AuditID), Verb: ev.Verb, Denied: detect.IsDenied(ev)}
+	t := Touch{Actor: detect.ActorOf(ev), User: ev.User.Username, At: detect.EventTime(ev), AuditID: string(ev.AuditID), Verb: ev.Verb, Denied: detect.IsDenied(ev)}
 	if ev.ResponseStatus != nil {
 		t.Code = int(ev.ResponseStatus.Code)
 	}
@@ -346,11 +346,8 @@ func (c *Correlator) build(fs []detect.Finding, joins []Link) Incident {
 	c.addContextLinks(&inc, linkSeen)
 	inc.Links = append(inc.Links, joins...)
 	sort.SliceStable(inc.Links, func(i, j int) bool { return inc.Links[i].at.Before(inc.Links[j].at) })
-	inc.Touched = c.touched(inc.Actors, inc.StartTime, inc.EndTime)
-	var touches []Touch
-	for _, a := range inc.Actors {
-		touches = append(touches, c.actorTouches(a, inc.StartTime, inc.EndTime)...)
-	}
+	touches := c.touchesBy(inc.Actors, principals(fs), inc.StartTime, inc.EndTime)
+	inc.Touched = GroupTouches(touches)
 	inc.Summary = narrative(&inc, fs, touches)
 	return inc
 }
@@ -437,11 +434,28 @@ func (c *Correlator) actorTouches(actor string, from, to time.Time) []Touch {
 	return kept
 }
 
-// touched groups the actors' requests in the span by object.
-func (c *Correlator) touched(actors []string, from, to time.Time) []Touched {
+// principals are who made the incident's findings: the authenticated
+// users behind them. An identity that is an actor only because a principal
+// impersonated it (a controller's account) is not one of them, and its own
+// routine requests are not the incident's.
+func principals(fs []detect.Finding) map[string]bool {
+	out := map[string]bool{}
+	for _, f := range fs {
+		out[f.User] = true
+	}
+	return out
+}
+
+// touchesBy returns the actors' requests in [from, to] that a principal
+// made, in time order: what the incident's identities touched.
+func (c *Correlator) touchesBy(actors []string, principals map[string]bool, from, to time.Time) []Touch {
 	var all []Touch
 	for _, a := range actors {
-		all = append(all, c.actorTouches(a, from, to)...)
+		for _, t := range c.actorTouches(a, from, to) {
+			if principals[t.User] || t.User == "" {
+				all = append(all, t)
+			}
+		}
 	}
 	sort.SliceStable(all, func(i, j int) bool {
 		if !all[i].At.Equal(all[j].At) {
@@ -449,7 +463,7 @@ func (c *Correlator) touched(actors []string, from, to time.Time) []Touched {
 		}
 		return all[i].AuditID < all[j].AuditID
 	})
-	return GroupTouches(all)
+	return all
 }
 
 // GroupTouches folds requests (in time order) into one entry per object,

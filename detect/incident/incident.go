@@ -90,6 +90,7 @@ type Link struct {
 // material of an incident's touched list and of its narrative.
 type Touch struct {
 	Actor     string
+	User      string // who authenticated: the impersonator under impersonation
 	At        time.Time
 	AuditID   string
 	Verb      string

@@ -70,7 +70,7 @@ func steps(fs []detect.Finding, touches []Touch) []step {
 // telling reports whether a request without a finding belongs in the
 // story: a change that happened, or a secret read.
 func telling(t Touch) bool {
-	if t.Denied || t.Code >= 400 || t.Resource == "" || t.Sub != "" {
+	if t.Denied || t.Code >= 400 || t.Resource == "" || t.Sub != "" || t.Resource == "events" {
 		return false
 	}
 	switch t.Verb {
@@ -191,6 +191,24 @@ func stepPhrase(f *detect.Finding) string {
 		verb, what = "listed", "its own permissions"
 		if failed {
 			verb = "tried to list"
+		}
+	case f.Resource == "serviceaccounts" && f.Subresource == "token":
+		verb, what = "minted", "a token for service account "+detect.Ref(f.Namespace, f.Name)
+		if failed {
+			verb = "tried to mint"
+		}
+	case f.Resource == "certificatesigningrequests" && f.Subresource == "approval":
+		verb, what = "approved", "CertificateSigningRequest "+f.Name
+		if failed {
+			verb = "tried to approve"
+		}
+	case f.Resource == "nodes" && f.Subresource == "proxy":
+		verb, what = "called", "the kubelet of node "+f.Name
+		if i := strings.Index(f.RequestURI, "/proxy"); i >= 0 {
+			what += " (" + f.RequestURI[i+len("/proxy"):] + ")"
+		}
+		if failed {
+			verb = "tried to call"
 		}
 	}
 	out := verb + " " + what
