@@ -13,6 +13,7 @@ import (
 // reads is declared here.
 const (
 	keyFormat  = "format"
+	keyAll     = "all"
 	keyStrict  = "strict"
 	keyFailOn  = "fail_on"
 	keyWorkers = "workers"
@@ -87,6 +88,7 @@ const (
 var flagKeys = map[string]string{
 	"format":                 keyFormat,
 	"baseline":               keyBaseline,
+	"all":                    keyAll,
 	"strict":                 keyStrict,
 	"fail-on":                keyFailOn,
 	"workers":                keyWorkers,

@@ -88,9 +88,17 @@ func (v textView) writeText(w *bytes.Buffer, findings []detect.Finding, incident
 	if src := v.loc.source(); src != "" {
 		in = " in " + src
 	}
-	fmt.Fprintf(w, "\nFINDINGS (%d)%s\n", len(findings), in)
-	if len(findings) > 0 {
-		v.findingTable(w, findings, "")
+	shown := findings
+	if !v.all {
+		shown = slices.DeleteFunc(slices.Clone(findings), func(f detect.Finding) bool { return f.Severity == rulefile.SeverityInfo })
+	}
+	if hidden := len(findings) - len(shown); hidden > 0 {
+		fmt.Fprintf(w, "\nFINDINGS (%d)%s; %d more at info (routine, or graded down by what changed): --all lists them\n", len(shown), in, hidden)
+	} else {
+		fmt.Fprintf(w, "\nFINDINGS (%d)%s\n", len(shown), in)
+	}
+	if len(shown) > 0 {
+		v.findingTable(w, shown, "")
 	}
 	fmt.Fprintf(w, "\nSUMMARY\n  %d events from %s, %s, %d findings, %d incidents\n",
 		stats.Events, plural(stats.Inputs, "input", "inputs"), plural(stats.BadLines, "bad line", "bad lines"), stats.Findings, stats.Incidents)

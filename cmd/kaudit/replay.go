@@ -47,7 +47,8 @@ findings of the rules and the incidents they form.`,
 	f.Bool("strict", false, "stop at the first bad line")
 	f.String("fail-on", "", "exit 3 when a finding at or above this severity exists (info, low, medium, high, critical)")
 	f.String("store", "", "store DSN (clickhouse://host:9000/db); the password belongs in KAUDIT_STORE_DSN or the config file")
-	f.StringSlice("baseline", nil, "earlier logs of the same cluster (files, directories) or a snapshot of `kaudit baseline build`: findings of routine requests are kept at info")
+	f.StringSlice("baseline", nil, "earlier logs of the same cluster (files, directories) or a snapshot written by kaudit baseline build: findings of routine requests are kept at info")
+	f.Bool("all", false, "text output: also list info findings (routine requests, changes graded down); JSON output always has them")
 	addPipelineFlags(cmd)
 	return cmd
 }
@@ -118,7 +119,9 @@ func (a *app) writeReport(format string, j *judged, loc *locator) error {
 		return writeJSON(a.stdout, findings, j.incidents, stats)
 	}
 	var buf bytes.Buffer
-	a.newTextView(format, loc).writeText(&buf, findings, j.incidents, stats)
+	v := a.newTextView(format, loc)
+	v.all = a.v.GetBool(keyAll)
+	v.writeText(&buf, findings, j.incidents, stats)
 	return a.show(buf.Bytes())
 }
 

@@ -18,6 +18,7 @@ import (
 // terminal, with locations relative to the arguments.
 type textView struct {
 	wide bool
+	all  bool // list info findings too (replay --all)
 	pal  palette
 	loc  *locator
 }
