@@ -58,6 +58,8 @@ func writeKey(ref *auditv1.ObjectReference) string {
 		return "RoleBinding " + ref.Namespace + "/" + ref.Name
 	case ref.APIGroup == "" && ref.Resource == "secrets":
 		return "Secret " + ref.Namespace + "/" + ref.Name
+	case ref.APIGroup == "" && ref.Resource == "serviceaccounts":
+		return "ServiceAccount " + ref.Namespace + "/" + ref.Name
 	}
 	return ""
 }
@@ -89,7 +91,7 @@ func (w writes) remember(ev *auditv1.Event, env *Env, location string) {
 	switch {
 	case ev.Verb == "delete":
 		delete(w, k)
-	case ev.Verb == "create" || (ev.ObjectRef.Resource != "secrets" && (ev.Verb == "update" || ev.Verb == "patch")):
+	case ev.Verb == "create" || (ev.ObjectRef.APIGroup == "rbac.authorization.k8s.io" && (ev.Verb == "update" || ev.Verb == "patch")):
 		if _, ok := w[k]; !ok && len(w) >= maxWrites {
 			for old := range w {
 				delete(w, old)
@@ -98,4 +100,13 @@ func (w writes) remember(ev *auditv1.Event, env *Env, location string) {
 		}
 		w[k] = write{Finding: eventFinding(env, ev, location), judged: ev.RequestObject != nil || ev.ResponseObject != nil}
 	}
+}
+
+// createdBy returns who created the object named by key (writeKey's form),
+// or "" when kaudit did not see it created.
+func (w writes) createdBy(key string) string {
+	if c, ok := w[key]; ok && c.Verb == "create" {
+		return c.User
+	}
+	return ""
 }

@@ -50,6 +50,8 @@ type History interface {
 	// CredentialRoutes lists the routes (SourceNetworks) a token was used
 	// from.
 	CredentialRoutes(credential string) []string
+	// Known reports whether the actor has a history.
+	Known(actor string) bool
 }
 
 // SetHistory gives the engine a baseline: findings of routine requests are
@@ -115,6 +117,11 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 	opts = append(opts, admissionFunctions()...)
 	opts = append(opts, corefileFunctions()...)
 	opts = append(opts, csrFunctions()...)
+	opts = append(opts, rbacFunctions()...)
+	opts = append(opts, expr.Function("created_by", func(p ...any) (any, error) {
+		// created_by(key): who created the object ("ServiceAccount NS/NAME"), as kaudit saw it.
+		return e.writes.createdBy(str(p[0])), nil
+	}, new(func(string) string)))
 	opts = append(opts, e.state.functions()...)
 	for _, r := range set.Rules {
 		if r.Disabled {
@@ -499,7 +506,9 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	// condition looks for: the rule's metadata fallback judges it, or
 	// nothing does. An event without a level is judged in full.
 	cond, sev, degraded := c.cond, c.rule.Severity, false
-	if j.level != 0 && j.level < c.level {
+	if j.level != 0 && j.level < c.level || c.level > 1 && ev.RequestObject == nil && ev.ResponseObject == nil {
+		// No body to judge: logged below the rule's level, or refused
+		// before the apiserver kept one (a 403 carries none).
 		if c.fallback == nil {
 			return f, false, nil
 		}
@@ -550,7 +559,11 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 		}
 	}
 	if degraded {
-		msg += " (recorded at audit level " + string(ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
+		if j.level != 0 && j.level < c.level {
+			msg += " (recorded at audit level " + string(ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
+		} else {
+			msg += " (its body was not recorded, as for every refused request)"
+		}
 	}
 	f = newFinding(c.rule, env, ev, sev, msg, j.location)
 	if c.rule.ReportOn != "" {
@@ -623,6 +636,7 @@ func (e *Engine) fillHistory(env *Env, ev *auditv1.Event) {
 	}
 	env.NewNetworks = e.history.NewNetworks(ev)
 	env.NewClient = e.history.NewClient(ev)
+	env.HasHistory = e.history.Known(env.Actor)
 	if env.Credential != "" {
 		env.CredentialRoutes = e.history.CredentialRoutes(env.Credential)
 	}

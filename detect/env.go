@@ -41,9 +41,17 @@ type Env struct {
 	// Did is the verb in the past tense ("created") for a request that
 	// happened, "tried to create" for one that did not, and Outcome is
 	// what to append (" (denied)", " (failed: 400)", or nothing).
-	Failed  bool   `expr:"failed"`
-	Did     string `expr:"did"`
-	Outcome string `expr:"outcome"`
+	Failed bool `expr:"failed"`
+	// StatusMessage is the response status's message: what refused the
+	// request, in the apiserver's words ("cannot impersonate-on:…", "use
+	// of … signer with system:masters group is not allowed").
+	StatusMessage string `expr:"status_message"`
+	// RefusedByAdmission is set for a request RBAC allowed and that was
+	// refused all the same (403 with decision allow): admission
+	// (CertificateSubjectRestriction) or RBAC's own escalation check.
+	RefusedByAdmission bool   `expr:"refused_by_admission"`
+	Did                string `expr:"did"`
+	Outcome            string `expr:"outcome"`
 	// AllowedBy names the binding RBAC allowed the request by
 	// ("ClusterRoleBinding mallory-admin", "RoleBinding team-a/edit"), and
 	// AllowedRole its role ("ClusterRole cluster-admin"; AllowedRoleName
@@ -108,6 +116,9 @@ type Env struct {
 	// need a baseline with a history of the actor.
 	NewNetworks []string `expr:"new_networks"`
 	NewClient   bool     `expr:"new_client"`
+	// HasHistory is set when the baseline has a history of the actor, so
+	// that the two above mean something.
+	HasHistory bool `expr:"has_history"`
 
 	objectsLoaded bool
 	queryLoaded   bool
@@ -155,6 +166,7 @@ func fillEnv(e *Env, ev *auditv1.Event) {
 	}
 	if ev.ResponseStatus != nil {
 		e.Code = int(ev.ResponseStatus.Code)
+		e.StatusMessage = ev.ResponseStatus.Message
 	}
 	e.PodBound = IsPodBound(ev)
 	if c := ev.User.Extra["authentication.kubernetes.io/credential-id"]; len(c) > 0 {
@@ -167,6 +179,7 @@ func fillEnv(e *Env, ev *auditv1.Event) {
 	e.Denied = IsDenied(ev)
 	e.Allowed = !e.Denied
 	e.Failed = e.Denied || e.Code >= 400
+	e.RefusedByAdmission = e.Code == 403 && e.Decision == "allow"
 	e.Did, e.Outcome = PastTense(e.Verb), ""
 	switch {
 	case e.Denied:

@@ -284,7 +284,7 @@ func (b *Baseline) routine(r Request) (Seen, bool) {
 	return least, true
 }
 
-// Known reports whether the actor has a history at all (MinCount requests
+// Known reports whether the actor has a history at all (detect.History) (MinCount requests
 // or more): only then is a new network or client news.
 func (b *Baseline) Known(actor string) bool {
 	if b == nil {
