@@ -157,6 +157,11 @@ func compileRule(r *rulefile.Rule, opts []expr.Option) (*compiled, error) {
 	srcs := []string{r.Condition, r.Fallback, r.Message}
 	for _, g := range r.Grades {
 		srcs = append(srcs, g.When, g.Reason)
+		// A Metadata rule may still be graded by what a body shows, when
+		// the event has one.
+		if strings.Contains(g.When, "object") || strings.Contains(g.When, "change") {
+			c.objects = true
+		}
 	}
 	for _, src := range srcs {
 		if strings.Contains(src, "query") || strings.Contains(src, "command") {
@@ -506,7 +511,7 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	// condition looks for: the rule's metadata fallback judges it, or
 	// nothing does. An event without a level is judged in full.
 	cond, sev, degraded := c.cond, c.rule.Severity, false
-	if j.level != 0 && j.level < c.level || c.level > 1 && ev.RequestObject == nil && ev.ResponseObject == nil {
+	if j.level != 0 && j.level < c.level || c.level > 1 && !hasBody(ev) {
 		// No body to judge: logged below the rule's level, or refused
 		// before the apiserver kept one (a 403 carries none).
 		if c.fallback == nil {

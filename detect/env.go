@@ -83,7 +83,10 @@ type Env struct {
 	CredentialRoutes []string `expr:"credential_routes"`
 	// Request and Response are the request and response objects as maps
 	// (nil when the audit level did not record them). Object is the
-	// response object when present, else the request object.
+	// response object when present, else the request object; for a patch
+	// logged without its response (refused, or at the Request level) it is
+	// the last version seen with the patch applied, when the engine knows
+	// that version.
 	Request  map[string]any `expr:"request"`
 	Response map[string]any `expr:"response"`
 	Object   map[string]any `expr:"object"`
@@ -105,6 +108,9 @@ type Env struct {
 	// Previous is the last version of the object the engine saw, for the
 	// objects whose changes rules grade (nil when unknown).
 	Previous map[string]any `expr:"previous"`
+	// patched is Previous with the request's patch applied, when the
+	// response did not show the new version.
+	patched map[string]any
 	// Changes are the leaves a write changed (change.go): nil when that
 	// cannot be told, empty when nothing changed.
 	Changes []Change `expr:"changes"`

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -154,4 +155,17 @@ func Judgeable(ev *auditv1.Event) bool {
 		return IsLongRunning(ev)
 	}
 	return false
+}
+
+// statusPrefix is how the apiserver serializes a Status: kind first.
+var statusPrefix = []byte(`{"kind":"Status"`)
+
+// hasBody reports whether the event shows an object the request wrote or
+// read: a request object, or a response object other than the Status of
+// a refusal (a 403 logged at RequestResponse carries only that Status).
+func hasBody(ev *auditv1.Event) bool {
+	if ev.RequestObject != nil {
+		return true
+	}
+	return ev.ResponseObject != nil && !bytes.HasPrefix(ev.ResponseObject.Raw, statusPrefix)
 }

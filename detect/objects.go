@@ -56,6 +56,8 @@ func (o *objects) remember(ev *auditv1.Event, env *Env) {
 			now = env.Response
 		} else if ev.Verb != "patch" && env.Request != nil {
 			now = env.Request
+		} else if env.patched != nil {
+			now = env.patched
 		}
 	case "delete":
 		delete(o.last, k)
@@ -91,6 +93,14 @@ func (e *Env) loadChanges(ev *auditv1.Event, o *objects) {
 		newVersion = nil
 		if ev.Verb != "patch" {
 			newVersion = e.Request
+		} else if ev.RequestObject != nil {
+			// What the patch asked for, on the version it patched: a
+			// refused patch has no response to show it.
+			newVersion = applyPatch(e.Previous, ev.RequestObject.Raw)
+			e.patched = newVersion
+			if newVersion != nil && (e.Object == nil || isStatus(e.Object)) {
+				e.Object = newVersion
+			}
 		}
 	}
 	switch {

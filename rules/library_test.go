@@ -1,6 +1,7 @@
 package rules
 
 import (
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -143,6 +144,32 @@ func TestEscalationPathsCovered(t *testing.T) {
 		for _, id := range p.Rules {
 			if !known[id] {
 				t.Errorf("escalation path %q names rule %s, which does not exist", p.Path, id)
+			}
+		}
+	}
+}
+
+// clientCompare finds what an expression compares client(user_agent) with.
+var clientCompare = regexp.MustCompile(`client\(user_agent\)\s*(?:==|!=|in)\s*(\[[^\]]*\]|"[^"]*")`)
+
+// TestClientNamesAreLowercase guards the comparisons with client(): it
+// returns the user agent's product token in lower case, so "Helm" would
+// never match and a grade written for Helm would silently never apply.
+func TestClientNamesAreLowercase(t *testing.T) {
+	set, err := Load("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range set.Rules {
+		srcs := []string{r.Condition, r.Fallback}
+		for _, g := range r.Grades {
+			srcs = append(srcs, g.When)
+		}
+		for _, src := range srcs {
+			for _, m := range clientCompare.FindAllStringSubmatch(src, -1) {
+				if m[1] != strings.ToLower(m[1]) {
+					t.Errorf("rule %s compares client(user_agent) with %s: client() is lower case", r.ID, m[1])
+				}
 			}
 		}
 	}

@@ -93,7 +93,9 @@ func (v textView) writeText(w *bytes.Buffer, findings []detect.Finding, incident
 		shown = slices.DeleteFunc(slices.Clone(findings), func(f detect.Finding) bool { return f.Severity == rulefile.SeverityInfo })
 	}
 	if hidden := len(findings) - len(shown); hidden > 0 {
-		fmt.Fprintf(w, "\nFINDINGS (%d)%s; %d more at info (routine, or graded down by what changed): --all lists them\n", len(shown), in, hidden)
+		// On a line of its own: the source's path may be long, and text
+		// output keeps to 120 columns.
+		fmt.Fprintf(w, "\nFINDINGS (%d)%s\n%d more at info (routine, or graded down by what changed): --all lists them\n", len(shown), in, hidden)
 	} else {
 		fmt.Fprintf(w, "\nFINDINGS (%d)%s\n", len(shown), in)
 	}

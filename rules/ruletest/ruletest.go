@@ -100,6 +100,7 @@ type Runner struct {
 	redactor *redact.Redactor
 	known    map[string]bool
 	cache    map[string][]detect.Finding
+	history  detect.History
 }
 
 // NewRunner prepares a runner for set.
@@ -109,6 +110,13 @@ func NewRunner(set *rulefile.RuleSet) *Runner {
 		known[r.ID] = true
 	}
 	return &Runner{set: set, redactor: redact.NewRandom(), known: known, cache: map[string][]detect.Finding{}}
+}
+
+// SetHistory judges every later log against a baseline, as replay
+// --baseline does.
+func (r *Runner) SetHistory(h detect.History) {
+	r.history = h
+	r.cache = map[string][]detect.Finding{}
 }
 
 // TestFiles lists the rule-test files of fsys in name order.
@@ -356,6 +364,9 @@ func (r *Runner) evaluate(evs []*auditv1.Event, where string) ([]detect.Finding,
 	eng, err := detect.NewEngine(r.set)
 	if err != nil {
 		return nil, err
+	}
+	if r.history != nil {
+		eng.SetHistory(r.history)
 	}
 	var out []detect.Finding
 	for i, ev := range evs {
