@@ -18,6 +18,7 @@ import (
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/live"
+	"github.com/kaudit/kaudit/live/notify"
 	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/pipeline"
 	"github.com/kaudit/kaudit/rules"
@@ -91,6 +92,7 @@ type server struct {
 	acceptor  ingest.Acceptor // live.Acceptor, or live.Forwarder when forwarding
 	live      *live.Acceptor  // nil when forwarding
 	incidents live.IncidentSource
+	notifier  *notify.Notifier // nil without notify.receivers
 	stopKafka func() error
 	closers   []func() error // run in reverse order by close
 }
@@ -159,6 +161,11 @@ func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
 		return err
 	}
 	s.acceptor = s.live
+	if cfg.notify != nil {
+		if s.notifier, err = cfg.notify.newNotifier(s.store, findingsFrom(s.pipeline, s.store), s.reg, s.log); err != nil {
+			return err
+		}
+	}
 	// On an early return, stop the drainer before the spool closes (Close
 	// is idempotent: run closes it first, with the drain timeout).
 	s.closers = append(s.closers, func() error { return s.live.Close(context.Background()) })
@@ -182,14 +189,23 @@ func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	}
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	pubDone := make(chan struct{})
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	notifyDone := make(chan struct{})
 	if s.live != nil {
 		pub := &live.Publisher{Pipeline: s.pipeline, Source: s.incidents, Store: s.store, Limits: live.DefaultLimits, Logger: s.log}
+		if s.notifier != nil {
+			pub.Notify = s.notifier.Observe
+			go func() { defer close(notifyDone); s.notifier.Run(notifyCtx) }()
+		} else {
+			close(notifyDone)
+		}
 		go func() { defer close(pubDone); pub.Run(pubCtx) }()
 		if br, ok := s.store.(store.BaselineReader); ok {
 			go a.learner(br, s).Run(pubCtx)
 		}
 	} else {
 		close(pubDone)
+		close(notifyDone)
 	}
 	var runErr error
 	select {
@@ -214,6 +230,10 @@ func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	}
 	stopPub()
 	<-pubDone
+	// The notifier decides on the last incidents, then stops; what it could
+	// not deliver stays in the outbox for the next start.
+	stopNotify()
+	<-notifyDone
 	s.log.Info("stopped")
 	return runErr
 }

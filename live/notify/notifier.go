@@ -192,8 +192,13 @@ func (n *Notifier) Observe(incs []incident.Incident) {
 	}
 }
 
+// stopTimeout bounds the last round Run makes when it stops.
+const stopTimeout = 5 * time.Second
+
 // Run decides and delivers until ctx ends, while this process holds the
-// outbox lease; without it, it stands by.
+// outbox lease; without it, it stands by. When ctx ends it makes one last
+// round (bounded by stopTimeout), so that the incidents of the last batches
+// are decided: what is not delivered then stays in the outbox.
 func (n *Notifier) Run(ctx context.Context) {
 	t := time.NewTicker(n.cfg.Tick)
 	defer t.Stop()
@@ -201,6 +206,9 @@ func (n *Notifier) Run(ctx context.Context) {
 		n.step(ctx)
 		select {
 		case <-ctx.Done():
+			fctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+			n.step(fctx)
+			cancel()
 			n.m.leader.Set(0)
 			return
 		case <-t.C:
