@@ -42,6 +42,10 @@ apiserver backs off.
 
 On api.listen it serves the analysts' query API and view (api.tokens_file), /healthz,
 /readyz (ready while the store or the spool can take batches) and /metrics (Prometheus).
+With notify.receivers it notifies incidents (opened, escalated, updated, resolved) to
+Alertmanager, signed webhooks and Slack-compatible chat, through an outbox in the store
+(deploy/notify/README.md).
+
 SIGTERM stops taking new requests and waits for the batches in flight to be durable.
 
 Configuration: --config FILE (YAML), KAUDIT_* environment variables (KAUDIT_WEBHOOK_TLS_CERT

@@ -64,9 +64,7 @@ func (a *Alertmanager) alert(n *Notification, endsAt time.Time) amAlert {
 	if i := strings.Index(first, ". "); i > 0 {
 		first = first[:i+1]
 	}
-	if len(first) > 240 {
-		first = first[:240] + "…"
-	}
+	first = truncate(first, 240)
 	var d strings.Builder
 	d.WriteString(s.Summary)
 	if len(n.Reasons) > 0 {
