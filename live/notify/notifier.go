@@ -637,13 +637,3 @@ func (n *Notifier) Flush(ctx context.Context, incs []incident.Incident) error {
 		}
 	}
 }
-
-// Pending counts the notifications this process holds as not yet
-// acknowledged, by receiver.
-func (n *Notifier) Pending() map[string]int {
-	out := map[string]int{}
-	for name, rs := range n.rcv {
-		out[name] = len(rs.queue)
-	}
-	return out
-}
