@@ -27,7 +27,7 @@ var layers = [][]string{
 	{"rules", "rules/ruletest"},
 	{"pipeline"},
 	{"store", "store/memory", "store/clickhouse", "store/clickhouse/chtest", "store/storetest"},
-	{"live", "live/spool", "live/facts"},
+	{"live", "live/spool", "live/facts", "live/notify", "live/notify/amtest"},
 	{"investigate"},
 	{"cmd/kaudit", "cmd/kaudit-load"},
 }

@@ -4,11 +4,15 @@
 # with its audit webhook pointed at kaudit, the benign then the attack
 # scenario, and the mallory incident read back from kaudit's query API.
 # It also compares the events the apiserver logged to disk with those
-# kaudit stored: the webhook must not lose any.
+# kaudit stored: the webhook must not lose any. kaudit notifies a private
+# Alertmanager (notify.receivers), and the script reports the delay from
+# the attack step that opened the incident (its request on the apiserver)
+# to the alert showing in Alertmanager's API (polled every 100 ms).
 #
 #   deploy/e2e-cluster.sh          (needs /tmp/k8sbin from ../shared/cluster/build.sh,
-#                                   clickhouse-server, etcd-server, kubectl, openssl, jq)
-# Exit status 0 when the incident arrived and no event was lost.
+#                                   clickhouse-server, prometheus-alertmanager, etcd-server,
+#                                   kubectl, openssl, jq)
+# Exit status 0 when the incident arrived, was alerted, and no event was lost.
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${SHARED:-$REPO/../shared}
@@ -27,6 +31,8 @@ done
 cleanup() {
   "$SHARED/cluster/down.sh" >/dev/null 2>&1 || true
   if [ -n "${KPID:-}" ]; then kill -TERM "$KPID" 2>/dev/null; wait "$KPID" 2>/dev/null || true; fi
+  if [ -n "${POLLPID:-}" ]; then kill "$POLLPID" 2>/dev/null || true; fi
+  if [ -n "${AMPID:-}" ]; then kill -TERM "$AMPID" 2>/dev/null; wait "$AMPID" 2>/dev/null || true; fi
   ch_stop
   echo "logs kept in $WORK"
 }
@@ -37,6 +43,18 @@ echo "== building kaudit"
 
 echo "== starting ClickHouse"
 ch_start "$WORK/clickhouse"
+
+echo "== starting Alertmanager"
+AM_PORT=$(free_port)
+cat > "$WORK/alertmanager.yml" <<Y
+route: {receiver: none, group_by: [incident_id], group_wait: 1s}
+receivers: [{name: none}]
+Y
+prometheus-alertmanager --config.file="$WORK/alertmanager.yml" --storage.path="$WORK/am" \
+  --web.listen-address="127.0.0.1:$AM_PORT" --cluster.listen-address= --log.level=warn > "$WORK/alertmanager.log" 2>&1 &
+AMPID=$!
+for _ in $(seq 60); do curl -sf "http://127.0.0.1:$AM_PORT/-/ready" >/dev/null 2>&1 && break; sleep 0.5; done
+curl -sf "http://127.0.0.1:$AM_PORT/-/ready" >/dev/null || { cat "$WORK/alertmanager.log" >&2; exit 1; }
 
 echo "== starting kaudit serve"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/tls.key" -out "$WORK/tls.crt" \
@@ -61,6 +79,11 @@ spool:
   max_bytes: 1Gi
 redact:
   key: e2e-redaction-key
+notify:
+  min_severity: medium
+  external_url: https://127.0.0.1:$API/
+  receivers:
+    - {name: alertmanager, type: alertmanager, url: "http://127.0.0.1:$AM_PORT"}
 Y
 "$WORK/kaudit" serve --config "$WORK/kaudit.yaml" 2> "$WORK/kaudit.log" &
 KPID=$!
@@ -70,8 +93,19 @@ curl -skf "https://127.0.0.1:$API/readyz" >/dev/null || { cat "$WORK/kaudit.log"
 echo "== starting the cluster, audit webhook -> https://127.0.0.1:$WH/audit/webhook"
 WEBHOOK_URL="https://127.0.0.1:$WH/audit/webhook" WEBHOOK_TOKEN="$WEBHOOK_TOKEN" "$SHARED/cluster/up.sh"
 
-echo "== scenarios: benign, then attack-basic"
+echo "== scenarios: benign, then attack-basic (Alertmanager polled every 100 ms meanwhile)"
 "$SHARED/scenarios/benign.sh" > "$WORK/benign.out" 2>&1 || true
+# The poller writes "<unix time> <incident_id>" when an incident's alert first shows.
+( declare -A seen
+  while :; do
+    now=$(date +%s.%N)
+    for id in $(curl -sf "http://127.0.0.1:$AM_PORT/api/v2/alerts?filter=alertname%3D%22KauditIncident%22" | jq -r '.[].labels.incident_id' 2>/dev/null); do
+      [ -n "${seen[$id]:-}" ] && continue
+      seen[$id]=1; echo "$now $id" >> "$WORK/alerts-seen"
+    done
+    sleep 0.1
+  done ) &
+POLLPID=$!
 "$SHARED/scenarios/attack-basic.sh" > "$WORK/attack.out" 2>&1 || true
 
 echo "== waiting for mallory's incident on the query API"
@@ -87,6 +121,19 @@ api "/api/v1/incidents/$ID" > "$WORK/incident.json"
 jq -r '.incident | "incident \(.id) [\(.severity)] \(.start) .. \(.end), \(.finding_count) findings\n  actors: \(.actors | join(", "))\n  tactics: \(.tactics | join(" > "))\n  \(.summary)"' "$WORK/incident.json"
 jq -r '.incident.techniques[] | "  technique \(.id) \(.name) (\(.tactic)) first at \(.first_seen)"' "$WORK/incident.json"
 echo "  timeline entries in the incident's span: $(jq '.timeline | length' "$WORK/incident.json")"
+echo "== the alert in Alertmanager"
+for _ in $(seq 60); do grep -q " $ID\$" "$WORK/alerts-seen" 2>/dev/null && break; sleep 1; done
+SEEN=$(awk -v id="$ID" '$2 == id {print $1; exit}' "$WORK/alerts-seen" 2>/dev/null || true)
+[ -n "$SEEN" ] || { echo "FAIL: no Alertmanager alert for incident $ID" >&2; tail -20 "$WORK/kaudit.log" >&2; exit 1; }
+curl -sf "http://127.0.0.1:$AM_PORT/api/v2/alerts" | jq -c --arg id "$ID" '.[] | select(.labels.incident_id == $id) | {labels, startsAt, endsAt, state: .status.state}' | sed 's/^/  /'
+# The step that opened the incident: its earliest finding at or above notify.min_severity.
+STEP=$(jq -r '[.findings[] | select(.severity == "medium" or .severity == "high" or .severity == "critical")] | sort_by(.time) | .[0] | "\(.time) \(.rule)"' "$WORK/incident.json")
+STEP_T=$(date -d "${STEP%% *}" +%s.%N)
+echo "  opened by: $STEP"
+echo "  alert first seen in Alertmanager: $(date -u -d "@$SEEN" +%Y-%m-%dT%H:%M:%S.%3NZ)"
+awk -v a="$SEEN" -v b="$STEP_T" 'BEGIN { printf "  END-TO-END DELAY attack step -> alert in Alertmanager: %.2f s\n", a - b }'
+echo "  load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+curl -sk "https://127.0.0.1:$API/metrics" | grep -E '^kaudit_notify_(sent_total|failed_total|pending|delivery_seconds_(sum|count))' | sed 's/^/  /'
 if [ "$(curl -sk -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $WEBHOOK_TOKEN" "https://127.0.0.1:$API/api/v1/incidents")" != 401 ]; then
   echo "FAIL: the webhook token opened the query API" >&2; exit 1
 fi

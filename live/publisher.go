@@ -63,6 +63,9 @@ type Publisher struct {
 	// Limits bound the correlation state of a long run (zero: no pruning,
 	// as a replay must give the whole answer).
 	Limits incident.Limits
+	// Notify, when set, hears every rebuilt list of incidents once it is
+	// stored (live/notify's Notifier.Observe).
+	Notify func([]incident.Incident)
 	Logger *slog.Logger
 
 	lastFindings int
@@ -152,6 +155,9 @@ func (p *Publisher) Publish(ctx context.Context) ([]incident.Incident, error) {
 	}
 	p.written = current
 	p.lastFindings, p.lastEvents, p.lastFull = n, events, time.Now()
+	if p.Notify != nil {
+		p.Notify(incs)
+	}
 	return incs, nil
 }
 

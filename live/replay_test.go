@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/memory"
 )
@@ -54,7 +55,8 @@ func TestPublishOnceAfterReplay(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	pub := &Publisher{Pipeline: p, Store: mem}
+	var heard [][]incident.Incident
+	pub := &Publisher{Pipeline: p, Store: mem, Notify: func(incs []incident.Incident) { heard = append(heard, incs) }}
 	incs, err := pub.Publish(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -68,5 +70,9 @@ func TestPublishOnceAfterReplay(t *testing.T) {
 	}
 	if again, _ := pub.Publish(context.Background()); again != nil {
 		t.Errorf("a second publish with nothing new rebuilt %d incidents", len(again))
+	}
+	// The notifier hears every rebuild once it is stored, and nothing else.
+	if len(heard) != 1 || len(heard[0]) != len(incs) {
+		t.Errorf("Notify heard %d rebuilds, want 1 of %d incidents", len(heard), len(incs))
 	}
 }

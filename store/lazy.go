@@ -170,6 +170,33 @@ func (l *Lazy) Span(ctx context.Context) (first, last time.Time, err error) {
 	return st.Span(ctx)
 }
 
+// PutDeliveries writes notification deliveries (Outbox).
+func (l *Lazy) PutDeliveries(ctx context.Context, ds []Delivery) error {
+	st, err := l.get()
+	if err != nil {
+		return err
+	}
+	return st.PutDeliveries(ctx, ds)
+}
+
+// Deliveries reads notification deliveries (Outbox).
+func (l *Lazy) Deliveries(ctx context.Context, since time.Time) ([]Delivery, error) {
+	st, err := l.get()
+	if err != nil {
+		return nil, err
+	}
+	return st.Deliveries(ctx, since)
+}
+
+// Lease asks for the notifier's lease (Outbox).
+func (l *Lazy) Lease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error) {
+	st, err := l.get()
+	if err != nil {
+		return false, err
+	}
+	return st.Lease(ctx, name, holder, ttl)
+}
+
 // Close stops opening and closes the store when it was opened.
 func (l *Lazy) Close() error {
 	l.stop()

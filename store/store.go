@@ -65,10 +65,12 @@ type BaselineReader interface {
 	LearnBaseline(ctx context.Context, b *baseline.Baseline, since, until time.Time) error
 }
 
-// Store is both sides of one store, and its lifetime.
+// Store is both sides of one store, the notifications' outbox, and its
+// lifetime.
 type Store interface {
 	Writer
 	Reader
+	Outbox
 	// Close flushes pending writes and releases the store.
 	Close() error
 }

@@ -71,6 +71,18 @@ const (
 	keyKafkaSASLMechanism   = "kafka.sasl.mechanism"
 	keyKafkaSASLUsername    = "kafka.sasl.username"
 	keyKafkaSASLPassword    = "kafka.sasl.password"
+
+	// Notifications of incidents (live/notify; deploy/notify/README.md).
+	// Each entry of notify.receivers has the keys name, type, url,
+	// url_file, tls_ca, secret_file, token_file, min_severity, match
+	// (tactics, namespaces, actors) and timeout.
+	keyNotifyReceivers    = "notify.receivers"
+	keyNotifyMinSeverity  = "notify.min_severity"
+	keyNotifyResolveAfter = "notify.resolve_after"
+	keyNotifyExternalURL  = "notify.external_url"
+	keyNotifyGiveUpAfter  = "notify.give_up_after"
+	keyNotifyResendEvery  = "notify.resend_every"
+	keyReplayNotify       = "replay.notify"
 )
 
 // Defaults of settings that have one.
@@ -108,6 +120,7 @@ var flagKeys = map[string]string{
 	"api-tokens-file":        keyAPITokensFile,
 	"spool-dir":              keySpoolDir,
 	"spool-max-bytes":        keySpoolMaxBytes,
+	"notify":                 keyReplayNotify,
 }
 
 // configure loads configuration for a command: the --config file, then

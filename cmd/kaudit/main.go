@@ -105,6 +105,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newBaselineCmd(a),
 		newServeCmd(a),
 		newUICmd(a),
+		newNotifyCmd(a),
 	)
 	return root
 }

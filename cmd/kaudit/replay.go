@@ -19,6 +19,7 @@ import (
 	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/clickhouse"
+	"github.com/kaudit/kaudit/store/memory"
 )
 
 func newReplayCmd(a *app) *cobra.Command {
@@ -49,6 +50,7 @@ findings of the rules and the incidents they form.`,
 	f.String("store", "", "store DSN (clickhouse://host:9000/db); the password belongs in KAUDIT_STORE_DSN or the config file")
 	f.StringSlice("baseline", nil, "earlier logs of the same cluster (files, directories) or a snapshot written by kaudit baseline build: findings of routine requests are kept at info")
 	f.Bool("all", false, "text output: also list info findings (routine requests, changes graded down); JSON output always has them")
+	f.Bool("notify", false, "send the incidents found to the receivers of notify.receivers (--config) before exiting")
 	addPipelineFlags(cmd)
 	return cmd
 }
@@ -72,6 +74,14 @@ func (a *app) replay(ctx context.Context, paths []string) error {
 			return err
 		}
 	}
+	notifyOn := a.v.GetBool(keyReplayNotify)
+	if notifyOn {
+		if nc, err := a.notifyConfig(); err != nil {
+			return err
+		} else if nc == nil {
+			return usageError("--notify needs receivers: set %s in the --config file", keyNotifyReceivers)
+		}
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -89,6 +99,15 @@ func (a *app) replay(ctx context.Context, paths []string) error {
 		w = st
 	}
 	j, err := a.judgeFiles(ctx, paths, a.v.GetBool(keyStrict), w)
+	var notifyErr error
+	// Like the report, notifications go out only for a run that read every input.
+	if err == nil && notifyOn && len(j.errs) == 0 {
+		var ob store.Outbox = memory.New()
+		if st != nil {
+			ob = st
+		}
+		notifyErr = a.replayNotify(ctx, j, ob)
+	}
 	if st != nil {
 		if cerr := st.Close(); cerr != nil {
 			j.errs = append(j.errs, cerr)
@@ -107,6 +126,9 @@ func (a *app) replay(ctx context.Context, paths []string) error {
 	}
 	if err := a.writeReport(format, j, newLocator(paths, j.inputs)); err != nil {
 		return inputError(fmt.Errorf("write output: %w", err))
+	}
+	if notifyErr != nil {
+		return notifyErr
 	}
 	return failOnSeverity(j.pipeline.Findings(), failOn)
 }

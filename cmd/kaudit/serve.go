@@ -18,6 +18,7 @@ import (
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/live"
+	"github.com/kaudit/kaudit/live/notify"
 	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/pipeline"
 	"github.com/kaudit/kaudit/rules"
@@ -41,6 +42,10 @@ apiserver backs off.
 
 On api.listen it serves the analysts' query API and view (api.tokens_file), /healthz,
 /readyz (ready while the store or the spool can take batches) and /metrics (Prometheus).
+With notify.receivers it notifies incidents (opened, escalated, updated, resolved) to
+Alertmanager, signed webhooks and Slack-compatible chat, through an outbox in the store
+(deploy/notify/README.md).
+
 SIGTERM stops taking new requests and waits for the batches in flight to be durable.
 
 Configuration: --config FILE (YAML), KAUDIT_* environment variables (KAUDIT_WEBHOOK_TLS_CERT
@@ -91,6 +96,7 @@ type server struct {
 	acceptor  ingest.Acceptor // live.Acceptor, or live.Forwarder when forwarding
 	live      *live.Acceptor  // nil when forwarding
 	incidents live.IncidentSource
+	notifier  *notify.Notifier // nil without notify.receivers
 	stopKafka func() error
 	closers   []func() error // run in reverse order by close
 }
@@ -159,6 +165,11 @@ func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
 		return err
 	}
 	s.acceptor = s.live
+	if cfg.notify != nil {
+		if s.notifier, err = cfg.notify.newNotifier(s.store, findingsFrom(s.pipeline, s.store), s.reg, s.log); err != nil {
+			return err
+		}
+	}
 	// On an early return, stop the drainer before the spool closes (Close
 	// is idempotent: run closes it first, with the drain timeout).
 	s.closers = append(s.closers, func() error { return s.live.Close(context.Background()) })
@@ -182,14 +193,23 @@ func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	}
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	pubDone := make(chan struct{})
+	notifyCtx, stopNotify := context.WithCancel(context.Background())
+	notifyDone := make(chan struct{})
 	if s.live != nil {
 		pub := &live.Publisher{Pipeline: s.pipeline, Source: s.incidents, Store: s.store, Limits: live.DefaultLimits, Logger: s.log}
+		if s.notifier != nil {
+			pub.Notify = s.notifier.Observe
+			go func() { defer close(notifyDone); s.notifier.Run(notifyCtx) }()
+		} else {
+			close(notifyDone)
+		}
 		go func() { defer close(pubDone); pub.Run(pubCtx) }()
 		if br, ok := s.store.(store.BaselineReader); ok {
 			go a.learner(br, s).Run(pubCtx)
 		}
 	} else {
 		close(pubDone)
+		close(notifyDone)
 	}
 	var runErr error
 	select {
@@ -214,6 +234,10 @@ func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	}
 	stopPub()
 	<-pubDone
+	// The notifier decides on the last incidents, then stops; what it could
+	// not deliver stays in the outbox for the next start.
+	stopNotify()
+	<-notifyDone
 	s.log.Info("stopped")
 	return runErr
 }

@@ -27,6 +27,7 @@ type serveConfig struct {
 	spoolDir      string
 	spoolMax      int64
 	kafka         bool
+	notify        *notifyConfig // nil without notify.receivers
 }
 
 // serveConfig reads and checks serve's configuration. A missing or
@@ -60,6 +61,12 @@ func (a *app) serveConfig() (*serveConfig, error) {
 	}
 	if err := c.checkDestination(v.GetString(keySpoolMaxBytes)); err != nil {
 		return nil, err
+	}
+	if c.notify, err = a.notifyConfig(); err != nil {
+		return nil, err
+	}
+	if c.notify != nil && c.forward != "" {
+		return nil, usageError("%s is set but %s is %s: a receiver that forwards judges nothing; notify from the consumers", keyNotifyReceivers, keyWebhookForward, c.forward)
 	}
 	return c, nil
 }

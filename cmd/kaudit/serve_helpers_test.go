@@ -62,6 +62,8 @@ type serveEnv struct {
 	// spoolMax and maxBody set spool.max_bytes and webhook.max_body_bytes
 	// when not empty.
 	spoolMax, maxBody string
+	// extra is YAML appended to the configuration (notify: ...).
+	extra string
 }
 
 func newServeEnv(t *testing.T, db string) *serveEnv {
@@ -109,7 +111,7 @@ spool:
 redact:
   key: serve-test-key
 `, maxBody, e.pki.ServerCert, e.pki.ServerKey, e.pki.CAFile, filepath.Join(e.dir, "webhook.tokens"), filepath.Join(e.dir, "api.tokens"),
-		e.ch.DSN(e.db), e.spoolDir, spoolMax)
+		e.ch.DSN(e.db), e.spoolDir, spoolMax) + e.extra
 	path := filepath.Join(e.dir, "kaudit.yaml")
 	writeFile(e.t, path, cfg)
 	return path

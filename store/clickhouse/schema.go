@@ -233,7 +233,45 @@ PARTITION BY toYYYYMMDD(ts)
 ORDER BY (audit_id, stage)
 SETTINGS index_granularity = 1024`,
 	}},
+	{version: 4, name: "notification outbox and lease", statements: []string{
+		// notifications: the outbox of live/notify, one row per version of
+		// a delivery (a notification for one receiver). ORDER BY
+		// (receiver, id) so that the versions of one delivery collapse;
+		// version is (state rank << 56 | write time in microseconds), so
+		// the kept version is the one furthest along (sent beats pending
+		// whatever the clocks say), then the latest. Reads take
+		// argMax(column, version). Partitioned by the day the notification
+		// was decided (created never changes between versions), for
+		// retention.
+		`CREATE TABLE IF NOT EXISTS notifications (
+	created DateTime('UTC'),
+	created_us Int64,
+	receiver String,
+	id String,
+	incident_id String,
+	seq UInt32,
+	state String,
+	attempts UInt32,
+	next_us Int64,
+	last_error String,
+	notification String,
+	updated_us Int64,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version)
+PARTITION BY toYYYYMMDD(created)
+ORDER BY (receiver, id)`,
+		// notify_lease: who delivers notifications when several kaudit
+		// processes share the store. A row per renewal; the latest version
+		// (write time in microseconds) is the current holder.
+		`CREATE TABLE IF NOT EXISTS notify_lease (
+	name String,
+	holder String,
+	expires_us Int64,
+	version UInt64
+) ENGINE = ReplacingMergeTree(version)
+ORDER BY name`,
+	}},
 }
 
 // retainedTables are the tables whose daily partitions retention drops.
-var retainedTables = []string{"events", "events_impersonated", "events_by_object", "events_by_source", "event_index", "findings", "incidents"}
+var retainedTables = []string{"events", "events_impersonated", "events_by_object", "events_by_source", "event_index", "findings", "incidents", "notifications"}

@@ -27,6 +27,9 @@ type Store struct {
 	requests  map[string]*request // by audit id
 	findings  map[findingKey]detect.Finding
 	incidents map[string]incident.Incident
+	// The notifications' outbox (outbox.go).
+	deliveries map[deliveryKey]store.Delivery
+	leases     map[string]lease
 }
 
 // request holds the stages of one request, keyed by stage name so that a

@@ -92,6 +92,9 @@ func Run(t *testing.T, open Opener) {
 		st := open(t)
 		checkImpersonation(t, st, recs)
 	})
+	t.Run("notification outbox and lease", func(t *testing.T) {
+		checkOutbox(t, open(t))
+	})
 }
 
 func checkTimeline(t *testing.T, st store.Store, q store.Query, want []Expected) {
