@@ -13,10 +13,10 @@ import (
 // request in spec.request, which is who the certificate will say its
 // holder is (CN the user, O the groups).
 
-// csrSubject returns the CN and Os of a CSR object's spec.request, or
+// CSRSubject returns the CN and Os of a CSR object's spec.request, or
 // nothing when it cannot be read (a body not recorded, a request that is
 // not a PEM certificate request).
-func csrSubject(obj any) (cn string, orgs []string, ok bool) {
+func CSRSubject(obj any) (cn string, orgs []string, ok bool) {
 	raw, _ := getPath(obj, "spec.request").(string)
 	if raw == "" {
 		return "", nil, false
@@ -42,12 +42,12 @@ func csrFunctions() []expr.Option {
 		// csr_user(object): the user (CN) the certificate would name; ""
 		// when the request cannot be read.
 		expr.Function("csr_user", func(p ...any) (any, error) {
-			cn, _, _ := csrSubject(p[0])
+			cn, _, _ := CSRSubject(p[0])
 			return cn, nil
 		}, new(func(any) string)),
 		// csr_groups(object): the groups (O) it would name.
 		expr.Function("csr_groups", func(p ...any) (any, error) {
-			_, orgs, _ := csrSubject(p[0])
+			_, orgs, _ := CSRSubject(p[0])
 			out := make([]any, len(orgs))
 			for i, o := range orgs {
 				out[i] = o

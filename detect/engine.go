@@ -519,16 +519,7 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 		}
 		cond, sev, degraded = c.fallback, c.rule.FallbackSeverity, true
 	}
-	if j.env == nil {
-		j.env = &e.env
-		fillEnv(j.env, ev)
-		e.fillHistory(j.env, ev)
-		j.env.AllowedByAge = -1
-		if w, ok := e.writes[j.env.AllowedBy]; ok {
-			j.env.AllowedByAge = j.now.Sub(w.At).Seconds()
-		}
-	}
-	env := j.env
+	env := e.envOf(j)
 	// Exceptions read metadata only: judge them before parsing objects, so
 	// the cluster's own bulk writes (bootstrap roles) cost no parse.
 	if exempt(c.exception, env) {
@@ -557,38 +548,12 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 			return f, false, nil
 		}
 	}
-	msg := c.rule.Title
-	if c.msg != nil {
-		if m, err := e.vm.Run(c.msg, env); err == nil {
-			msg = fmt.Sprint(m)
-		}
-	}
-	if degraded {
-		if j.level != 0 && j.level < c.level {
-			msg += " (recorded at audit level " + string(ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
-		} else {
-			msg += " (its body was not recorded, as for every refused request)"
-		}
-	}
+	msg := e.message(c, j, degraded)
 	f = newFinding(c.rule, env, ev, sev, msg, j.location)
 	if c.rule.ReportOn != "" {
-		// A late finding: about the write of the binding that allowed this
-		// request (report_on: binding) or that created this request's
-		// object (report_on: object), with this request as the evidence.
-		// Bindings the apiserver bootstraps, and writes whose body the
-		// rules already judged, make none.
-		key := env.AllowedBy
-		if c.rule.ReportOn == "object" {
-			key = writeKey(ev.ObjectRef)
-		}
-		w, ok := e.writes[key]
-		if !ok || w.judged || w.User == "system:apiserver" {
+		if f, ok = e.lateFinding(c, env, ev, f, sev, msg); !ok {
 			return f, false, nil
 		}
-		late := w.Finding
-		late.setRule(c.rule, sev, msg)
-		late.EvidenceAuditID, late.EvidenceTime = f.AuditID, f.Time
-		f = late
 	}
 	if err := e.grade(c, env, &f); err != nil {
 		return f, false, err
@@ -626,6 +591,59 @@ func (e *Engine) grade(c *compiled, env *Env, f *Finding) error {
 		f.Routine = true
 	}
 	return nil
+}
+
+// envOf fills the event's environment once, for every rule that reads it.
+func (e *Engine) envOf(j *judgement) *Env {
+	if j.env == nil {
+		j.env = &e.env
+		fillEnv(j.env, j.ev)
+		e.fillHistory(j.env, j.ev)
+		j.env.AllowedByAge = -1
+		if w, ok := e.writes[j.env.AllowedBy]; ok {
+			j.env.AllowedByAge = j.now.Sub(w.At).Seconds()
+		}
+	}
+	return j.env
+}
+
+// message words a finding of c; a rule judged by its fallback says what
+// the event did not show.
+func (e *Engine) message(c *compiled, j *judgement, degraded bool) string {
+	msg := c.rule.Title
+	if c.msg != nil {
+		if m, err := e.vm.Run(c.msg, j.env); err == nil {
+			msg = fmt.Sprint(m)
+		}
+	}
+	if degraded {
+		if j.level != 0 && j.level < c.level {
+			msg += " (recorded at audit level " + string(j.ev.Level) + "; the rule needs " + c.rule.Level + " to see more)"
+		} else {
+			msg += " (its body was not recorded, as for every refused request)"
+		}
+	}
+	return msg
+}
+
+// lateFinding turns the finding of a request into one about the write
+// that made it possible: the binding that allowed it (report_on: binding)
+// or the creation of its object (report_on: object), with the request as
+// the evidence. Bindings the apiserver bootstraps, and writes whose body the
+// rules already judged, make none.
+func (e *Engine) lateFinding(c *compiled, env *Env, ev *auditv1.Event, f Finding, sev, msg string) (Finding, bool) {
+	key := env.AllowedBy
+	if c.rule.ReportOn == "object" {
+		key = writeKey(ev.ObjectRef)
+	}
+	w, ok := e.writes[key]
+	if !ok || w.judged || w.User == "system:apiserver" {
+		return f, false
+	}
+	late := w.Finding
+	late.setRule(c.rule, sev, msg)
+	late.EvidenceAuditID, late.EvidenceTime = f.AuditID, f.Time
+	return late, true
 }
 
 // writeVerbs are the verbs that change objects.

@@ -218,3 +218,50 @@ func TestImpersonationChainsWithTheRealUser(t *testing.T) {
 		t.Errorf("the impersonated request did not chain with mallory's: actors %v rules %v", inc.Actors, inc.Rules)
 	}
 }
+
+// A client certificate mallory asked for (escalation.sh's m-kcm, naming
+// system:kube-controller-manager) used later from another address and
+// client joins her incident, saying it was her certificate request.
+func TestCertificateUseJoinsRequester(t *testing.T) {
+	evs := ingesttest.Events(t, "../../testdata/apiserver-1.36-escalation-request.log")
+	var csr, read *auditv1.Event
+	for _, ev := range evs {
+		if ev.ObjectRef != nil && ev.ObjectRef.Resource == "certificatesigningrequests" && ev.ObjectRef.Name == "m-kcm" && ev.Verb == "create" {
+			csr = ev
+		}
+		if csr != nil && read == nil && ev.User.Username == "mallory" && ev.Verb == "get" && ev.ImpersonatedUser == nil {
+			read = ev
+		}
+	}
+	if csr == nil || read == nil {
+		t.Fatal("no m-kcm CSR, or no later read by mallory, in the fixture")
+	}
+	use := read.DeepCopy()
+	use.AuditID = types.UID("cert-use-1")
+	use.User = authnv1.UserInfo{Username: "system:kube-controller-manager", Groups: []string{"system:authenticated"}}
+	use.SourceIPs = []string{"198.51.100.23"}
+	use.UserAgent = "curl/8.5.0"
+	use.RequestReceivedTimestamp.Time = csr.RequestReceivedTimestamp.Add(2 * time.Minute)
+	use.StageTimestamp.Time = use.RequestReceivedTimestamp.Time
+	var upTo []*auditv1.Event
+	for _, ev := range evs {
+		upTo = append(upTo, ev)
+		if ev == csr {
+			break
+		}
+	}
+	inc := mallory(t, correlate(t, append(upTo, use)))
+	if !slices.Contains(inc.Actors, "system:kube-controller-manager") {
+		t.Fatalf("the certificate's use did not join mallory's incident: actors %v", inc.Actors)
+	}
+	found := false
+	for _, l := range inc.Links {
+		found = found || l.Kind == "certificate" && l.From == "mallory" && l.To == "system:kube-controller-manager" && l.Object == "certificatesigningrequests/m-kcm"
+	}
+	if !found {
+		t.Errorf("no certificate link from mallory: %+v", inc.Links)
+	}
+	if !strings.Contains(inc.Summary, "a certificate naming system:kube-controller-manager had been requested by mallory") {
+		t.Errorf("the story does not say whose certificate it was:\n%s", inc.Summary)
+	}
+}

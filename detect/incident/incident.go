@@ -72,6 +72,7 @@ type Touched struct {
 
 // Link ties two identities: "binding" when From granted To rights through a
 // binding, "token" when From minted a token for service account To,
+// "certificate" when From asked for a client certificate naming user To,
 // "source" when both acted from the same outside address and client,
 // "impersonation" when From acted as To.
 type Link struct {

@@ -9,7 +9,8 @@ import (
 )
 
 // LinksOf returns the identity links an event creates: a role binding that
-// grants its subjects rights, or a token minted for a service account. Only
+// grants its subjects rights, a token minted for a service account, or a
+// CertificateSigningRequest for a certificate that will name a user. Only
 // requests the cluster carried out link anything.
 func LinksOf(ev *auditv1.Event) []Link {
 	ref := ev.ObjectRef
@@ -22,43 +23,64 @@ func LinksOf(ev *auditv1.Event) []Link {
 	switch {
 	case ref.APIGroup == "rbac.authorization.k8s.io" && (ref.Resource == "rolebindings" || ref.Resource == "clusterrolebindings") &&
 		(ev.Verb == "create" || ev.Verb == "update" || ev.Verb == "patch"):
-		var b struct {
-			RoleRef  struct{ Name string } `json:"roleRef"`
-			Subjects []struct {
-				Kind, Name, Namespace string
-			} `json:"subjects"`
-		}
-		if !decodeObject(ev, &b) {
-			return nil
-		}
-		obj := ref.Resource + "/" + ref.Name
-		if ref.Namespace != "" {
-			obj = ref.Resource + "/" + ref.Namespace + "/" + ref.Name
-		}
-		var out []Link
-		for _, s := range b.Subjects {
-			to := ""
-			switch s.Kind {
-			case "User":
-				to = s.Name
-			case "ServiceAccount":
-				to = "system:serviceaccount:" + s.Namespace + ":" + s.Name
-			default:
-				continue // groups are not actors
-			}
-			l := base
-			l.Kind, l.To, l.Object, l.Role = "binding", to, obj, b.RoleRef.Name
-			out = append(out, l)
-		}
-		return out
+		return bindingLinks(ev, base)
 	case ref.Resource == "serviceaccounts" && ref.Subresource == "token" && ev.Verb == "create":
 		l := base
 		l.Kind = "token"
 		l.To = "system:serviceaccount:" + ref.Namespace + ":" + ref.Name
 		l.Object = "serviceaccounts/" + ref.Namespace + "/" + ref.Name
 		return []Link{l}
+	case ref.Resource == "certificatesigningrequests" && ref.Subresource == "" && ev.Verb == "create":
+		// Whoever later acts as the certificate's user may be the
+		// requester holding it: the request's subject is in the body.
+		var obj map[string]any
+		if !decodeObject(ev, &obj) {
+			return nil
+		}
+		cn, _, ok := detect.CSRSubject(obj)
+		if !ok || cn == "" || cn == from {
+			return nil
+		}
+		l := base
+		l.Kind, l.To, l.Object = "certificate", cn, "certificatesigningrequests/"+ref.Name
+		return []Link{l}
 	}
 	return nil
+}
+
+// bindingLinks links a binding's writer to each user and service account
+// the binding grants rights.
+func bindingLinks(ev *auditv1.Event, base Link) []Link {
+	ref := ev.ObjectRef
+	var b struct {
+		RoleRef  struct{ Name string } `json:"roleRef"`
+		Subjects []struct {
+			Kind, Name, Namespace string
+		} `json:"subjects"`
+	}
+	if !decodeObject(ev, &b) {
+		return nil
+	}
+	obj := ref.Resource + "/" + ref.Name
+	if ref.Namespace != "" {
+		obj = ref.Resource + "/" + ref.Namespace + "/" + ref.Name
+	}
+	var out []Link
+	for _, s := range b.Subjects {
+		to := ""
+		switch s.Kind {
+		case "User":
+			to = s.Name
+		case "ServiceAccount":
+			to = "system:serviceaccount:" + s.Namespace + ":" + s.Name
+		default:
+			continue // groups are not actors
+		}
+		l := base
+		l.Kind, l.To, l.Object, l.Role = "binding", to, obj, b.RoleRef.Name
+		out = append(out, l)
+	}
+	return out
 }
 
 // decodeObject decodes the response object, or the request object when the

@@ -286,6 +286,8 @@ func writeLinks(b *strings.Builder, links []Link, ss []step) {
 			} else {
 				fmt.Fprintf(b, "; a token for %s had been minted by %s%s", identity(l.To), identity(l.From), when)
 			}
+		case "certificate":
+			fmt.Fprintf(b, "; a certificate naming %s had been requested by %s%s", identity(l.To), identity(l.From), when)
 		}
 	}
 }
