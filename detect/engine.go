@@ -376,7 +376,7 @@ func (c *compiled) admits(ev *auditv1.Event) bool {
 	if c.impersonatedOnly && (ev.ImpersonatedUser == nil || ev.ImpersonatedUser.Username == "") {
 		return false
 	}
-	if c.externalOnly && !externalSource(ev.SourceIPs) {
+	if c.externalOnly && !ExternalSource(ev.SourceIPs) {
 		return false
 	}
 	return true
@@ -392,9 +392,9 @@ func containsAny(want map[string]bool, have []string) bool {
 	return false
 }
 
-// externalSource reports whether any address of a source chain is outside
+// ExternalSource reports whether any address of a source chain is outside
 // private, loopback and link-local space (unparsable ones count as outside).
-func externalSource(ips []string) bool {
+func ExternalSource(ips []string) bool {
 	for _, ip := range ips {
 		a, err := netip.ParseAddr(ip)
 		if err != nil {

@@ -179,7 +179,7 @@ func fillEnv(e *Env, ev *auditv1.Event) {
 		e.Credential = c[0]
 	}
 	e.Route = Route(ev.SourceIPs, e.PodBound)
-	e.InCluster = e.PodBound && len(ev.SourceIPs) > 0 && !externalSource(ev.SourceIPs)
+	e.InCluster = e.PodBound && len(ev.SourceIPs) > 0 && !ExternalSource(ev.SourceIPs)
 	e.AllowedBy, e.AllowedRole, e.AllowedRoleName, e.AllowedTo = allowedBy(ev.Annotations["authorization.k8s.io/reason"])
 	e.Decision = ev.Annotations["authorization.k8s.io/decision"]
 	e.Denied = IsDenied(ev)

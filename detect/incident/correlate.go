@@ -27,6 +27,10 @@ type Correlator struct {
 	touches  map[string][]Touch // by actor
 	links    []Link
 	byAudit  map[string][]int // audit id -> indexes into links
+	// created records who created each service account ("NS/NAME"): a
+	// binding to an account its own writer created is an installer's
+	// (a chart binding its own controller), which joins nothing.
+	created map[string]creation
 	// Delivery is at least once (webhook retries, Kafka redelivery, a log
 	// replayed with its rotated copy): a finding seen again is not counted
 	// again, and a request seen again is kept but folded where touches are
@@ -42,7 +46,13 @@ func New(gap time.Duration, tactics []string) *Correlator {
 		gap = DefaultGap
 	}
 	return &Correlator{gap: gap, tactics: tactics, touches: map[string][]Touch{}, byAudit: map[string][]int{},
-		seen: map[string]struct{}{}}
+		seen: map[string]struct{}{}, created: map[string]creation{}}
+}
+
+// creation is who created a service account, and when.
+type creation struct {
+	actor string
+	at    time.Time
 }
 
 // Observe indexes one event. Call it for the judged stage of every request
@@ -50,6 +60,9 @@ func New(gap time.Duration, tactics []string) *Correlator {
 func (c *Correlator) Observe(ev *auditv1.Event) {
 	t := TouchOf(ev)
 	c.touches[t.Actor] = append(c.touches[t.Actor], t)
+	if t.Verb == "create" && t.Resource == "serviceaccounts" && t.Sub == "" && !t.Denied && t.Code < 300 && t.Name != "" {
+		c.created[t.Namespace+"/"+t.Name] = creation{actor: t.Actor, at: t.At}
+	}
 	for _, l := range LinksOf(ev) {
 		c.byAudit[l.AuditID] = append(c.byAudit[l.AuditID], len(c.links))
 		c.links = append(c.links, l)
@@ -253,9 +266,39 @@ func (c *Correlator) chainKeys(f *detect.Finding) []chainKey {
 		keys = append(keys, chainKey{key: k, join: "source"})
 	}
 	for _, li := range c.byAudit[f.AuditID] {
-		keys = append(keys, chainKey{key: "actor:" + c.links[li].To})
+		if l := &c.links[li]; !c.installs(l) {
+			keys = append(keys, chainKey{key: "granted:" + l.To})
+		}
+	}
+	if grantee(f) {
+		keys = append(keys, chainKey{key: "granted:" + f.Actor()})
 	}
 	return keys
+}
+
+// installs reports whether a link is an installer's: a binding to a
+// service account that the binding's own writer created (a chart, or a
+// person applying manifests, binding the controller it deploys).
+func (c *Correlator) installs(l *Link) bool {
+	if l.Kind != "binding" {
+		return false
+	}
+	ns, name, ok := detect.ServiceAccountOf(l.To)
+	return ok && c.created[ns+"/"+name].actor == l.From
+}
+
+// grantee reports whether a finding can join the incident of whoever
+// granted its actor rights (a binding, a token, a certificate). A service
+// account acting from the cluster's own addresses is the workload it was
+// installed for, doing its job: the installer's binding, made long before
+// by a person or Helm, must not pull every operator it set up into one
+// incident. A person, or a service account's token used from outside,
+// joins.
+func grantee(f *detect.Finding) bool {
+	if _, _, ok := detect.ServiceAccountOf(f.Actor()); !ok {
+		return true
+	}
+	return detect.ExternalSource(f.SourceIPs)
 }
 
 // addContext lists the info findings of the incident's actors within its

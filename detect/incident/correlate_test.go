@@ -265,3 +265,39 @@ func TestCertificateUseJoinsRequester(t *testing.T) {
 		t.Errorf("the story does not say whose certificate it was:\n%s", inc.Summary)
 	}
 }
+
+// The platform team installs thirteen operators (Helm and kubectl binding
+// each chart's roles to the chart's own service accounts), then three
+// operators' tokens are stolen: the installer's bindings join no operator
+// into the installer's incident, and each stolen token's use is told in
+// its own operator's incident, with the change of source said.
+func TestInstallerBindingsJoinNoOperator(t *testing.T) {
+	var evs []*auditv1.Event
+	for _, log := range []string{"operators-setup", "operators-history", "operators", "operator-token-theft"} {
+		evs = append(evs, ingesttest.Events(t, "../../testdata/apiserver-1.36-"+log+".log")...)
+	}
+	incs := correlate(t, evs)
+	if len(incs) == 0 {
+		t.Fatal("no incident")
+	}
+	for _, inc := range incs {
+		sas := 0
+		for _, a := range inc.Actors {
+			if strings.HasPrefix(a, "system:serviceaccount:") {
+				sas++
+			}
+		}
+		if sas > 1 || sas == 1 && len(inc.Actors) > 1 {
+			t.Errorf("incident %s joins %v", inc.ID, inc.Actors)
+		}
+	}
+	told := false
+	for _, inc := range incs {
+		if slices.Equal(inc.Actors, []string{"system:serviceaccount:cert-manager:cert-manager-cainjector"}) {
+			told = strings.Contains(inc.Summary, "then, from 203.0.113.45 with python-requests")
+		}
+	}
+	if !told {
+		t.Error("no incident of the cainjector alone says its token moved outside")
+	}
+}

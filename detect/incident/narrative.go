@@ -12,8 +12,8 @@ import (
 )
 
 // The narrative tells an incident in the order it happened, one step per
-// request that drew a finding: who (and, at every change of identity, as
-// whom and from where), what they did or only tried to do, and how the
+// request that drew a finding: who (and, at every change of identity or of
+// source, as whom and from where), what they did or only tried to do, and how the
 // identities got their rights. Steps of medium severity or more are always
 // told; runs of low ones are folded into a count.
 
@@ -115,6 +115,12 @@ func narrative(inc *Incident, fs []detect.Finding, touches []Touch) string {
 			case origin(s) != "":
 				b.WriteString(", " + origin(s) + ",")
 			}
+			first, lows = true, 0
+		} else if s.source != "" && prev.source != "" && (s.source != prev.source || s.client != prev.client) {
+			// The same identity from somewhere else: its token or
+			// certificate in other hands, or the same person moving.
+			flush()
+			b.WriteString("; then, " + origin(s) + ",")
 			first, lows = true, 0
 		}
 		if s.source != "" {
@@ -269,7 +275,15 @@ func execCommand(uri string) string {
 func writeLinks(b *strings.Builder, links []Link, ss []step) {
 	sorted := append([]Link(nil), links...)
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].at.Before(sorted[j].at) })
+	told := map[string]bool{}
 	for _, l := range sorted {
+		// A role granted through a ClusterRoleBinding and a RoleBinding of
+		// the same name, or one binding written twice, is told once.
+		k := l.Kind + "|" + l.From + "|" + l.To + "|" + l.Role
+		if told[k] {
+			continue
+		}
+		told[k] = true
 		when := ""
 		for _, s := range ss {
 			if s.actor == l.To && s.at.After(l.at) && s.severity > 0 {

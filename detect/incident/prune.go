@@ -29,6 +29,11 @@ func (c *Correlator) Prune(l Limits) {
 	c.pruneFindings(cut, l.MaxFindings)
 	c.pruneTouches(cut, l.MaxTouchesPerActor)
 	c.pruneLinks(cut, l.MaxLinks)
+	for k, cr := range c.created {
+		if cr.at.Before(cut) {
+			delete(c.created, k)
+		}
+	}
 }
 
 // newest is the time of the newest finding or request held.
