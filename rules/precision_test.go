@@ -203,7 +203,8 @@ var escalationSteps = []step{
 	{id: "2.4", actor: "alice", resource: "clusterroles", name: "platform-readonly", code: 403, min: "medium"},
 	// Escalation that worked.
 	{id: "2.6", actor: "alice", resource: "clusterroles", name: "platform-readonly", code: 200, min: "high", logs: []string{shared, request}},
-	{id: "2.7", actor: "alice", verb: "get", resource: "secrets", name: "etcd-backup-s3", code: 200, min: "high", logs: []string{shared, request}},
+	{id: "2.6 at Metadata", actor: "alice", resource: "clusterroles", name: "platform-readonly", code: 200, min: "medium", logs: []string{metadata}},
+	{id: "2.7", actor: "alice", verb: "get", resource: "secrets", name: "etcd-backup-s3", code: 200, min: "high"},
 	{id: "2.9", actor: "mallory", resource: "clusterrolebindings", name: "mallory-admin", code: 201, min: "high"},
 	{id: "2.10", actor: "mallory", verb: "get", resource: "secrets", name: "etcd-backup-s3", code: 200, min: "high"},
 	{id: "2.11", actor: "alice", resource: "roles", name: "secret-reader", min: "medium", logs: []string{shared, request}},
