@@ -79,10 +79,6 @@ type stageHead struct {
 }
 
 func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.Query()) > 0 {
-		writeError(w, http.StatusBadRequest, "this endpoint takes no query parameters")
-		return
-	}
 	id := r.PathValue("auditID")
 	stages, ok := h.stages(w, r, id)
 	if !ok {
@@ -122,9 +118,14 @@ func (h *Handler) event(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, out)
 }
 
-// stages reads a request's stages, answering 404 or 503 itself when it
-// cannot (ok false). Every stage is valid JSON.
+// stages reads a request's stages for the event endpoints, answering 400
+// (they take no query parameters), 404 or 503 itself when it cannot (ok
+// false). Every stage is valid JSON.
 func (h *Handler) stages(w http.ResponseWriter, r *http.Request, id string) ([][]byte, bool) {
+	if len(r.URL.Query()) > 0 {
+		writeError(w, http.StatusBadRequest, "this endpoint takes no query parameters")
+		return nil, false
+	}
 	stages, err := h.st.Event(r.Context(), id)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && len(stages) == 0) {
 		writeError(w, http.StatusNotFound, "no event "+id)
@@ -145,10 +146,6 @@ func (h *Handler) stages(w http.ResponseWriter, r *http.Request, id string) ([][
 }
 
 func (h *Handler) eventDiff(w http.ResponseWriter, r *http.Request) {
-	if len(r.URL.Query()) > 0 {
-		writeError(w, http.StatusBadRequest, "this endpoint takes no query parameters")
-		return
-	}
 	id := r.PathValue("auditID")
 	stages, ok := h.stages(w, r, id)
 	if !ok {
