@@ -30,6 +30,8 @@ type Engine struct {
 	env        Env                  // reused for every event: the engine is serial
 	started    map[string]time.Time // long-running requests already judged at ResponseStarted
 	lastPrune  time.Time
+	clock      func() time.Time // the receiver's clock (time.Now)
+	maxSkew    time.Duration    // how far ahead of it an event may be dated
 }
 
 // matchKey is what the index narrows candidates by: the resource key
@@ -75,6 +77,8 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 		narrowed:   map[matchKey][]int{},
 		state:      newState(),
 		started:    map[string]time.Time{},
+		clock:      time.Now,
+		maxSkew:    DefaultMaxClockSkew,
 	}
 	opts := append([]expr.Option{expr.Env(&Env{})}, objectFunctions()...)
 	opts = append(opts, e.state.functions()...)
@@ -183,6 +187,18 @@ func stringSet(list []string) (set map[string]bool, matchesAll bool) {
 		set[s] = true
 	}
 	return set, matchesAll
+}
+
+// SetClock sets the receiver's clock and the skew allowed ahead of it
+// (ingest.max_clock_skew; DefaultMaxClockSkew unless set). An event dated
+// further ahead is judged all the same (rules see clock_skewed and
+// ahead_seconds), but windows and pruning take the clock's time as its
+// time, so that it cannot move the engine's "now" into the future.
+func (e *Engine) SetClock(now func() time.Time, maxSkew time.Duration) {
+	if now == nil {
+		now = time.Now
+	}
+	e.clock, e.maxSkew = now, max(maxSkew, 0)
 }
 
 // Rules returns the number of enabled rules.
@@ -332,7 +348,8 @@ func externalSource(ips []string) bool {
 // judged reports whether detection runs on this stage of the request
 // (Judgeable), and remembers long-running requests judged when their
 // response started, so that their completion is not judged again.
-func (e *Engine) judged(ev *auditv1.Event) bool {
+// now is the event's time as pruning uses it (Skew.Now).
+func (e *Engine) judged(ev *auditv1.Event, now time.Time) bool {
 	if !Judgeable(ev) {
 		return false
 	}
@@ -341,7 +358,7 @@ func (e *Engine) judged(ev *auditv1.Event) bool {
 	}
 	id := string(ev.AuditID)
 	if ev.Stage == auditv1.StageResponseStarted {
-		e.started[id] = EventTime(ev)
+		e.started[id] = now
 		return true
 	}
 	if _, ok := e.started[id]; ok {
@@ -359,7 +376,7 @@ func (e *Engine) pruneStarted(now time.Time) {
 	}
 	e.lastPrune = now
 	for id, t := range e.started {
-		if now.Sub(t) > 24*time.Hour {
+		if now.Sub(t) > 24*time.Hour || t.After(now.Add(e.maxSkew)) {
 			delete(e.started, id)
 		}
 	}
@@ -369,21 +386,23 @@ func (e *Engine) pruneStarted(now time.Time) {
 // most events). location is where the event came from. judged is false for
 // the stages of a request that detection skips (RequestReceived, and the
 // second stage of a request already judged): each request counts once.
+//
+// Time is the event's own, bounded by the receiver's clock (SetClock): an
+// event dated beyond the allowed skew is judged with the clock's time as
+// its time for windows and pruning (Skew).
 func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Finding, judged bool, err error) {
-	if !e.judged(ev) {
+	skew := SkewOf(EventTime(ev), e.clock(), e.maxSkew)
+	if !e.judged(ev, skew.Now) {
 		return nil, false, nil
 	}
 	cands := e.matching(ev.ObjectRef, ev.Verb)
 	if len(cands) == 0 {
 		return nil, true, nil
 	}
-	now := EventTime(ev)
-	if now.After(e.state.now) {
-		e.state.now = now
-	}
+	now := skew.Now
 	e.pruneStarted(now)
 	e.state.prune(now)
-	j := judgement{ev: ev, now: now, level: rulefile.LevelRank(string(ev.Level)), location: location}
+	j := judgement{ev: ev, now: now, skew: skew, level: rulefile.LevelRank(string(ev.Level)), location: location}
 	var errs []error
 	for _, i := range cands {
 		f, ok, err := e.evaluateRule(e.rules[i], &j)
@@ -405,7 +424,8 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 type judgement struct {
 	ev       *auditv1.Event
 	env      *Env
-	now      time.Time
+	now      time.Time // the event's time, bounded by the receiver's clock
+	skew     Skew
 	level    int // LevelRank of the event's level
 	location string
 }
@@ -430,6 +450,8 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	if j.env == nil {
 		j.env = &e.env
 		fillEnv(j.env, ev)
+		j.env.ClockSkewed = j.skew.Skewed
+		j.env.AheadSeconds = max(int(j.skew.Ahead/time.Second), 0)
 	}
 	env := j.env
 	// Exceptions read metadata only: judge them before parsing objects, so

@@ -60,6 +60,11 @@ type Env struct {
 	// Command is the exec command (query's command= values, in order);
 	// empty for other requests.
 	Command []string `expr:"command"`
+	// ClockSkewed says the event is dated further ahead of kaudit's clock
+	// than ingest.max_clock_skew allows; AheadSeconds is by how much (0
+	// for an event dated in the past).
+	ClockSkewed  bool `expr:"clock_skewed"`
+	AheadSeconds int  `expr:"ahead_seconds"`
 
 	objectsLoaded bool
 	queryLoaded   bool

@@ -21,6 +21,8 @@ const (
 	keyRulesDir    = "rules.dir"
 	keyIncidentGap = "incident.gap"
 
+	keyIngestMaxClockSkew = "ingest.max_clock_skew"
+
 	keyStoreDSN        = "store.dsn"
 	keyRetentionDays   = "store.retention_days"
 	keyStoreBatchRows  = "store.batch_rows"

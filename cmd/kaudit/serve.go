@@ -183,7 +183,9 @@ func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	pubCtx, stopPub := context.WithCancel(context.Background())
 	pubDone := make(chan struct{})
 	if s.live != nil {
-		pub := &live.Publisher{Pipeline: s.pipeline, Source: s.incidents, Store: s.store, Limits: live.DefaultLimits, Logger: s.log}
+		limits := live.DefaultLimits
+		limits.MaxSkew = cfg.maxClockSkew
+		pub := &live.Publisher{Pipeline: s.pipeline, Source: s.incidents, Store: s.store, Limits: limits, Logger: s.log}
 		go func() { defer close(pubDone); pub.Run(pubCtx) }()
 	} else {
 		close(pubDone)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
@@ -27,6 +28,7 @@ type serveConfig struct {
 	spoolDir      string
 	spoolMax      int64
 	kafka         bool
+	maxClockSkew  time.Duration // ingest.max_clock_skew
 }
 
 // serveConfig reads and checks serve's configuration. A missing or
@@ -59,6 +61,9 @@ func (a *app) serveConfig() (*serveConfig, error) {
 		c.maxBody = webhook.DefaultMaxBodyBytes
 	}
 	if err := c.checkDestination(v.GetString(keySpoolMaxBytes)); err != nil {
+		return nil, err
+	}
+	if c.maxClockSkew, err = a.maxClockSkew(); err != nil {
 		return nil, err
 	}
 	return c, nil

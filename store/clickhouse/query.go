@@ -69,10 +69,10 @@ func (w *where) sql() string {
 // skip whole daily partitions; the one on time_us is exact.
 func (w *where) window(since, until time.Time) {
 	if !since.IsZero() {
-		w.add("ts >= toDateTime(?) AND time_us >= ?", since.Unix(), since.UnixMicro())
+		w.add("ts >= toDateTime(?) AND time_us >= ?", dateTimeSeconds(since), since.UnixMicro())
 	}
 	if !until.IsZero() {
-		w.add("ts <= toDateTime(?) AND time_us <= ?", until.Unix(), until.UnixMicro())
+		w.add("ts <= toDateTime(?) AND time_us <= ?", dateTimeSeconds(until), until.UnixMicro())
 	}
 }
 
