@@ -35,6 +35,10 @@ type Options struct {
 	// Now is the clock, for since/until durations and session expiry
 	// (default time.Now).
 	Now func() time.Time
+	// MaxQueriesPerAnalyst caps the store queries one analyst runs at once
+	// (api.max_queries_per_analyst; DefaultMaxQueriesPerAnalyst when zero):
+	// beyond it the API answers 429.
+	MaxQueriesPerAnalyst int
 }
 
 // Handler serves the query API under /api/v1/, the page at /, its assets
@@ -45,6 +49,7 @@ type Handler struct {
 	opts     Options
 	sessions *sessions
 	throttle *loginThrottle
+	queries  *queryCap
 	log      *slog.Logger
 	mux      *http.ServeMux
 }
@@ -70,10 +75,14 @@ func NewHandler(st store.Reader, tokens *auth.Tokens, opts Options) http.Handler
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.MaxQueriesPerAnalyst <= 0 {
+		opts.MaxQueriesPerAnalyst = DefaultMaxQueriesPerAnalyst
+	}
 	h := &Handler{
 		st: st, tokens: tokens, opts: opts, log: opts.Logger,
 		sessions: newSessions(opts.SessionTTL, opts.MaxSessions, opts.Now),
 		throttle: newLoginThrottle(opts.Now),
+		queries:  newQueryCap(opts.MaxQueriesPerAnalyst),
 		mux:      http.NewServeMux(),
 	}
 	h.mux.HandleFunc("/api/v1/timeline", h.timeline)
@@ -101,7 +110,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Only clean paths are public: "/assets/../api/v1/incidents" must not
 	// pass as an asset before the mux cleans it.
 	public := path == "/login" || path == "/logout" || (strings.HasPrefix(path, "/assets/") && pathpkg.Clean(path) == path)
-	if !public && !h.authenticated(r) {
+	analyst, ok := h.analyst(r)
+	if !public && !ok {
 		if strings.HasPrefix(path, "/api/") {
 			reason := "no credentials"
 			if _, ok := auth.BearerToken(r); ok {
@@ -128,16 +138,27 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/tactics" {
+		if !h.queries.enter(analyst) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "too many queries of yours are running; wait for them (api.max_queries_per_analyst)")
+			return
+		}
+		defer h.queries.leave(analyst)
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
-// authenticated reports whether r carries a valid analyst bearer token or
-// a live session cookie.
-func (h *Handler) authenticated(r *http.Request) bool {
+// analyst returns who r authenticates as (auth.ID of the analyst's token),
+// by a valid bearer token or a live session cookie.
+func (h *Handler) analyst(r *http.Request) (string, bool) {
 	if tok, ok := auth.BearerToken(r); ok {
-		return h.tokens.Valid(tok)
+		if h.tokens.Valid(tok) {
+			return auth.ID(tok), true
+		}
+		return "", false
 	}
-	return h.sessions.valid(sessionCookie(r))
+	return h.sessions.analyst(sessionCookie(r))
 }
 
 // setSecurityHeaders keeps the page's data in the page: no framing, no

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/kaudit/kaudit/auth"
 )
 
 // maxLoginBody bounds the login form: a token and nothing else.
@@ -21,7 +23,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if h.authenticated(r) {
+		if _, ok := h.analyst(r); ok {
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
@@ -64,7 +66,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if old := sessionCookie(r); old != "" {
 		h.sessions.end(old) // a fresh id at every login: no session fixation
 	}
-	id := h.sessions.create()
+	id := h.sessions.create(auth.ID(tok))
 	// No Max-Age: the cookie dies with the browser; the server's TTL bounds
 	// it while the browser runs.
 	http.SetCookie(w, h.newCookie(r, id, 0))

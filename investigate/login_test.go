@@ -197,13 +197,13 @@ func TestSessionExpires(t *testing.T) {
 func TestSessionsAreCapped(t *testing.T) {
 	now := time.Now()
 	s := newSessions(time.Hour, 3, func() time.Time { now = now.Add(time.Second); return now })
-	ids := []string{s.create(), s.create(), s.create(), s.create()}
-	if s.valid(ids[0]) {
+	ids := []string{s.create("a"), s.create("b"), s.create("c"), s.create("d")}
+	if _, ok := s.analyst(ids[0]); ok {
 		t.Fatal("the oldest session should have been dropped at the cap")
 	}
-	for _, id := range ids[1:] {
-		if !s.valid(id) {
-			t.Fatal("a recent session was dropped")
+	for i, id := range ids[1:] {
+		if who, ok := s.analyst(id); !ok || who != string(rune('b'+i)) {
+			t.Fatalf("a recent session was dropped or lost its analyst: %q %v", who, ok)
 		}
 	}
 	if len(s.byID) != 3 {

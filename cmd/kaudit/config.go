@@ -30,6 +30,10 @@ const (
 	keyStoreBatchAge   = "store.batch_age"
 	keyStoreRetryFor   = "store.retry_for"
 
+	keyStoreQueryMaxMemory = "store.query_max_memory_bytes"
+	keyStoreQueryMaxTime   = "store.query_max_time"
+	keyStoreQueryMaxRows   = "store.query_max_rows_read"
+
 	keyWebhookListen       = "webhook.listen"
 	keyWebhookTLSCert      = "webhook.tls.cert"
 	keyWebhookTLSKey       = "webhook.tls.key"
@@ -41,7 +45,9 @@ const (
 
 	keyAPIListen     = "api.listen"
 	keyAPITokensFile = "api.tokens_file"
-	keyUIListen      = "ui.listen"
+
+	keyAPIMaxQueriesPerAnalyst = "api.max_queries_per_analyst"
+	keyUIListen                = "ui.listen"
 
 	keySpoolDir      = "spool.dir"
 	keySpoolMaxBytes = "spool.max_bytes"

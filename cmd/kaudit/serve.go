@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -120,7 +119,7 @@ func (a *app) serve(ctx context.Context) error {
 func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
 	warnInsecure(cfg, s.log)
 	if cfg.storeDSN != "" {
-		s.store = a.openServeStore(ctx, cfg.storeDSN, s.log)
+		s.store = a.openServeStore(ctx, cfg, s.log)
 		s.closers = append(s.closers, s.store.Close)
 	}
 	if cfg.forward == "kafka" {
@@ -261,14 +260,15 @@ func openSpool(cfg *serveConfig, log *slog.Logger) (*spool.Spool, error) {
 }
 
 // openServeStore opens store.dsn in the background (store.Lazy), so that
-// serve starts and spools while ClickHouse is away. "memory://" is an
-// in-memory store for trying serve out, lost at exit.
-func (a *app) openServeStore(ctx context.Context, dsn string, log *slog.Logger) store.Store {
-	if strings.HasPrefix(dsn, "memory:") {
+// serve starts and spools while ClickHouse is away; serveConfig checked the
+// DSN, so a DSN that can never work stops the start instead. "memory://" is
+// an in-memory store for trying serve out, lost at exit.
+func (a *app) openServeStore(ctx context.Context, c *serveConfig, log *slog.Logger) store.Store {
+	if c.memoryStore {
 		log.Warn("store.dsn is memory: events are kept in this process only and lost at exit; not for production")
 		return memory.New()
 	}
-	cfg := a.storeConfig(false)
+	cfg := c.store
 	if !a.v.IsSet(keyStoreRetryFor) {
 		cfg.RetryFor = serveStoreRetryFor
 	}

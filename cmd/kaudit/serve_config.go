@@ -11,6 +11,7 @@ import (
 
 	"github.com/kaudit/kaudit/auth"
 	"github.com/kaudit/kaudit/ingest/webhook"
+	"github.com/kaudit/kaudit/store/clickhouse"
 )
 
 // serveConfig is serve's configuration, checked: every field is usable.
@@ -29,6 +30,9 @@ type serveConfig struct {
 	spoolMax      int64
 	kafka         bool
 	maxClockSkew  time.Duration // ingest.max_clock_skew
+	store         clickhouse.Config
+	memoryStore   bool // store.dsn memory://
+	maxQueries    int  // api.max_queries_per_analyst
 }
 
 // serveConfig reads and checks serve's configuration. A missing or
@@ -65,6 +69,14 @@ func (a *app) serveConfig() (*serveConfig, error) {
 	}
 	if c.maxClockSkew, err = a.maxClockSkew(); err != nil {
 		return nil, err
+	}
+	if c.memoryStore = strings.HasPrefix(c.storeDSN, "memory:"); c.storeDSN != "" && !c.memoryStore {
+		if c.store, err = a.storeConfig(false); err != nil {
+			return nil, err
+		}
+	}
+	if c.maxQueries = v.GetInt(keyAPIMaxQueriesPerAnalyst); c.maxQueries < 0 {
+		return nil, usageError("%s must not be negative", keyAPIMaxQueriesPerAnalyst)
 	}
 	return c, nil
 }

@@ -58,7 +58,7 @@ func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 	})
 	apiMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errLog}))
 	if sv.store != nil {
-		apiMux.Handle("/", investigate.NewHandler(sv.store, cfg.apiTokens, investigate.Options{Logger: logger}))
+		apiMux.Handle("/", investigate.NewHandler(sv.store, cfg.apiTokens, investigate.Options{Logger: logger, MaxQueriesPerAnalyst: cfg.maxQueries}))
 	}
 	var apiTLS *tls.Config
 	if cfg.tls != nil {
