@@ -43,6 +43,11 @@ const (
 	keyWebhookMaxBody      = "webhook.max_body_bytes"
 	keyWebhookForward      = "webhook.forward"
 
+	keyWebhookClientSubjects    = "webhook.tls.client_subjects"
+	keyWebhookMaxInFlight       = "webhook.max_in_flight_bytes"
+	keyWebhookMaxClientInFlight = "webhook.max_client_in_flight_bytes"
+	keyWebhookMinBodyRate       = "webhook.min_body_rate"
+
 	keyAPIListen     = "api.listen"
 	keyAPITokensFile = "api.tokens_file"
 

@@ -234,6 +234,9 @@ func (s *server) ready() error {
 }
 
 func warnInsecure(cfg *serveConfig, log *slog.Logger) {
+	if cfg.clientCA && len(cfg.subjects) == 0 {
+		log.Warn("webhook.tls.client_ca is set without webhook.tls.client_subjects: every certificate that CA signs may post audit events; use a CA dedicated to the apiserver's webhook client, or list its subject")
+	}
 	if !cfg.insecure {
 		return
 	}

@@ -22,7 +22,11 @@ type serveConfig struct {
 	clientCA      bool
 	webhookTokens *auth.Tokens // nil when clientCA or insecure alone authenticate
 	maxBody       int64
-	forward       string // "" or "kafka"
+	maxInFlight   int64    // webhook.max_in_flight_bytes
+	maxClient     int64    // webhook.max_client_in_flight_bytes
+	minBodyRate   int64    // webhook.min_body_rate, bytes a second
+	subjects      []string // webhook.tls.client_subjects
+	forward       string   // "" or "kafka"
 	apiListen     string
 	apiTokens     *auth.Tokens
 	storeDSN      string
@@ -63,6 +67,18 @@ func (a *app) serveConfig() (*serveConfig, error) {
 	}
 	if c.maxBody == 0 {
 		c.maxBody = webhook.DefaultMaxBodyBytes
+	}
+	if c.maxInFlight, err = byteSize(v.GetString(keyWebhookMaxInFlight), keyWebhookMaxInFlight); err != nil {
+		return nil, err
+	}
+	if c.maxClient, err = byteSize(v.GetString(keyWebhookMaxClientInFlight), keyWebhookMaxClientInFlight); err != nil {
+		return nil, err
+	}
+	if c.minBodyRate, err = byteSize(v.GetString(keyWebhookMinBodyRate), keyWebhookMinBodyRate); err != nil {
+		return nil, err
+	}
+	if c.subjects = v.GetStringSlice(keyWebhookClientSubjects); len(c.subjects) > 0 && !c.clientCA {
+		return nil, usageError("%s is set but %s is not: subjects restrict client certificates, which need a client CA", keyWebhookClientSubjects, keyWebhookTLSClientCA)
 	}
 	if err := c.checkDestination(v.GetString(keySpoolMaxBytes)); err != nil {
 		return nil, err

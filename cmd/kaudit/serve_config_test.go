@@ -82,6 +82,9 @@ func TestServeConfigErrorsNameTheKey(t *testing.T) {
 		{"KAUDIT_STORE_QUERY_MAX_TIME", "-1s", "store.query_max_time"},
 		{"KAUDIT_API_MAX_QUERIES_PER_ANALYST", "-2", "api.max_queries_per_analyst"},
 		{"KAUDIT_INGEST_MAX_CLOCK_SKEW", "soon", "ingest.max_clock_skew"},
+		{"KAUDIT_WEBHOOK_TLS_CLIENT_SUBJECTS", "kube-apiserver", "webhook.tls.client_subjects"},
+		{"KAUDIT_WEBHOOK_MIN_BODY_RATE", "fast", "webhook.min_body_rate"},
+		{"KAUDIT_WEBHOOK_MAX_CLIENT_IN_FLIGHT_BYTES", "-1", "webhook.max_client_in_flight_bytes"},
 	} {
 		t.Run(c.env, func(t *testing.T) {
 			t.Setenv(c.env, c.val)

@@ -62,6 +62,8 @@ type serveEnv struct {
 	// spoolMax and maxBody set spool.max_bytes and webhook.max_body_bytes
 	// when not empty.
 	spoolMax, maxBody string
+	// env is added to the child's environment (GOMEMLIMIT).
+	env []string
 }
 
 func newServeEnv(t *testing.T, db string) *serveEnv {
@@ -152,7 +154,7 @@ func (e *serveEnv) start() *kauditProc {
 	t.Helper()
 	args, _ := json.Marshal([]string{"serve", "--config", e.config()})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(args))
+	cmd.Env = append(append(os.Environ(), e.env...), childEnv+"="+string(args))
 	p := &kauditProc{t: t, cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(p.logs, pw)
@@ -199,6 +201,28 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// memory returns the process's resident memory now and its peak so far
+// (VmRSS, VmHWM), in bytes.
+func (p *kauditProc) memory() (rss, peak int64) {
+	p.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		var kb int64
+		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
+			rss = kb << 10
+		}
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
+			peak = kb << 10
+		}
+	}
+	return rss, peak
 }
 
 // kill sends SIGKILL and waits for the process to be gone.

@@ -30,13 +30,17 @@ type servers struct {
 func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 	logger, reg := sv.log, sv.reg
 	wh, err := webhook.NewHandler(webhook.Config{
-		Acceptor:        sv.acceptor,
-		Tokens:          cfg.webhookTokens,
-		ClientCerts:     cfg.clientCA,
-		Unauthenticated: cfg.insecure && cfg.webhookTokens == nil,
-		MaxBodyBytes:    cfg.maxBody,
-		Metrics:         webhook.NewMetrics(reg),
-		Logger:          logger,
+		Acceptor:               sv.acceptor,
+		Tokens:                 cfg.webhookTokens,
+		ClientCerts:            cfg.clientCA,
+		ClientSubjects:         cfg.subjects,
+		Unauthenticated:        cfg.insecure && cfg.webhookTokens == nil,
+		MaxBodyBytes:           cfg.maxBody,
+		MaxInFlightBytes:       cfg.maxInFlight,
+		MaxClientInFlightBytes: cfg.maxClient,
+		MinBodyRate:            cfg.minBodyRate,
+		Metrics:                webhook.NewMetrics(reg),
+		Logger:                 logger,
 	})
 	if err != nil {
 		return nil, err

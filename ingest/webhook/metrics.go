@@ -13,6 +13,7 @@ const (
 	reasonMalformed            = "malformed"
 	reasonBadItem              = "bad_item"
 	reasonBusy                 = "busy"
+	reasonSlow                 = "slow_body"
 	reasonSpoolFull            = "spool_full"
 	reasonUnavailable          = "unavailable"
 )
@@ -42,7 +43,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	// Every reason shows from the start, at zero, so that alerts on rate()
 	// work before the first rejection.
 	for _, r := range []string{reasonMethod, reasonUnauthenticated, reasonTooLarge, reasonDecompressedTooLarge,
-		reasonBadBody, reasonMalformed, reasonBadItem, reasonBusy, reasonSpoolFull, reasonUnavailable} {
+		reasonBadBody, reasonMalformed, reasonBadItem, reasonBusy, reasonSlow, reasonSpoolFull, reasonUnavailable} {
 		m.Rejected.WithLabelValues(r)
 	}
 	if reg != nil {
