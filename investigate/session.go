@@ -106,12 +106,21 @@ func (s *sessions) end(id string) {
 	s.mu.Unlock()
 }
 
-// sessionCookie returns the session id the request carries, if any.
-func sessionCookie(r *http.Request) string {
-	for _, name := range []string{secureCookieName, cookieName} {
-		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value
-		}
+// secure reports whether r's session cookie is the __Host- one: on TLS,
+// or behind a proxy that terminates it (SecureCookies).
+func (h *Handler) secure(r *http.Request) bool { return r.TLS != nil || h.opts.SecureCookies }
+
+// sessionCookie returns the session id the request carries, if any, under
+// the one cookie name its connection allows: on TLS only the __Host- name,
+// which no subdomain, other path or plain-HTTP page can set (a cookie
+// planted under the plain name, for session fixation, is ignored there).
+func (h *Handler) sessionCookie(r *http.Request) string {
+	name := cookieName
+	if h.secure(r) {
+		name = secureCookieName
+	}
+	if c, err := r.Cookie(name); err == nil && c.Value != "" {
+		return c.Value
 	}
 	return ""
 }
@@ -119,7 +128,7 @@ func sessionCookie(r *http.Request) string {
 // newCookie builds the session cookie: HttpOnly so page scripts never see
 // it, SameSite=Strict so no other site's page can send it, Secure on TLS.
 func (h *Handler) newCookie(r *http.Request, value string, maxAge int) *http.Cookie {
-	secure := r.TLS != nil || h.opts.SecureCookies
+	secure := h.secure(r)
 	name := cookieName
 	if secure {
 		name = secureCookieName

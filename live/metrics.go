@@ -10,9 +10,13 @@ import (
 	"github.com/kaudit/kaudit/pipeline"
 )
 
-// Metrics are the acceptor's Prometheus metrics.
+// Metrics are the acceptor's Prometheus metrics. Those that tell what
+// detection found (findings by rule, findings held for correlation) go to a
+// registerer of their own, which serve exposes only with a token: they
+// would tell an attacker whether a request of theirs tripped a rule.
 type Metrics struct {
-	reg prometheus.Registerer
+	reg        prometheus.Registerer
+	detections prometheus.Registerer
 
 	// Stored counts events written to the store (live and drained).
 	Stored prometheus.Counter
@@ -32,11 +36,13 @@ type Metrics struct {
 	StoreWrite prometheus.Histogram
 }
 
-// NewMetrics creates the metrics and registers them with reg (nil: not
-// registered). rules, when given, are shown at zero from the start.
-func NewMetrics(reg prometheus.Registerer, rules []string) *Metrics {
+// NewMetrics creates the metrics and registers them with reg, and those
+// of detection with detections (nil: not registered). rules, when given,
+// are shown at zero from the start.
+func NewMetrics(reg, detections prometheus.Registerer, rules []string) *Metrics {
 	m := &Metrics{
-		reg: reg,
+		reg:        reg,
+		detections: detections,
 		Stored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaudit_events_stored_total", Help: "Audit events written to the store, directly or drained from the spool.",
 		}),
@@ -68,7 +74,10 @@ func NewMetrics(reg prometheus.Registerer, rules []string) *Metrics {
 		m.Findings.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Stored, m.Spooled, m.Drained, m.SpoolFull, m.StoreErrors, m.DetectErrors, m.Findings, m.StoreWrite)
+		reg.MustRegister(m.Stored, m.Spooled, m.Drained, m.SpoolFull, m.StoreErrors, m.DetectErrors, m.StoreWrite)
+	}
+	if detections != nil {
+		detections.MustRegister(m.Findings)
 	}
 	return m
 }
@@ -120,8 +129,10 @@ func (m *Metrics) WatchPipeline(p *pipeline.Pipeline) {
 		})
 	}
 	m.reg.MustRegister(
-		gauge("kaudit_correlator_findings", "Findings held for live correlation.", func(f, _, _ int) int { return f }),
 		gauge("kaudit_correlator_requests", "Requests (per actor) held for incidents' touched lists.", func(_, t, _ int) int { return t }),
 		gauge("kaudit_correlator_links", "Identity links held for live correlation.", func(_, _, l int) int { return l }),
 	)
+	if m.detections != nil {
+		m.detections.MustRegister(gauge("kaudit_correlator_findings", "Findings held for live correlation.", func(f, _, _ int) int { return f }))
+	}
 }

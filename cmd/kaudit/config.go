@@ -52,6 +52,7 @@ const (
 	keyAPITokensFile = "api.tokens_file"
 
 	keyAPIMaxQueriesPerAnalyst = "api.max_queries_per_analyst"
+	keyMetricsTokensFile       = "metrics.tokens_file"
 	keyUIListen                = "ui.listen"
 
 	keySpoolDir      = "spool.dir"

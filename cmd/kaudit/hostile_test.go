@@ -170,7 +170,10 @@ func TestServeHostileClientsMemory(t *testing.T) {
 	_, hwm := p.memory()
 	codes := func(m *sync.Map) string {
 		var parts []string
-		m.Range(func(k, v any) bool { parts = append(parts, fmt.Sprintf("%d×%d", v.(*atomic.Int64).Load(), k)); return true })
+		m.Range(func(k, v any) bool {
+			parts = append(parts, fmt.Sprintf("%d×%d", v.(*atomic.Int64).Load(), k))
+			return true
+		})
 		return strings.Join(parts, " ")
 	}
 	load, _ := exec.Command("uptime").Output()

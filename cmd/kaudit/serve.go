@@ -84,8 +84,9 @@ const serveStoreRetryFor = 3 * time.Second
 // the reverse order by close.
 type server struct {
 	log       *slog.Logger
-	reg       *prometheus.Registry
-	store     store.Store // nil when forwarding to Kafka
+	reg       *prometheus.Registry // operational metrics: /metrics for anyone
+	detect    *prometheus.Registry // what detection found: /metrics with a token
+	store     store.Store          // nil when forwarding to Kafka
 	pipeline  *pipeline.Pipeline
 	acceptor  ingest.Acceptor // live.Acceptor, or live.Forwarder when forwarding
 	live      *live.Acceptor  // nil when forwarding
@@ -104,7 +105,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	s := &server{log: slog.New(slog.NewJSONHandler(a.stderr, nil)), reg: prometheus.NewRegistry()}
+	s := &server{log: slog.New(slog.NewJSONHandler(a.stderr, nil)), reg: prometheus.NewRegistry(), detect: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer s.close()
 	if err := a.assemble(ctx, cfg, s); err != nil {
@@ -152,7 +153,7 @@ func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
 		lcfg.After, s.incidents = sink, corr
 		s.closers = append(s.closers, func() error { return errors.Join(sink.Close(), corr.Close()) })
 	}
-	lcfg.Metrics = live.NewMetrics(s.reg, a.ruleIDs())
+	lcfg.Metrics = live.NewMetrics(s.reg, s.detect, a.ruleIDs())
 	lcfg.Metrics.WatchPipeline(s.pipeline)
 	if s.live, err = live.New(lcfg); err != nil {
 		return err

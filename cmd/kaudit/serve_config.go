@@ -29,6 +29,7 @@ type serveConfig struct {
 	forward       string   // "" or "kafka"
 	apiListen     string
 	apiTokens     *auth.Tokens
+	metricsTokens *auth.Tokens // nil without metrics.tokens_file
 	storeDSN      string
 	spoolDir      string
 	spoolMax      int64
@@ -59,6 +60,9 @@ func (a *app) serveConfig() (*serveConfig, error) {
 		return nil, err
 	}
 	if err := c.loadTokens(v.GetString(keyWebhookTokensFile), v.GetString(keyAPITokensFile)); err != nil {
+		return nil, err
+	}
+	if err := c.loadMetricsTokens(v.GetString(keyMetricsTokensFile)); err != nil {
 		return nil, err
 	}
 	var err error
@@ -216,6 +220,23 @@ func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 		tc.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return tc, nil
+}
+
+// loadMetricsTokens reads metrics.tokens_file, the tokens that open the
+// detection metrics of /metrics (for Prometheus) and nothing else; never
+// the webhook's.
+func (c *serveConfig) loadMetricsTokens(file string) error {
+	if file == "" {
+		return nil
+	}
+	var err error
+	if c.metricsTokens, err = auth.LoadTokens(file); err != nil {
+		return usageError("%s: %v", keyMetricsTokensFile, err)
+	}
+	if c.metricsTokens.Shares(c.webhookTokens) {
+		return usageError("%s and %s share a token: the apiserver's token must open nothing else", keyMetricsTokensFile, keyWebhookTokensFile)
+	}
+	return nil
 }
 
 // loadTokens reads the token files: the analysts' always, the apiserver's

@@ -281,10 +281,11 @@ func (p *kauditProc) post(body []byte, token string, hdr map[string]string) (int
 	return resp.StatusCode, resp.Header, b
 }
 
-// metric reads one sample of /metrics ("name" or `name{label="v"}`).
+// metric reads one sample of /metrics ("name" or `name{label="v"}`), with
+// the analyst's token, which shows the detection metrics too.
 func (p *kauditProc) metric(name string) float64 {
 	p.t.Helper()
-	code, body := p.get("/metrics", "")
+	code, body := p.get("/metrics", testAnalystToken)
 	if code != http.StatusOK {
 		p.t.Fatalf("/metrics: %d", code)
 	}

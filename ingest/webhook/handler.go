@@ -120,6 +120,10 @@ type Config struct {
 	// QueueWait is how long a request waits for room in that budget
 	// (DefaultQueueWait when zero).
 	QueueWait time.Duration
+	// Throttle slows down guessing of bearer tokens: failures per source
+	// address and per token prefix (nil: auth's defaults, 20 at once and
+	// one more a second).
+	Throttle *auth.Throttle
 	// Metrics counts what the handler sees (nil: not counted).
 	Metrics *Metrics
 	// Logger gets one line per rejected request (nil: slog.Default()).
@@ -131,6 +135,7 @@ type Handler struct {
 	cfg      Config
 	budget   *budget
 	subjects map[string]bool
+	refusals *auth.RefusalLog
 	log      *slog.Logger
 	m        *Metrics
 }
@@ -168,7 +173,12 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	h := &Handler{cfg: cfg, budget: newBudget(cfg.MaxInFlightBytes, cfg.MaxClientInFlightBytes), log: cfg.Logger, m: cfg.Metrics}
+	if cfg.Throttle == nil {
+		cfg.Throttle = auth.NewThrottle(0, 0, nil)
+	}
+	h := &Handler{cfg: cfg, budget: newBudget(cfg.MaxInFlightBytes, cfg.MaxClientInFlightBytes), log: cfg.Logger, m: cfg.Metrics,
+		refusals: auth.NewRefusalLog(cfg.Logger, nil)}
+	h.m.watchRefusals(h.refusals)
 	if len(cfg.ClientSubjects) > 0 {
 		h.subjects = map[string]bool{}
 		for _, s := range cfg.ClientSubjects {
@@ -204,10 +214,9 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusMethodNotAllowed, reasonMethod, "method "+r.Method+" not allowed: POST audit events", 0)
 		return
 	}
-	client, ok := h.authenticate(r)
+	client, ok, wait := h.authenticate(r)
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="kaudit-webhook"`)
-		h.reject(w, r, http.StatusUnauthorized, reasonUnauthenticated, "no valid bearer token or client certificate", 0)
+		h.refuseAuth(w, r, wait)
 		return
 	}
 	if r.ContentLength > h.cfg.MaxBodyBytes {
@@ -274,21 +283,48 @@ func (h *Handler) rejectBudget(w http.ResponseWriter, r *http.Request, status in
 // authenticate returns who sent r (the identity its in-flight budget is
 // kept under) and whether it authenticated: a verified client certificate
 // whose subject is allowed, or a known bearer token, whichever the
-// apiserver's kubeconfig gives it.
-func (h *Handler) authenticate(r *http.Request) (string, bool) {
+// apiserver's kubeconfig gives it. A bearer token from a source address or
+// with a prefix that failed too often is not even checked: wait says when
+// to come back.
+func (h *Handler) authenticate(r *http.Request) (id string, ok bool, wait time.Duration) {
 	if h.cfg.Unauthenticated {
-		return "addr:" + remoteHost(r), true
+		return "addr:" + remoteHost(r), true, 0
 	}
 	if h.cfg.ClientCerts && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
 		if id, ok := h.certificate(r.TLS.VerifiedChains[0][0]); ok {
-			return id, true
+			return id, true, 0
 		}
 	}
 	tok, ok := auth.BearerToken(r)
-	if ok && h.cfg.Tokens.Valid(tok) {
-		return "token:" + auth.ID(tok), true
+	if !ok {
+		return "", false, 0
 	}
-	return "", false
+	keys := []string{auth.SourceKey(remoteHost(r)), auth.PrefixKey(tok)}
+	if allowed, wait := h.cfg.Throttle.Allow(keys...); !allowed {
+		return "", false, wait
+	}
+	if h.cfg.Tokens.Valid(tok) {
+		return "token:" + auth.ID(tok), true, 0
+	}
+	h.cfg.Throttle.Fail(keys...)
+	return "", false, 0
+}
+
+// refuseAuth answers a request that did not authenticate: 401, or 429
+// while its source or token prefix is throttled. Every refusal is counted;
+// the log takes about one a second.
+func (h *Handler) refuseAuth(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	if wait > 0 {
+		h.m.Rejected.WithLabelValues(reasonThrottled).Inc()
+		h.refusals.Warn("webhook: request refused", "reason", reasonThrottled, "status", http.StatusTooManyRequests, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeJSON(w, http.StatusTooManyRequests, Response{Error: "too many failed authentications from this address or with this token; try again later"})
+		return
+	}
+	h.m.Rejected.WithLabelValues(reasonUnauthenticated).Inc()
+	h.refusals.Warn("webhook: request refused", "reason", reasonUnauthenticated, "status", http.StatusUnauthorized, "remote", r.RemoteAddr)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="kaudit-webhook"`)
+	writeJSON(w, http.StatusUnauthorized, Response{Error: "no valid bearer token or client certificate"})
 }
 
 // readBody reads the body within the limits, decompressing gzip, counting

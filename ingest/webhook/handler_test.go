@@ -82,6 +82,7 @@ type fixture struct {
 	srv     *httptest.Server
 	acc     *recorder
 	metrics *Metrics
+	reg     *prometheus.Registry
 	logs    *bytes.Buffer
 }
 
@@ -91,7 +92,8 @@ func newFixture(t *testing.T, mutate func(*Config)) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fx := &fixture{acc: &recorder{}, metrics: NewMetrics(prometheus.NewRegistry()), logs: &bytes.Buffer{}}
+	reg := prometheus.NewRegistry()
+	fx := &fixture{acc: &recorder{}, metrics: NewMetrics(reg), reg: reg, logs: &bytes.Buffer{}}
 	cfg := Config{Acceptor: fx.acc, Tokens: toks, MaxBodyBytes: 1 << 20, Metrics: fx.metrics,
 		Logger: slog.New(slog.NewJSONHandler(&lockedWriter{w: fx.logs}, nil))}
 	if mutate != nil {
