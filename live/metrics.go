@@ -26,6 +26,9 @@ type Metrics struct {
 	Drained prometheus.Counter
 	// SpoolFull counts batches refused because the spool was full.
 	SpoolFull prometheus.Counter
+	// SpoolCorrupt counts spool entries that failed their checksum and
+	// were set aside.
+	SpoolCorrupt prometheus.Counter
 	// StoreErrors counts failed store writes.
 	StoreErrors prometheus.Counter
 	// DetectErrors counts batches in which a rule failed at run time.
@@ -55,6 +58,9 @@ func NewMetrics(reg, detections prometheus.Registerer, rules []string) *Metrics 
 		SpoolFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaudit_spool_full_total", Help: "Batches refused (429) because the store was down and the spool at spool.max_bytes.",
 		}),
+		SpoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaudit_spool_corrupt_total", Help: "Spool entries that failed their checksum (changed on disk) and were set aside in the spool's directory, not stored.",
+		}),
 		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaudit_store_write_errors_total", Help: "Store writes that failed or timed out.",
 		}),
@@ -74,7 +80,7 @@ func NewMetrics(reg, detections prometheus.Registerer, rules []string) *Metrics 
 		m.Findings.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Stored, m.Spooled, m.Drained, m.SpoolFull, m.StoreErrors, m.DetectErrors, m.StoreWrite)
+		reg.MustRegister(m.Stored, m.Spooled, m.Drained, m.SpoolFull, m.SpoolCorrupt, m.StoreErrors, m.DetectErrors, m.StoreWrite)
 	}
 	if detections != nil {
 		detections.MustRegister(m.Findings)

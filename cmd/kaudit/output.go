@@ -87,7 +87,7 @@ func writeText(w io.Writer, findings []detect.Finding, incidents []incident.Inci
 	fmt.Fprintf(bw, "\nSUMMARY\n  %d events from %d inputs, %d bad lines, %d findings, %d incidents\n",
 		stats.Events, stats.Inputs, stats.BadLines, stats.Findings, stats.Incidents)
 	for _, id := range stats.RuleIDs() {
-		fmt.Fprintf(bw, "  %-32s %d\n", id, stats.ByRule[id])
+		fmt.Fprintf(bw, "  %-32s %d\n", term(id), stats.ByRule[id])
 	}
 	return bw.Flush()
 }
@@ -103,18 +103,20 @@ func writeIncidentList(w io.Writer, incs []incident.Incident) {
 	}
 }
 
+// Every field printed for a person goes through term: the incident, the
+// finding and the timeline are made of what clients sent.
 func writeIncidentText(w io.Writer, inc *incident.Incident) {
-	fmt.Fprintf(w, "\n[%s] %s  %s .. %s  %d findings\n", strings.ToUpper(inc.Severity), inc.ID, inc.Start, inc.End, inc.FindingCount)
-	fmt.Fprintf(w, "  %s\n", inc.Summary)
-	fmt.Fprintf(w, "  actors:     %s\n", strings.Join(inc.Actors, ", "))
-	fmt.Fprintf(w, "  sources:    %s\n", strings.Join(inc.SourceIPs, ", "))
-	fmt.Fprintf(w, "  clients:    %s\n", strings.Join(inc.UserAgents, ", "))
-	fmt.Fprintf(w, "  tactics:    %s\n", strings.Join(inc.Tactics, " > "))
+	fmt.Fprintf(w, "\n[%s] %s  %s .. %s  %d findings\n", term(strings.ToUpper(inc.Severity)), term(inc.ID), term(inc.Start), term(inc.End), inc.FindingCount)
+	fmt.Fprintf(w, "  %s\n", term(inc.Summary))
+	fmt.Fprintf(w, "  actors:     %s\n", strings.Join(terms(inc.Actors), ", "))
+	fmt.Fprintf(w, "  sources:    %s\n", strings.Join(terms(inc.SourceIPs), ", "))
+	fmt.Fprintf(w, "  clients:    %s\n", strings.Join(terms(inc.UserAgents), ", "))
+	fmt.Fprintf(w, "  tactics:    %s\n", strings.Join(terms(inc.Tactics), " > "))
 	for _, t := range inc.Techniques {
-		fmt.Fprintf(w, "  technique:  %s %s (%s), first at %s\n", t.ID, t.Name, t.Tactic, t.FirstSeen)
+		fmt.Fprintf(w, "  technique:  %s %s (%s), first at %s\n", term(t.ID), term(t.Name), term(t.Tactic), term(t.FirstSeen))
 	}
 	for _, l := range inc.Links {
-		fmt.Fprintf(w, "  link:       %s %s -> %s via %s at %s\n", l.Kind, l.From, l.To, l.Object, l.Time)
+		fmt.Fprintf(w, "  link:       %s %s -> %s via %s at %s\n", term(l.Kind), term(l.From), term(l.To), term(l.Object), term(l.Time))
 	}
 	if len(inc.Touched) > 0 {
 		fmt.Fprintf(w, "  touched:\n")
@@ -126,11 +128,12 @@ func writeIncidentText(w io.Writer, inc *incident.Incident) {
 			if obj == "" {
 				obj = "(all)"
 			}
-			fmt.Fprintf(w, "    %-28s %-40s %-24s x%d\n", t.Resource, obj, strings.Join(t.Verbs, ","), t.Count)
+			fmt.Fprintf(w, "    %-28s %-40s %-24s x%d\n", term(t.Resource), term(obj), strings.Join(terms(t.Verbs), ","), t.Count)
 		}
 	}
 }
 
 func writeFindingText(w io.Writer, f *detect.Finding) {
-	fmt.Fprintf(w, "  %s %-8s %-30s %s  [%s %s]  %s\n", f.Time, strings.ToUpper(f.Severity), f.Rule, f.Message, f.TechniqueID, f.Technique, f.Location)
+	fmt.Fprintf(w, "  %s %-8s %-30s %s  [%s %s]  %s\n", term(f.Time), term(strings.ToUpper(f.Severity)), term(f.Rule), term(f.Message),
+		term(f.TechniqueID), term(f.Technique), term(f.Location))
 }

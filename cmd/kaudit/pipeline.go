@@ -113,7 +113,7 @@ func (a *app) readInputs(ctx context.Context, p *pipeline.Pipeline, acc ingest.A
 // the first bad line is counted and stops the run.
 func (a *app) accept(ctx context.Context, acc ingest.Acceptor, b ingest.Batch, strict bool) error {
 	for _, bad := range b.Bad {
-		fmt.Fprintln(a.stderr, bad.Error())
+		fmt.Fprintln(a.stderr, term(bad.Error())) // the reason may quote the line
 		if strict {
 			_ = acc.Accept(ctx, ingest.Batch{Bad: b.Bad[:1]})
 			return errStrict

@@ -257,6 +257,9 @@ func openSpool(cfg *serveConfig, log *slog.Logger) (*spool.Spool, error) {
 	if sp.TornBytes > 0 {
 		log.Warn("spool: cut a torn, never acknowledged tail left by a crash", "bytes", sp.TornBytes)
 	}
+	if sp.Salvaged > 0 {
+		log.Error("spool: a damaged length prefix cut the tail; its complete entries were verified and spooled again", "entries", sp.Salvaged)
+	}
 	if n, b := sp.Stats(); n > 0 {
 		log.Info("spool: batches of an earlier run pending; draining them into the store", "batches", n, "bytes", b)
 	}

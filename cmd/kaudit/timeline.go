@@ -131,5 +131,5 @@ func writeEntryText(w io.Writer, e *store.Entry) {
 	if e.Resource == "" {
 		obj = e.RequestURI
 	}
-	fmt.Fprintf(w, "%s  %-40s %-16s %-7s %-60s %d\n", e.Time, who, src, e.Verb, obj, e.Code)
+	fmt.Fprintf(w, "%s  %-40s %-16s %-7s %-60s %d\n", term(e.Time), term(who), term(src), term(e.Verb), term(obj), e.Code)
 }
