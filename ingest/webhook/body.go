@@ -63,9 +63,10 @@ func readCharged(rd io.Reader, c *charge, limit, length int64) ([]byte, error) {
 }
 
 // rateReader cuts a body that arrives slower than min bytes a second once
-// grace has passed: before each read it moves the connection's read
-// deadline to when the next byte is due at that rate (bytes sent ahead of
-// it are slack for later).
+// grace has passed since the first read (time spent waiting for room in the
+// budget, before reading, is not the client's): before each read it moves
+// the connection's read deadline to when the next byte is due at that
+// rate (bytes sent ahead of it are slack for later).
 type rateReader struct {
 	r     io.Reader
 	rc    *http.ResponseController
@@ -76,10 +77,13 @@ type rateReader struct {
 }
 
 func newRateReader(r io.Reader, rc *http.ResponseController, min int64, grace time.Duration) *rateReader {
-	return &rateReader{r: r, rc: rc, min: min, grace: grace, start: time.Now()}
+	return &rateReader{r: r, rc: rc, min: min, grace: grace}
 }
 
 func (b *rateReader) Read(p []byte) (int, error) {
+	if b.start.IsZero() {
+		b.start = time.Now()
+	}
 	due := b.start.Add(b.grace + time.Duration(float64(b.n+1)/float64(b.min)*float64(time.Second)))
 	// A server that cannot set deadlines keeps its own ReadTimeout.
 	_ = b.rc.SetReadDeadline(due)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/semaphore"
 )
 
 // The in-flight budget bounds the memory requests take: the body as sent,
@@ -24,30 +22,42 @@ var (
 	errBudgetTooBig = errors.New("larger than a client's in-flight budget")
 )
 
-// budget hands out bytes of the in-flight budget.
+// budget hands out bytes of the in-flight budget. Requests charge a little
+// at a time (a chunk, an item), so requests that each hold part of what
+// they need could wait for one another until they all time out (with a
+// FIFO semaphore, the first of eight gzip bodies stalled behind the seven
+// waiting for its bytes). So bytes go to whoever they fit, and when they
+// do not, the oldest request holding bytes of the full pool waits for room
+// while younger holders give up at once (429), freeing theirs: the oldest
+// always finishes. A request that holds nothing yet waits for room.
 type budget struct {
-	global    *semaphore.Weighted
-	clientMax int64
+	globalMax, clientMax int64
 
 	mu      sync.Mutex
+	used    int64
 	clients map[string]*clientShare
+	holders map[*charge]struct{} // charges holding bytes
+	seq     uint64
+	freed   chan struct{} // closed, and replaced, whenever bytes come back
 }
 
 // clientShare is one identity's part of the budget, kept while a request
 // of it holds some.
 type clientShare struct {
-	sem   *semaphore.Weighted
+	used  int64
 	users int
 }
 
 func newBudget(global, perClient int64) *budget {
-	return &budget{global: semaphore.NewWeighted(global), clientMax: perClient, clients: map[string]*clientShare{}}
+	return &budget{globalMax: global, clientMax: perClient, clients: map[string]*clientShare{},
+		holders: map[*charge]struct{}{}, freed: make(chan struct{})}
 }
 
 // charge is what one request holds of the budget. It is used by the
 // request's goroutine only.
 type charge struct {
 	b        *budget
+	seq      uint64 // order of arrival: lower is older
 	id       string
 	share    *clientShare
 	held     int64
@@ -61,55 +71,91 @@ func (b *budget) open(ctx context.Context, id string, deadline time.Time) *charg
 	b.mu.Lock()
 	sh := b.clients[id]
 	if sh == nil {
-		sh = &clientShare{sem: semaphore.NewWeighted(b.clientMax)}
+		sh = &clientShare{}
 		b.clients[id] = sh
 	}
 	sh.users++
+	b.seq++
+	c := &charge{b: b, seq: b.seq, id: id, share: sh, ctx: ctx, deadline: deadline}
 	b.mu.Unlock()
-	return &charge{b: b, id: id, share: sh, ctx: ctx, deadline: deadline}
+	return c
 }
 
-// add takes n more bytes, from the client's share and then the global
-// budget.
+// olderHolder reports whether a request older than c holds bytes of the
+// pool c waits for: its client's share when that is what is full, else the
+// global budget. Called with mu held.
+func (b *budget) olderHolder(c *charge, shareFull bool) bool {
+	for h := range b.holders {
+		if h.seq < c.seq && (!shareFull || h.share == c.share) {
+			return true
+		}
+	}
+	return false
+}
+
+// add takes n more bytes, from the client's share and the global budget
+// together, waiting until both have room or the deadline passes.
 func (c *charge) add(n int64) error {
 	if n <= 0 {
 		return nil
 	}
-	if c.held+n > c.b.clientMax {
+	b := c.b
+	if c.held+n > b.clientMax {
 		return errBudgetTooBig
 	}
-	if !acquire(c.ctx, c.share.sem, n, c.deadline) {
-		return errBudgetBusy
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	b.mu.Lock()
+	for {
+		shareFull := c.share.used+n > b.clientMax
+		if !shareFull && b.used+n <= b.globalMax {
+			c.share.used += n
+			b.used += n
+			c.held += n
+			b.holders[c] = struct{}{}
+			b.mu.Unlock()
+			return nil
+		}
+		if c.held > 0 && b.olderHolder(c, shareFull) {
+			b.mu.Unlock()
+			return errBudgetBusy
+		}
+		freed := b.freed
+		b.mu.Unlock()
+		if timer == nil {
+			timer = time.NewTimer(time.Until(c.deadline))
+		}
+		select {
+		case <-freed:
+		case <-timer.C:
+			return errBudgetBusy
+		case <-c.ctx.Done():
+			return errBudgetBusy
+		}
+		b.mu.Lock()
 	}
-	if !acquire(c.ctx, c.b.global, n, c.deadline) {
-		c.share.sem.Release(n)
-		return errBudgetBusy
-	}
-	c.held += n
-	return nil
 }
 
 // close gives back everything the request held.
 func (c *charge) close() {
+	b := c.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if c.held > 0 {
-		c.b.global.Release(c.held)
-		c.share.sem.Release(c.held)
+		b.used -= c.held
+		c.share.used -= c.held
 		c.held = 0
+		delete(b.holders, c)
+		close(b.freed)
+		b.freed = make(chan struct{})
 	}
-	c.b.mu.Lock()
 	if c.share.users--; c.share.users == 0 {
-		delete(c.b.clients, c.id)
+		delete(b.clients, c.id)
 	}
-	c.b.mu.Unlock()
-}
-
-func acquire(ctx context.Context, sem *semaphore.Weighted, n int64, deadline time.Time) bool {
-	if sem.TryAcquire(n) {
-		return true
-	}
-	ctx, cancel := context.WithDeadline(ctx, deadline)
-	defer cancel()
-	return sem.Acquire(ctx, n) == nil
 }
 
 // itemWeight is what decoding an item of n bytes costs in memory, as

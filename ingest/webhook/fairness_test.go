@@ -256,6 +256,7 @@ func TestGzipOfTinyItemsIsBounded(t *testing.T) {
 	}
 	wg.Wait()
 	close(stop)
+	t.Logf("answers %v", codes)
 	for i, c := range codes {
 		if c != http.StatusRequestEntityTooLarge && c != http.StatusTooManyRequests {
 			t.Errorf("gzip of tiny items %d: %d, want 413 (or 429 while another held the share)", i, c)
