@@ -14,7 +14,6 @@ require (
 	github.com/spf13/viper v1.21.0
 	github.com/tidwall/wal v1.2.1
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
-	golang.org/x/sync v0.24.0
 	golang.org/x/term v0.47.0
 	gopkg.in/evanphx/json-patch.v4 v4.13.0
 	k8s.io/api v0.36.3

@@ -22,7 +22,7 @@ const module = "github.com/kaudit/kaudit/"
 var layers = [][]string{
 	{"auth"},
 	{"ingest", "ingest/ingesttest", "ingest/webhook", "ingest/webhook/webhooktest", "ingest/kafka", "ingest/kafka/kafkatest"},
-	{"redact"},
+	{"redact", "redact/redacttest"},
 	{"detect/rulefile", "detect", "detect/baseline", "detect/incident"},
 	{"rules", "rules/ruletest"},
 	{"pipeline"},

@@ -113,6 +113,14 @@ func (t *Tokens) Shares(o *Tokens) bool {
 // Len is the number of tokens in the set.
 func (t *Tokens) Len() int { return len(t.hashes) }
 
+// ID names the holder of a token without revealing it: the first 16 hex
+// digits of its SHA-256. It keys per-client budgets and caps (an analyst's
+// queries, an apiserver's bytes in flight) and may be logged.
+func ID(token string) string {
+	h := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(h[:8])
+}
+
 // BearerToken returns the token of an "Authorization: Bearer …" header.
 func BearerToken(r *http.Request) (string, bool) {
 	h := r.Header.Get("Authorization")

@@ -30,9 +30,11 @@ type Engine struct {
 	env        Env                  // reused for every event: the engine is serial
 	started    map[string]time.Time // long-running requests already judged at ResponseStarted
 	lastPrune  time.Time
-	objects    *objects // the last version of objects whose changes rules grade
-	writes     writes   // writes late findings are made of
-	history    History  // the baseline (nil: none)
+	objects    *objects         // the last version of objects whose changes rules grade
+	writes     writes           // writes late findings are made of
+	history    History          // the baseline (nil: none)
+	clock      func() time.Time // the receiver's clock (time.Now)
+	maxSkew    time.Duration    // how far ahead of it an event may be dated
 }
 
 // History is what detection asks of a cluster's past (package
@@ -111,6 +113,8 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 		started:    map[string]time.Time{},
 		objects:    newObjects(),
 		writes:     writes{},
+		clock:      time.Now,
+		maxSkew:    DefaultMaxClockSkew,
 	}
 	opts := append([]expr.Option{expr.Env(&Env{})}, objectFunctions()...)
 	opts = append(opts, changeFunctions()...)
@@ -264,6 +268,18 @@ func stringSet(list []string) (set map[string]bool, matchesAll bool) {
 	return set, matchesAll
 }
 
+// SetClock sets the receiver's clock and the skew allowed ahead of it
+// (ingest.max_clock_skew; DefaultMaxClockSkew unless set). An event dated
+// further ahead is judged all the same (rules see clock_skewed and
+// ahead_seconds), but windows and pruning take the clock's time as its
+// time, so that it cannot move the engine's "now" into the future.
+func (e *Engine) SetClock(now func() time.Time, maxSkew time.Duration) {
+	if now == nil {
+		now = time.Now
+	}
+	e.clock, e.maxSkew = now, max(maxSkew, 0)
+}
+
 // Rules returns the number of enabled rules.
 func (e *Engine) Rules() int { return len(e.rules) }
 
@@ -411,7 +427,8 @@ func ExternalSource(ips []string) bool {
 // judged reports whether detection runs on this stage of the request
 // (Judgeable), and remembers long-running requests judged when their
 // response started, so that their completion is not judged again.
-func (e *Engine) judged(ev *auditv1.Event) bool {
+// now is the event's time as pruning uses it (Skew.Now).
+func (e *Engine) judged(ev *auditv1.Event, now time.Time) bool {
 	if !Judgeable(ev) {
 		return false
 	}
@@ -420,7 +437,7 @@ func (e *Engine) judged(ev *auditv1.Event) bool {
 	}
 	id := string(ev.AuditID)
 	if ev.Stage == auditv1.StageResponseStarted {
-		e.started[id] = EventTime(ev)
+		e.started[id] = now
 		return true
 	}
 	if _, ok := e.started[id]; ok {
@@ -438,7 +455,7 @@ func (e *Engine) pruneStarted(now time.Time) {
 	}
 	e.lastPrune = now
 	for id, t := range e.started {
-		if now.Sub(t) > 24*time.Hour {
+		if now.Sub(t) > 24*time.Hour || t.After(now.Add(e.maxSkew)) {
 			delete(e.started, id)
 		}
 	}
@@ -448,21 +465,23 @@ func (e *Engine) pruneStarted(now time.Time) {
 // most events). location is where the event came from. judged is false for
 // the stages of a request that detection skips (RequestReceived, and the
 // second stage of a request already judged): each request counts once.
+//
+// Time is the event's own, bounded by the receiver's clock (SetClock): an
+// event dated beyond the allowed skew is judged with the clock's time as
+// its time for windows and pruning (Skew).
 func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Finding, judged bool, err error) {
-	if !e.judged(ev) {
+	skew := SkewOf(EventTime(ev), e.clock(), e.maxSkew)
+	if !e.judged(ev, skew.Now) {
 		return nil, false, nil
 	}
 	cands := e.matching(ev.ObjectRef, ev.Verb)
 	if len(cands) == 0 {
 		return nil, true, nil
 	}
-	now := EventTime(ev)
-	if now.After(e.state.now) {
-		e.state.now = now
-	}
+	now := skew.Now
 	e.pruneStarted(now)
 	e.state.prune(now)
-	j := judgement{ev: ev, now: now, level: rulefile.LevelRank(string(ev.Level)), location: location}
+	j := judgement{ev: ev, now: now, skew: skew, level: rulefile.LevelRank(string(ev.Level)), location: location}
 	var errs []error
 	for _, i := range cands {
 		f, ok, err := e.evaluateRule(e.rules[i], &j)
@@ -495,7 +514,8 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 type judgement struct {
 	ev       *auditv1.Event
 	env      *Env
-	now      time.Time
+	now      time.Time // the event's time, bounded by the receiver's clock
+	skew     Skew
 	level    int // LevelRank of the event's level
 	location string
 }
@@ -598,6 +618,8 @@ func (e *Engine) envOf(j *judgement) *Env {
 	if j.env == nil {
 		j.env = &e.env
 		fillEnv(j.env, j.ev)
+		j.env.ClockSkewed = j.skew.Skewed
+		j.env.AheadSeconds = max(int(j.skew.Ahead/time.Second), 0)
 		e.fillHistory(j.env, j.ev)
 		j.env.AllowedByAge = -1
 		if w, ok := e.writes[j.env.AllowedBy]; ok {

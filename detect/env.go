@@ -125,6 +125,11 @@ type Env struct {
 	// HasHistory is set when the baseline has a history of the actor, so
 	// that the two above mean something.
 	HasHistory bool `expr:"has_history"`
+	// ClockSkewed says the event is dated further ahead of kaudit's clock
+	// than ingest.max_clock_skew allows; AheadSeconds is by how much (0
+	// for an event dated in the past).
+	ClockSkewed  bool `expr:"clock_skewed"`
+	AheadSeconds int  `expr:"ahead_seconds"`
 
 	objectsLoaded bool
 	queryLoaded   bool

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"strconv"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -83,43 +82,7 @@ func DecodeEvent(data []byte) (*auditv1.Event, error) {
 // when the document as a whole cannot be read; a bad item never costs the
 // good ones beside it. Every source decodes through here.
 func DecodeBatch(data []byte, loc string) (b Batch, items []ItemError, err error) {
-	var head struct {
-		Kind       string            `json:"kind"`
-		APIVersion string            `json:"apiVersion"`
-		Items      []json.RawMessage `json:"items"`
-	}
-	single := func() (Batch, []ItemError, error) {
-		ev, err := DecodeEvent(data)
-		if err != nil {
-			return Batch{}, nil, err
-		}
-		return Batch{Records: []Record{{Event: ev, Location: loc}}}, nil, nil
-	}
-	if !looksLikeList(data) {
-		return single()
-	}
-	if err := json.Unmarshal(data, &head); err != nil {
-		return Batch{}, nil, fmt.Errorf("malformed JSON: %w", shortJSONError(err))
-	}
-	if head.Kind != KindEventList {
-		// Not a list after all ("EventList" appeared elsewhere).
-		return single()
-	}
-	if head.APIVersion != "" && head.APIVersion != APIVersion {
-		return Batch{}, nil, fmt.Errorf("apiVersion %q, want %q", head.APIVersion, APIVersion)
-	}
-	b.Records = make([]Record, 0, len(head.Items))
-	for i, raw := range head.Items {
-		at := loc + "#" + strconv.Itoa(i)
-		ev, err := DecodeEvent(raw)
-		if err != nil {
-			items = append(items, ItemError{Index: i, Reason: err.Error()})
-			b.Bad = append(b.Bad, BadInput{Location: at, Reason: err.Error()})
-			continue
-		}
-		b.Records = append(b.Records, Record{Event: ev, Location: at})
-	}
-	return b, items, nil
+	return DecodeBatchFunc(data, loc, nil)
 }
 
 // looksLikeList is a cheap test that spares the common single-event line a

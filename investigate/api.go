@@ -11,18 +11,25 @@ import (
 )
 
 // TimelinePage is the answer of GET /api/v1/timeline: one page of entries
-// in time order. More says whether another page follows at NextOffset; the
-// store is asked for one entry beyond the page to know it without a count.
+// in time order. More says whether another page follows: at NextCursor
+// (cursor=NEXT_CURSOR, as cheap as the first page however deep), or at
+// NextOffset (offset=NEXT_OFFSET with the same cursor, kept for clients of
+// offset paging, up to an offset of 1,000,000). The store is asked for one
+// entry beyond the page to know it without a count.
 type TimelinePage struct {
 	Entries    []store.Entry `json:"entries"`
 	Limit      int           `json:"limit"`
 	Offset     int           `json:"offset"`
+	Cursor     string        `json:"cursor,omitempty"`
 	More       bool          `json:"more"`
 	NextOffset int           `json:"next_offset,omitempty"`
 	// Hint, on a first page that found nothing, says why a near miss
 	// would have found something (a longer actor name, another time) and
 	// which times the store covers.
 	Hint *store.Hint `json:"hint,omitempty"`
+	// NextCursor fetches the next page by keyset (the cursor parameter),
+	// which stays exact while events arrive.
+	NextCursor string `json:"next_cursor,omitempty"`
 }
 
 // IncidentList is the answer of GET /api/v1/incidents, most severe first,
@@ -51,7 +58,7 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err.Error())
 		return
 	}
-	page := TimelinePage{Limit: q.Limit, Offset: q.Offset}
+	page := TimelinePage{Limit: q.Limit, Offset: q.Offset, Cursor: r.URL.Query().Get("cursor")}
 	q.Limit++
 	entries, err := h.st.Timeline(r.Context(), q)
 	if err != nil {
@@ -61,6 +68,9 @@ func (h *Handler) timeline(w http.ResponseWriter, r *http.Request) {
 	if len(entries) > page.Limit {
 		entries = entries[:page.Limit]
 		page.More, page.NextOffset = true, page.Offset+page.Limit
+		if c, err := store.CursorOf(&entries[len(entries)-1]); err == nil {
+			page.NextCursor = encodeCursor(c)
+		}
 	}
 	if err := store.AnnotateFindings(r.Context(), h.st, entries); err != nil {
 		h.storeError(w, r, "timeline findings", err)
@@ -112,15 +122,23 @@ func (h *Handler) incident(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, http.StatusOK, d)
 }
 
-// storeError answers a failed store query with 503 (the store is the
-// dependency that failed) and logs it; a client that went away is not an
-// error worth a line.
+// storeError answers a failed store query and logs it; a client that went
+// away is not an error worth a line. A query stopped by the store's limits
+// (store.query_max_*) is the analyst's to narrow: 422. Anything else is the
+// store failing: 503, whose body says so without the error, which can name
+// internal addresses (the ClickHouse it dialled); the log has it.
 func (h *Handler) storeError(w http.ResponseWriter, r *http.Request, what string, err error) {
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		return
 	}
+	if errors.Is(err, store.ErrQueryLimit) {
+		h.log.Warn("store query stopped by a limit", "query", what, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusUnprocessableEntity, what+": the query needs more than the store allows one query (store.query_max_memory_bytes, store.query_max_time, store.query_max_rows_read): narrow the time window or add a filter")
+		return
+	}
 	h.log.Error("store query failed", "query", what, "path", r.URL.Path, "err", err)
-	writeError(w, http.StatusServiceUnavailable, what+": the store could not answer: "+err.Error())
+	w.Header().Set("Retry-After", "5")
+	writeError(w, http.StatusServiceUnavailable, what+": the store could not answer; try again later (the server's log says why)")
 }
 
 // nonNil turns a nil slice into an empty one, so JSON shows [] not null.

@@ -29,6 +29,12 @@ func newTestServer(t *testing.T, st store.Store, opts Options) *httptest.Server 
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newServerWith(t, st, toks, opts)
+}
+
+// newServerWith serves st to the analysts of toks.
+func newServerWith(t *testing.T, st store.Reader, toks *auth.Tokens, opts Options) *httptest.Server {
+	t.Helper()
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -269,7 +275,7 @@ func TestReadOnly(t *testing.T) {
 // is down.
 type failingStore struct{ store.Store }
 
-var errDown = errors.New("clickhouse: connection refused")
+var errDown = errors.New("timeline query: dial tcp 10.1.2.3:9000: connect: connection refused")
 
 func (failingStore) Timeline(context.Context, store.Query) ([]store.Entry, error) {
 	return nil, errDown
@@ -278,14 +284,24 @@ func (failingStore) Incidents(context.Context, store.IncidentQuery) ([]incident.
 	return nil, errDown
 }
 
+// The store down is a JSON 503 that says so, without the store's error:
+// it names the address kaudit dialled, which is for the log, not for
+// whoever asked.
 func TestStoreDownIsJSON503(t *testing.T) {
-	srv := newTestServer(t, failingStore{loadSample(t)}, Options{})
+	var logs strings.Builder
+	srv := newTestServer(t, failingStore{loadSample(t)}, Options{Logger: slog.New(slog.NewTextHandler(&logs, nil))})
 	for _, path := range []string{"/api/v1/timeline", "/api/v1/incidents"} {
 		var e apiError
 		res := get(t, srv, "GET", path, analystToken, &e)
-		if res.StatusCode != 503 || e.Status != 503 || !strings.Contains(e.Error, "connection refused") {
+		if res.StatusCode != 503 || e.Status != 503 || !strings.Contains(e.Error, "the store could not answer") || res.Header.Get("Retry-After") == "" {
 			t.Errorf("%s: %d %+v", path, res.StatusCode, e)
 		}
+		if strings.Contains(e.Error, "10.1.2.3") || strings.Contains(e.Error, "9000") || strings.Contains(e.Error, "dial") {
+			t.Errorf("%s: the error body reveals the store's address: %q", path, e.Error)
+		}
+	}
+	if !strings.Contains(logs.String(), "10.1.2.3:9000") {
+		t.Errorf("the log lacks the store's error:\n%s", logs.String())
 	}
 }
 

@@ -12,8 +12,11 @@ import (
 	"log/slog"
 	"net/http"
 	pathpkg "path"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaudit/kaudit/auth"
 	"github.com/kaudit/kaudit/detect/rulefile"
@@ -40,6 +43,16 @@ type Options struct {
 	// Rules are the rules findings came from, for highlighting the fields
 	// a finding's rule looked at (default: the built-in library).
 	Rules *rulefile.RuleSet
+	// MaxQueriesPerAnalyst caps the store queries one analyst runs at once
+	// (api.max_queries_per_analyst; DefaultMaxQueriesPerAnalyst when zero):
+	// beyond it the API answers 429.
+	MaxQueriesPerAnalyst int
+	// Throttle slows down guessing of analyst tokens, by bearer header or
+	// login form: failures per source address and per token prefix (nil:
+	// auth's defaults). serve shares it with /metrics.
+	Throttle *auth.Throttle
+	// Registerer receives the handler's metrics (nil: not registered).
+	Registerer prometheus.Registerer
 }
 
 // Handler serves the query API under /api/v1/, the page at /, its assets
@@ -50,6 +63,10 @@ type Handler struct {
 	opts     Options
 	sessions *sessions
 	throttle *loginThrottle
+	guesses  *auth.Throttle
+	queries  *queryCap
+	refusals *auth.RefusalLog
+	metrics  *metrics
 	log      *slog.Logger
 	mux      *http.ServeMux
 	rules    map[string]*rulefile.Rule
@@ -80,10 +97,19 @@ func NewHandler(st store.Reader, tokens *auth.Tokens, opts Options) http.Handler
 	if opts.Rules == nil {
 		opts.Rules, _ = rules.Load("") // the embedded library loads, or no highlighting
 	}
+	if opts.MaxQueriesPerAnalyst <= 0 {
+		opts.MaxQueriesPerAnalyst = DefaultMaxQueriesPerAnalyst
+	}
+	if opts.Throttle == nil {
+		opts.Throttle = auth.NewThrottle(0, 0, opts.Now)
+	}
 	h := &Handler{
 		st: st, tokens: tokens, opts: opts, log: opts.Logger,
 		sessions: newSessions(opts.SessionTTL, opts.MaxSessions, opts.Now),
 		throttle: newLoginThrottle(opts.Now),
+		guesses:  opts.Throttle,
+		queries:  newQueryCap(opts.MaxQueriesPerAnalyst),
+		refusals: auth.NewRefusalLog(opts.Logger, opts.Now),
 		mux:      http.NewServeMux(),
 		rules:    map[string]*rulefile.Rule{},
 	}
@@ -92,6 +118,7 @@ func NewHandler(st store.Reader, tokens *auth.Tokens, opts Options) http.Handler
 			h.rules[r.ID] = r
 		}
 	}
+	h.metrics = newMetrics(opts.Registerer, h.refusals)
 	h.mux.HandleFunc("/api/v1/timeline", h.timeline)
 	h.mux.HandleFunc("/api/v1/incidents", h.incidents)
 	h.mux.HandleFunc("/api/v1/incidents/{id}", h.incident)
@@ -119,15 +146,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Only clean paths are public: "/assets/../api/v1/incidents" must not
 	// pass as an asset before the mux cleans it.
 	public := path == "/login" || path == "/logout" || (strings.HasPrefix(path, "/assets/") && pathpkg.Clean(path) == path)
-	if !public && !h.authenticated(r) {
+	analyst, ok, wait := h.analyst(r)
+	if !public && !ok {
+		if wait > 0 {
+			h.refused(r, reasonThrottled)
+			w.Header().Set("Retry-After", strconv.Itoa(int(wait.Seconds())+1))
+			writeError(w, http.StatusTooManyRequests, "too many failed authentications from this address or with this token; try again later")
+			return
+		}
 		if strings.HasPrefix(path, "/api/") {
-			reason := "no credentials"
+			reason := reasonNoCredentials
 			if _, ok := auth.BearerToken(r); ok {
-				reason = "invalid bearer token"
-			} else if sessionCookie(r) != "" {
-				reason = "unknown or expired session"
+				reason = reasonInvalidToken
+			} else if h.sessionCookie(r) != "" {
+				reason = reasonNoSession
 			}
-			h.log.Warn("query API request refused", "remote", r.RemoteAddr, "path", path, "reason", reason)
+			h.refused(r, reason)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="kaudit"`)
 			writeError(w, http.StatusUnauthorized, "authentication required: an analyst bearer token or a session from the login page")
 			return
@@ -146,16 +180,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if strings.HasPrefix(path, "/api/v1/") && path != "/api/v1/tactics" {
+		if !h.queries.enter(analyst) {
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "too many queries of yours are running; wait for them (api.max_queries_per_analyst)")
+			return
+		}
+		defer h.queries.leave(analyst)
+	}
 	h.mux.ServeHTTP(w, r)
 }
 
-// authenticated reports whether r carries a valid analyst bearer token or
-// a live session cookie.
-func (h *Handler) authenticated(r *http.Request) bool {
+// analyst returns who r authenticates as (auth.ID of the analyst's token),
+// by a valid bearer token or a live session cookie. A bearer token from a
+// source or with a prefix that failed too often is not checked: wait says
+// when to come back.
+func (h *Handler) analyst(r *http.Request) (id string, ok bool, wait time.Duration) {
 	if tok, ok := auth.BearerToken(r); ok {
-		return h.tokens.Valid(tok)
+		keys := []string{auth.SourceKey(clientAddr(r)), auth.PrefixKey(tok)}
+		if allowed, wait := h.guesses.Allow(keys...); !allowed {
+			return "", false, wait
+		}
+		if h.tokens.Valid(tok) {
+			return auth.ID(tok), true, 0
+		}
+		h.guesses.Fail(keys...)
+		return "", false, 0
 	}
-	return h.sessions.valid(sessionCookie(r))
+	id, ok = h.sessions.analyst(h.sessionCookie(r))
+	return id, ok, 0
+}
+
+// refused counts a refused request and logs it, at about a line a second.
+func (h *Handler) refused(r *http.Request, reason string) {
+	h.metrics.refused.WithLabelValues(reason).Inc()
+	h.refusals.Warn("query API request refused", "remote", r.RemoteAddr, "path", r.URL.Path, "reason", reason)
 }
 
 // setSecurityHeaders keeps the page's data in the page: no framing, no

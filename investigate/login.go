@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+
+	"github.com/kaudit/kaudit/auth"
 )
 
 // maxLoginBody bounds the login form: a token and nothing else.
@@ -21,7 +23,7 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	switch r.Method {
 	case http.MethodGet, http.MethodHead:
-		if h.authenticated(r) {
+		if _, ok, _ := h.analyst(r); ok {
 			http.Redirect(w, r, "/", http.StatusSeeOther)
 			return
 		}
@@ -37,13 +39,6 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-site login refused")
 		return
 	}
-	client := clientAddr(r)
-	if blocked, retry := h.throttle.blocked(client); blocked {
-		h.log.Warn("analyst login refused", "remote", r.RemoteAddr, "reason", "too many failed logins")
-		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
-		writeError(w, http.StatusTooManyRequests, "too many failed logins from this address; try again later")
-		return
-	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxLoginBody)
 	if err := r.ParseForm(); err != nil {
 		writeError(w, http.StatusBadRequest, "login form: "+err.Error())
@@ -51,9 +46,29 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	}
 	tok := strings.TrimSpace(r.PostForm.Get("token"))
 	wantJSON := strings.Contains(r.Header.Get("Accept"), "application/json")
+	// Failures count per source and presented token (this token from this
+	// address), so that an analyst with the right token is not locked out
+	// by others' failures behind the same address; guessing many tokens is
+	// slowed per source and token prefix, as bearer tokens are.
+	client := clientAddr(r)
+	pair := client + "|" + auth.ID(tok)
+	keys := []string{auth.SourceKey(client), auth.PrefixKey(tok)}
+	blocked, retry := h.throttle.blocked(pair)
+	if ok, wait := h.guesses.Allow(keys...); !ok {
+		blocked, retry = true, max(retry, wait)
+	}
+	if blocked {
+		h.metrics.refused.WithLabelValues(reasonLoginThrottled).Inc()
+		h.refusals.Warn("analyst login refused", "remote", r.RemoteAddr, "reason", "too many failed logins")
+		w.Header().Set("Retry-After", strconv.Itoa(int(retry.Seconds())+1))
+		writeError(w, http.StatusTooManyRequests, "too many failed logins from this address; try again later")
+		return
+	}
 	if !h.tokens.Valid(tok) {
-		h.throttle.fail(client)
-		h.log.Warn("analyst login refused", "remote", r.RemoteAddr, "reason", "invalid token")
+		h.throttle.fail(pair)
+		h.guesses.Fail(keys...)
+		h.metrics.refused.WithLabelValues(reasonLoginFailed).Inc()
+		h.refusals.Warn("analyst login refused", "remote", r.RemoteAddr, "reason", "invalid token")
 		if wantJSON {
 			writeError(w, http.StatusUnauthorized, "invalid analyst token")
 		} else {
@@ -61,10 +76,10 @@ func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	if old := sessionCookie(r); old != "" {
+	if old := h.sessionCookie(r); old != "" {
 		h.sessions.end(old) // a fresh id at every login: no session fixation
 	}
-	id := h.sessions.create()
+	id := h.sessions.create(auth.ID(tok))
 	// No Max-Age: the cookie dies with the browser; the server's TTL bounds
 	// it while the browser runs.
 	http.SetCookie(w, h.newCookie(r, id, 0))
@@ -88,7 +103,7 @@ func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusForbidden, "cross-site logout refused")
 		return
 	}
-	h.sessions.end(sessionCookie(r))
+	h.sessions.end(h.sessionCookie(r))
 	http.SetCookie(w, h.newCookie(r, "", -1))
 	if strings.Contains(r.Header.Get("Accept"), "application/json") {
 		w.WriteHeader(http.StatusNoContent)

@@ -1,6 +1,7 @@
 package investigate
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kaudit/kaudit/auth"
 )
@@ -197,13 +200,13 @@ func TestSessionExpires(t *testing.T) {
 func TestSessionsAreCapped(t *testing.T) {
 	now := time.Now()
 	s := newSessions(time.Hour, 3, func() time.Time { now = now.Add(time.Second); return now })
-	ids := []string{s.create(), s.create(), s.create(), s.create()}
-	if s.valid(ids[0]) {
+	ids := []string{s.create("a"), s.create("b"), s.create("c"), s.create("d")}
+	if _, ok := s.analyst(ids[0]); ok {
 		t.Fatal("the oldest session should have been dropped at the cap")
 	}
-	for _, id := range ids[1:] {
-		if !s.valid(id) {
-			t.Fatal("a recent session was dropped")
+	for i, id := range ids[1:] {
+		if who, ok := s.analyst(id); !ok || who != string(rune('b'+i)) {
+			t.Fatalf("a recent session was dropped or lost its analyst: %q %v", who, ok)
 		}
 	}
 	if len(s.byID) != 3 {
@@ -211,6 +214,10 @@ func TestSessionsAreCapped(t *testing.T) {
 	}
 }
 
+// The same wrong token tried again from one address is refused for a
+// while, but an analyst with the right token behind that address is not
+// locked out by it. Guessing many tokens from one address is slowed to a
+// failure a second once a burst is spent.
 func TestFailedLoginsAreThrottled(t *testing.T) {
 	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 	srv := newTestServer(t, loadSample(t), Options{Now: func() time.Time { return now }})
@@ -220,14 +227,97 @@ func TestFailedLoginsAreThrottled(t *testing.T) {
 			t.Fatalf("failure %d: %d", i, res.StatusCode)
 		}
 	}
-	// Even the right token is refused while the address is throttled.
-	res, _ := postLogin(t, c, srv.URL, analystToken, nil)
+	res, _ := postLogin(t, c, srv.URL, "guess", nil)
 	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" || len(res.Cookies()) != 0 {
-		t.Fatalf("after %d failures: %d, Retry-After %q", loginFailuresAllowed, res.StatusCode, res.Header.Get("Retry-After"))
+		t.Fatalf("the same wrong token after %d failures: %d, Retry-After %q", loginFailuresAllowed, res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	// Another analyst behind the same address, with the right token.
+	if res, _ := postLogin(t, browser(t, srv), srv.URL, analystToken, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the right token after others' failures from the same address: %d, want 303", res.StatusCode)
+	}
+	// Many different guesses: past the burst, refused unchecked.
+	code := 0
+	for i := 0; i < auth.DefaultThrottleBurst; i++ {
+		res, _ := postLogin(t, c, srv.URL, fmt.Sprintf("guess-%d", i), nil)
+		code = res.StatusCode
+	}
+	if code != http.StatusTooManyRequests {
+		t.Fatalf("guesses of many tokens past the burst: %d, want 429", code)
+	}
+	now = now.Add(auth.DefaultThrottleEvery)
+	if res, _ := postLogin(t, browser(t, srv), srv.URL, analystToken, nil); res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the right token a second later: %d", res.StatusCode)
 	}
 	now = now.Add(loginFailureWindow)
-	if res, _ := postLogin(t, c, srv.URL, analystToken, nil); res.StatusCode != http.StatusSeeOther {
-		t.Fatalf("after the window: %d", res.StatusCode)
+	if res, _ := postLogin(t, c, srv.URL, "guess", nil); res.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("the wrong token after the window: %d, want 401 again", res.StatusCode)
+	}
+}
+
+// Guessing bearer tokens on the API is throttled per source and counted.
+func TestBearerGuessingOnTheAPIIsThrottled(t *testing.T) {
+	now := time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
+	reg := prometheus.NewRegistry()
+	srv := newTestServer(t, loadSample(t), Options{Now: func() time.Time { return now }, Registerer: reg})
+	for i := 0; i < auth.DefaultThrottleBurst; i++ {
+		if res := get(t, srv, "GET", "/api/v1/incidents", fmt.Sprintf("guess-%d", i), nil); res.StatusCode != 401 {
+			t.Fatalf("guess %d: %d", i, res.StatusCode)
+		}
+	}
+	var e apiError
+	res := get(t, srv, "GET", "/api/v1/incidents", "guess-next", &e)
+	if res.StatusCode != http.StatusTooManyRequests || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("a guess past the burst: %d %+v", res.StatusCode, e)
+	}
+	now = now.Add(auth.DefaultThrottleEvery)
+	if res := get(t, srv, "GET", "/api/v1/incidents", analystToken, nil); res.StatusCode != 200 {
+		t.Fatalf("the right token a second later: %d", res.StatusCode)
+	}
+	counts := map[string]float64{}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "kaudit_api_refused_total" {
+			for _, m := range mf.GetMetric() {
+				counts[m.GetLabel()[0].GetValue()] = m.GetCounter().GetValue()
+			}
+		}
+	}
+	if counts[reasonInvalidToken] != float64(auth.DefaultThrottleBurst) || counts[reasonThrottled] != 1 {
+		t.Fatalf("kaudit_api_refused_total %v", counts)
+	}
+}
+
+// On TLS only the __Host- cookie carries a session: one planted under the
+// plain name (by a subdomain, or over plain HTTP) is ignored.
+func TestOnlyHostCookieOnTLS(t *testing.T) {
+	toks, _ := auth.NewTokens(analystToken)
+	srv := httptest.NewTLSServer(NewHandler(loadSample(t), toks, Options{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}))
+	defer srv.Close()
+	c := browser(t, srv)
+	res, _ := postLogin(t, c, srv.URL, analystToken, nil)
+	if res.StatusCode != http.StatusSeeOther {
+		t.Fatalf("login: %d", res.StatusCode)
+	}
+	var id string
+	for _, ck := range res.Cookies() {
+		if ck.Name == secureCookieName {
+			id = ck.Value
+		}
+	}
+	if id == "" {
+		t.Fatal("no __Host- cookie on TLS")
+	}
+	for name, want := range map[string]int{secureCookieName: 200, cookieName: 401} {
+		req, _ := http.NewRequest("GET", srv.URL+"/api/v1/incidents", nil)
+		req.AddCookie(&http.Cookie{Name: name, Value: id})
+		res, err := srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != want {
+			t.Errorf("session under cookie %s on TLS: %d, want %d", name, res.StatusCode, want)
+		}
 	}
 }
 
@@ -240,5 +330,27 @@ func TestUncleanAssetPathIsNotPublic(t *testing.T) {
 	res, body := do(t, c, req)
 	if res.StatusCode != http.StatusUnauthorized || strings.Contains(body, "mallory") {
 		t.Fatalf("unclean asset path: %d %s", res.StatusCode, body)
+	}
+}
+
+// Unauthenticated API requests are counted, every one, but logged at about
+// a line a second.
+func TestRefusalsLogRateLimited(t *testing.T) {
+	var logs strings.Builder
+	reg := prometheus.NewRegistry()
+	srv := newTestServer(t, loadSample(t), Options{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Registerer: reg})
+	for range 300 {
+		if res := get(t, srv, "GET", "/api/v1/incidents", "", nil); res.StatusCode != 401 {
+			t.Fatalf("no credentials: %d", res.StatusCode)
+		}
+	}
+	if n := strings.Count(logs.String(), "query API request refused"); n > 30 || n < 1 {
+		t.Fatalf("%d log lines for 300 refused requests", n)
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "kaudit_api_refusals_not_logged_total" && mf.GetMetric()[0].GetCounter().GetValue() < 270 {
+			t.Fatalf("refusals not logged: %v", mf.GetMetric()[0].GetCounter().GetValue())
+		}
 	}
 }

@@ -19,7 +19,9 @@ const (
 	maxTimelineLimit     = 1000
 	defaultIncidentLimit = 500
 	maxIncidentLimit     = 5000
-	maxOffset            = 10_000_000
+	// maxOffset keeps offset paging for compatibility within what a page
+	// query can afford; cursor (next_cursor) pages any depth.
+	maxOffset = 1_000_000
 )
 
 // paramError is a bad query parameter, answered with 400 naming it.
@@ -31,8 +33,8 @@ func (e *paramError) Error() string { return fmt.Sprintf("query parameter %s: %s
 
 // timelineParams are the filters of `kaudit timeline`, as query parameters;
 // q is its --search (store.ParseTerms), and actor takes a glob or a -name
-// to leave out, as --actor does.
-var timelineParams = []string{"actor", "source_ip", "namespace", "resource", "name", "verb", "audit_id", "q", "since", "until", "limit", "offset"}
+// to leave out, as --actor does. cursor continues a page by keyset.
+var timelineParams = []string{"actor", "source_ip", "namespace", "resource", "name", "verb", "audit_id", "q", "since", "until", "limit", "offset", "cursor"}
 
 // incidentParams filter the incident list.
 var incidentParams = []string{"actor", "min_severity", "since", "until", "limit"}
@@ -81,7 +83,15 @@ func parseTimelineQuery(q url.Values, now time.Time) (store.Query, error) {
 		return sq, err
 	}
 	if sq.Offset, err = parseInt(q, "offset", 0, 0, maxOffset); err != nil {
+		if pe, ok := err.(*paramError); ok {
+			pe.msg += "; page further with cursor (next_cursor)"
+		}
 		return sq, err
+	}
+	if c := q.Get("cursor"); c != "" {
+		if sq.After, err = decodeCursor(c); err != nil {
+			return sq, err
+		}
 	}
 	return sq, nil
 }

@@ -25,15 +25,23 @@ type sessions struct {
 	now func() time.Time
 
 	mu   sync.Mutex
-	byID map[[sha256.Size]byte]time.Time // hash of id -> expiry
+	byID map[[sha256.Size]byte]session // hash of id -> session
+}
+
+// session is one login: when it ends, and who logged in (auth.ID of the
+// token shown), which keys the analyst's query cap.
+type session struct {
+	exp     time.Time
+	analyst string
 }
 
 func newSessions(ttl time.Duration, max int, now func() time.Time) *sessions {
-	return &sessions{ttl: ttl, max: max, now: now, byID: map[[sha256.Size]byte]time.Time{}}
+	return &sessions{ttl: ttl, max: max, now: now, byID: map[[sha256.Size]byte]session{}}
 }
 
-// create starts a session and returns its id, 256 random bits.
-func (s *sessions) create() string {
+// create starts a session for an analyst and returns its id, 256 random
+// bits.
+func (s *sessions) create(analyst string) string {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
 	id := base64.RawURLEncoding.EncodeToString(b[:])
@@ -43,15 +51,15 @@ func (s *sessions) create() string {
 	if len(s.byID) >= s.max {
 		s.evict(now)
 	}
-	s.byID[sha256.Sum256([]byte(id))] = now.Add(s.ttl)
+	s.byID[sha256.Sum256([]byte(id))] = session{exp: now.Add(s.ttl), analyst: analyst}
 	return id
 }
 
 // evict drops expired sessions, then the one closest to expiry (the
 // oldest) while the set is still full. Called with mu held.
 func (s *sessions) evict(now time.Time) {
-	for k, exp := range s.byID {
-		if !now.Before(exp) {
+	for k, ss := range s.byID {
+		if !now.Before(ss.exp) {
 			delete(s.byID, k)
 		}
 	}
@@ -59,33 +67,33 @@ func (s *sessions) evict(now time.Time) {
 		var oldest [sha256.Size]byte
 		var at time.Time
 		first := true
-		for k, exp := range s.byID {
-			if first || exp.Before(at) {
-				oldest, at, first = k, exp, false
+		for k, ss := range s.byID {
+			if first || ss.exp.Before(at) {
+				oldest, at, first = k, ss.exp, false
 			}
 		}
 		delete(s.byID, oldest)
 	}
 }
 
-// valid reports whether id names a live session. The map lookup is by a
-// hash of the id, so its timing says nothing about the ids held.
-func (s *sessions) valid(id string) bool {
+// analyst returns who holds the live session id, if any. The map lookup
+// is by a hash of the id, so its timing says nothing about the ids held.
+func (s *sessions) analyst(id string) (string, bool) {
 	if id == "" {
-		return false
+		return "", false
 	}
 	k := sha256.Sum256([]byte(id))
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	exp, ok := s.byID[k]
+	ss, ok := s.byID[k]
 	if !ok {
-		return false
+		return "", false
 	}
-	if !s.now().Before(exp) {
+	if !s.now().Before(ss.exp) {
 		delete(s.byID, k)
-		return false
+		return "", false
 	}
-	return true
+	return ss.analyst, true
 }
 
 // end forgets a session (logout).
@@ -98,12 +106,21 @@ func (s *sessions) end(id string) {
 	s.mu.Unlock()
 }
 
-// sessionCookie returns the session id the request carries, if any.
-func sessionCookie(r *http.Request) string {
-	for _, name := range []string{secureCookieName, cookieName} {
-		if c, err := r.Cookie(name); err == nil && c.Value != "" {
-			return c.Value
-		}
+// secure reports whether r's session cookie is the __Host- one: on TLS,
+// or behind a proxy that terminates it (SecureCookies).
+func (h *Handler) secure(r *http.Request) bool { return r.TLS != nil || h.opts.SecureCookies }
+
+// sessionCookie returns the session id the request carries, if any, under
+// the one cookie name its connection allows: on TLS only the __Host- name,
+// which no subdomain, other path or plain-HTTP page can set (a cookie
+// planted under the plain name, for session fixation, is ignored there).
+func (h *Handler) sessionCookie(r *http.Request) string {
+	name := cookieName
+	if h.secure(r) {
+		name = secureCookieName
+	}
+	if c, err := r.Cookie(name); err == nil && c.Value != "" {
+		return c.Value
 	}
 	return ""
 }
@@ -111,7 +128,7 @@ func sessionCookie(r *http.Request) string {
 // newCookie builds the session cookie: HttpOnly so page scripts never see
 // it, SameSite=Strict so no other site's page can send it, Secure on TLS.
 func (h *Handler) newCookie(r *http.Request, value string, maxAge int) *http.Cookie {
-	secure := r.TLS != nil || h.opts.SecureCookies
+	secure := h.secure(r)
 	name := cookieName
 	if secure {
 		name = secureCookieName

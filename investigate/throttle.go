@@ -5,9 +5,13 @@ import (
 	"time"
 )
 
-// Failed logins are throttled per client address: a token file may hold a
-// token weaker than the 256 random bits `kaudit ui` makes, and the login
-// form must not be an oracle to guess it at network speed.
+// Failed logins are throttled per client address and presented token (the
+// key is "ADDRESS|auth.ID(token)"): the same wrong token tried again and
+// again from one address is refused for a while, and nobody else's. A
+// token file may hold a token weaker than the 256 random bits `kaudit ui`
+// makes, and the login form must not be an oracle to guess it at network
+// speed: guesses of many tokens are slowed by the handler's auth.Throttle
+// per address and token prefix, shared with the bearer header.
 const (
 	loginFailuresAllowed = 10          // failures per window before refusal
 	loginFailureWindow   = time.Minute // how long failures are remembered

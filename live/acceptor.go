@@ -113,7 +113,7 @@ func New(cfg Config) (*Acceptor, error) {
 		cfg.Logger = slog.Default()
 	}
 	if cfg.Metrics == nil {
-		cfg.Metrics = NewMetrics(nil, nil)
+		cfg.Metrics = NewMetrics(nil, nil, nil)
 	}
 	a := &Acceptor{cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), drained: make(chan struct{})}

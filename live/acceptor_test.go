@@ -123,7 +123,7 @@ func TestStoreDownSpoolsThenDrains(t *testing.T) {
 	}
 	defer sp.Close()
 	reg := prometheus.NewRegistry()
-	m := NewMetrics(reg, nil)
+	m := NewMetrics(reg, nil, nil)
 	a, err := New(Config{Store: st, Spool: sp, Pipeline: newPipeline(t), Metrics: m})
 	if err != nil {
 		t.Fatal(err)

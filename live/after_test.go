@@ -1,6 +1,8 @@
 package live
 
 import (
+	"time"
+
 	"context"
 	"errors"
 	"testing"
@@ -67,10 +69,10 @@ type fixedSource struct {
 	synced, pruned int
 }
 
-func (s *fixedSource) Sync(context.Context) error     { s.synced++; return nil }
-func (s *fixedSource) Seen() (findings, events int)   { return 1, 1 }
-func (s *fixedSource) Prune(incident.Limits)          { s.pruned++ }
-func (s *fixedSource) Incidents() []incident.Incident { return []incident.Incident{s.inc} }
+func (s *fixedSource) Sync(context.Context) error       { s.synced++; return nil }
+func (s *fixedSource) Seen() (findings, events int)     { return 1, 1 }
+func (s *fixedSource) Prune(incident.Limits, time.Time) { s.pruned++ }
+func (s *fixedSource) Incidents() []incident.Incident   { return []incident.Incident{s.inc} }
 
 // With a Source, the Publisher stores the source's incidents, not the
 // pipeline's, syncing the source first, and rebuilds only when the source

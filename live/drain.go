@@ -2,14 +2,17 @@ package live
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/cenkalti/backoff/v5"
+
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/live/spool"
 )
 
 // drainIdle is how often an idle drainer looks at the spool even without
@@ -85,10 +88,28 @@ const (
 	drainMaxBytes   = 32 << 20
 )
 
+// setAside writes a spool entry that cannot be stored to a file of its own
+// in the spool's directory (kind-INDEX.entry), logs it and acknowledges it.
+func (a *Acceptor) setAside(idx uint64, data []byte, kind string, why error) error {
+	path := filepath.Join(a.cfg.Spool.Dir(), fmt.Sprintf("%s-%d.entry", kind, idx))
+	if werr := os.WriteFile(path, data, 0o600); werr != nil {
+		return fmt.Errorf("spool entry %d %s (%v) and not set aside: %w", idx, kind, why, werr)
+	}
+	a.log.Error("spool entry "+kind+": set aside, not stored", "index", idx, "path", path, "err", why)
+	return a.cfg.Spool.Ack(idx)
+}
+
 // drainOne stores the oldest spooled entries in one write. progressed is
 // false when the spool is empty.
 func (a *Acceptor) drainOne() (progressed bool, err error) {
 	first, entries, err := a.cfg.Spool.PeekN(drainMaxEntries, drainMaxBytes)
+	var corrupt *spool.CorruptError
+	if errors.As(err, &corrupt) {
+		// Changed on disk since it was written: never store it as it
+		// reads now. Keep it aside for a person, count it, and go on.
+		a.m.SpoolCorrupt.Inc()
+		return true, a.setAside(corrupt.Index, corrupt.Data, "corrupt", corrupt)
+	}
 	if err != nil || len(entries) == 0 {
 		return false, err
 	}
@@ -104,12 +125,7 @@ func (a *Acceptor) drainOne() (progressed bool, err error) {
 			}
 			// An entry this binary cannot read would block the spool for
 			// good: keep it aside for a person, and go on.
-			path := filepath.Join(a.cfg.Spool.Dir(), fmt.Sprintf("unreadable-%d.entry", idx))
-			if werr := os.WriteFile(path, data, 0o600); werr != nil {
-				return false, fmt.Errorf("spool entry %d unreadable (%v) and not set aside: %w", idx, err, werr)
-			}
-			a.log.Error("spool entry unreadable: set aside", "index", idx, "path", path, "err", err)
-			return true, a.cfg.Spool.Ack(idx)
+			return true, a.setAside(idx, data, "unreadable", err)
 		}
 		recs = append(recs, r...)
 		findings = append(findings, f...)

@@ -10,9 +10,13 @@ import (
 	"github.com/kaudit/kaudit/pipeline"
 )
 
-// Metrics are the acceptor's Prometheus metrics.
+// Metrics are the acceptor's Prometheus metrics. Those that tell what
+// detection found (findings by rule, findings held for correlation) go to a
+// registerer of their own, which serve exposes only with a token: they
+// would tell an attacker whether a request of theirs tripped a rule.
 type Metrics struct {
-	reg prometheus.Registerer
+	reg        prometheus.Registerer
+	detections prometheus.Registerer
 
 	// Stored counts events written to the store (live and drained).
 	Stored prometheus.Counter
@@ -22,6 +26,9 @@ type Metrics struct {
 	Drained prometheus.Counter
 	// SpoolFull counts batches refused because the spool was full.
 	SpoolFull prometheus.Counter
+	// SpoolCorrupt counts spool entries that failed their checksum and
+	// were set aside.
+	SpoolCorrupt prometheus.Counter
 	// StoreErrors counts failed store writes.
 	StoreErrors prometheus.Counter
 	// DetectErrors counts batches in which a rule failed at run time.
@@ -32,11 +39,13 @@ type Metrics struct {
 	StoreWrite prometheus.Histogram
 }
 
-// NewMetrics creates the metrics and registers them with reg (nil: not
-// registered). rules, when given, are shown at zero from the start.
-func NewMetrics(reg prometheus.Registerer, rules []string) *Metrics {
+// NewMetrics creates the metrics and registers them with reg, and those
+// of detection with detections (nil: not registered). rules, when given,
+// are shown at zero from the start.
+func NewMetrics(reg, detections prometheus.Registerer, rules []string) *Metrics {
 	m := &Metrics{
-		reg: reg,
+		reg:        reg,
+		detections: detections,
 		Stored: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaudit_events_stored_total", Help: "Audit events written to the store, directly or drained from the spool.",
 		}),
@@ -48,6 +57,9 @@ func NewMetrics(reg prometheus.Registerer, rules []string) *Metrics {
 		}),
 		SpoolFull: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaudit_spool_full_total", Help: "Batches refused (429) because the store was down and the spool at spool.max_bytes.",
+		}),
+		SpoolCorrupt: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kaudit_spool_corrupt_total", Help: "Spool entries that failed their checksum (changed on disk) and were set aside in the spool's directory, not stored.",
 		}),
 		StoreErrors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaudit_store_write_errors_total", Help: "Store writes that failed or timed out.",
@@ -68,7 +80,10 @@ func NewMetrics(reg prometheus.Registerer, rules []string) *Metrics {
 		m.Findings.WithLabelValues(r)
 	}
 	if reg != nil {
-		reg.MustRegister(m.Stored, m.Spooled, m.Drained, m.SpoolFull, m.StoreErrors, m.DetectErrors, m.Findings, m.StoreWrite)
+		reg.MustRegister(m.Stored, m.Spooled, m.Drained, m.SpoolFull, m.SpoolCorrupt, m.StoreErrors, m.DetectErrors, m.StoreWrite)
+	}
+	if detections != nil {
+		detections.MustRegister(m.Findings)
 	}
 	return m
 }
@@ -120,8 +135,10 @@ func (m *Metrics) WatchPipeline(p *pipeline.Pipeline) {
 		})
 	}
 	m.reg.MustRegister(
-		gauge("kaudit_correlator_findings", "Findings held for live correlation.", func(f, _, _ int) int { return f }),
 		gauge("kaudit_correlator_requests", "Requests (per actor) held for incidents' touched lists.", func(_, t, _ int) int { return t }),
 		gauge("kaudit_correlator_links", "Identity links held for live correlation.", func(_, _, l int) int { return l }),
 	)
+	if m.detections != nil {
+		m.detections.MustRegister(gauge("kaudit_correlator_findings", "Findings held for live correlation.", func(f, _, _ int) int { return f }))
+	}
 }

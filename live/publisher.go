@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/pipeline"
 	"github.com/kaudit/kaudit/store"
@@ -14,13 +15,15 @@ import (
 
 // DefaultLimits bound live correlation: incidents are rebuilt from the last
 // two hours of event time, at most 5,000 findings, 10,000 requests per
-// actor and 10,000 identity links (incident.Limits). Rebuilding all
-// incidents is linear in those, and runs every Publisher.Every.
+// actor and 10,000 identity links (incident.Limits), with event time
+// bounded by the receiver's clock plus ingest.max_clock_skew. Rebuilding
+// all incidents is linear in those, and runs every Publisher.Every.
 var DefaultLimits = incident.Limits{
 	Window:             2 * time.Hour,
 	MaxFindings:        5000,
 	MaxTouchesPerActor: 10000,
 	MaxLinks:           10000,
+	MaxSkew:            detect.DefaultMaxClockSkew,
 }
 
 // IncidentSource is what a Publisher builds incidents from: the pipeline's
@@ -34,8 +37,9 @@ type IncidentSource interface {
 	// Seen counts the findings and requests the source took so far; the
 	// Publisher rebuilds when they moved.
 	Seen() (findings, events int)
-	// Prune bounds the source's state (see incident.Limits).
-	Prune(incident.Limits)
+	// Prune bounds the source's state (see incident.Limits); now is the
+	// receiver's clock, which bounds the events' time.
+	Prune(l incident.Limits, now time.Time)
 	// Incidents builds the incidents from what the source holds.
 	Incidents() []incident.Incident
 }
@@ -67,6 +71,9 @@ type Publisher struct {
 	// stored (live/notify's Notifier.Observe).
 	Notify func([]incident.Incident)
 	Logger *slog.Logger
+	// Now is the receiver's clock, which bounds event time when pruning
+	// (default time.Now).
+	Now func() time.Time
 
 	lastFindings int
 	lastEvents   int
@@ -132,11 +139,12 @@ func (p *Publisher) Publish(ctx context.Context) ([]incident.Incident, error) {
 		return nil, nil
 	}
 	if p.Limits != (incident.Limits{}) {
+		now := p.now()
 		if p.Source != nil {
 			// The pipeline's correlator still takes every local batch.
-			p.Pipeline.Prune(p.Limits)
+			p.Pipeline.Prune(p.Limits, now)
 		}
-		src.Prune(p.Limits)
+		src.Prune(p.Limits, now)
 	}
 	incs := src.Incidents()
 	current := make(map[string]string, len(incs))
@@ -159,6 +167,13 @@ func (p *Publisher) Publish(ctx context.Context) ([]incident.Incident, error) {
 		p.Notify(incs)
 	}
 	return incs, nil
+}
+
+func (p *Publisher) now() time.Time {
+	if p.Now == nil {
+		return time.Now()
+	}
+	return p.Now()
 }
 
 func (p *Publisher) source() IncidentSource {

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
@@ -147,11 +148,11 @@ func (p *Pipeline) Seen() (findings, events int) {
 }
 
 // Prune bounds the correlation state of a long-running pipeline (kaudit
-// serve): see incident.Limits.
-func (p *Pipeline) Prune(l incident.Limits) {
+// serve): see incident.Limits; now is the receiver's clock.
+func (p *Pipeline) Prune(l incident.Limits, now time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.correlator.Prune(l)
+	p.correlator.Prune(l, now)
 }
 
 // CorrelatorSize reports the findings, requests and links the correlator

@@ -93,9 +93,41 @@ type Query struct {
 	Terms []Term
 	// Limit caps the entries returned (0: the implementation's default).
 	Limit int
-	// Offset skips entries, for paging.
+	// Offset skips entries, for paging. Deep offsets cost the store more
+	// than the page: After is the way to page far.
 	Offset int
+	// After, when set, starts the timeline after that entry (keyset
+	// paging): the next page costs what the first did, however deep.
+	After *Cursor
 }
+
+// Cursor is a position in a timeline: the time (unix microseconds) and
+// audit id of an entry. Timelines are ordered by both.
+type Cursor struct {
+	TimeUs  int64
+	AuditID string
+}
+
+// CursorOf is the position of an entry (the last of a page).
+func CursorOf(e *Entry) (Cursor, error) {
+	t, err := detect.ParseTime(e.Time)
+	if err != nil {
+		return Cursor{}, err
+	}
+	return Cursor{TimeUs: t.UnixMicro(), AuditID: e.AuditID}, nil
+}
+
+// Before reports whether the request at time t with audit id id comes
+// before or at the cursor, so that a page After it leaves it out.
+func (c *Cursor) Before(t time.Time, id string) bool {
+	us := t.UnixMicro()
+	return us < c.TimeUs || us == c.TimeUs && id <= c.AuditID
+}
+
+// ErrQueryLimit is returned when a query needs more than the store allows
+// one analyst query (memory, time, rows read): the analyst narrows the
+// window or adds a filter.
+var ErrQueryLimit = errors.New("the query needs more than the store allows one query")
 
 // Entry is one request in a timeline. Its JSON form is an interface
 // (`kaudit timeline --format json`): fields may be added, never renamed.

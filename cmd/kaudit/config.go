@@ -28,12 +28,18 @@ const (
 	keyRulesDir    = "rules.dir"
 	keyIncidentGap = "incident.gap"
 
+	keyIngestMaxClockSkew = "ingest.max_clock_skew"
+
 	keyStoreDSN        = "store.dsn"
 	keyRetentionDays   = "store.retention_days"
 	keyStoreBatchRows  = "store.batch_rows"
 	keyStoreBatchBytes = "store.batch_bytes"
 	keyStoreBatchAge   = "store.batch_age"
 	keyStoreRetryFor   = "store.retry_for"
+
+	keyStoreQueryMaxMemory = "store.query_max_memory_bytes"
+	keyStoreQueryMaxTime   = "store.query_max_time"
+	keyStoreQueryMaxRows   = "store.query_max_rows_read"
 
 	keyWebhookListen       = "webhook.listen"
 	keyWebhookTLSCert      = "webhook.tls.cert"
@@ -44,9 +50,17 @@ const (
 	keyWebhookMaxBody      = "webhook.max_body_bytes"
 	keyWebhookForward      = "webhook.forward"
 
+	keyWebhookClientSubjects    = "webhook.tls.client_subjects"
+	keyWebhookMaxInFlight       = "webhook.max_in_flight_bytes"
+	keyWebhookMaxClientInFlight = "webhook.max_client_in_flight_bytes"
+	keyWebhookMinBodyRate       = "webhook.min_body_rate"
+
 	keyAPIListen     = "api.listen"
 	keyAPITokensFile = "api.tokens_file"
-	keyUIListen      = "ui.listen"
+
+	keyAPIMaxQueriesPerAnalyst = "api.max_queries_per_analyst"
+	keyMetricsTokensFile       = "metrics.tokens_file"
+	keyUIListen                = "ui.listen"
 
 	keySpoolDir      = "spool.dir"
 	keySpoolMaxBytes = "spool.max_bytes"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
@@ -44,7 +45,26 @@ func (a *app) newPipeline() (*pipeline.Pipeline, error) {
 	if err != nil {
 		return nil, usageError("%v", err)
 	}
+	skew, err := a.maxClockSkew()
+	if err != nil {
+		return nil, err
+	}
+	eng.SetClock(time.Now, skew)
 	return pipeline.New(r, eng, a.newCorrelator()), nil
+}
+
+// maxClockSkew reads ingest.max_clock_skew: how far ahead of this machine's
+// clock an event may be dated before it is flagged (rule event-dated-ahead)
+// and kept out of the windows' and the correlator's notion of now.
+func (a *app) maxClockSkew() (time.Duration, error) {
+	if !a.v.IsSet(keyIngestMaxClockSkew) {
+		return detect.DefaultMaxClockSkew, nil
+	}
+	d, err := time.ParseDuration(a.v.GetString(keyIngestMaxClockSkew))
+	if err != nil || d < 0 {
+		return 0, usageError("%s %q: want a duration of zero or more (10m)", keyIngestMaxClockSkew, a.v.GetString(keyIngestMaxClockSkew))
+	}
+	return d, nil
 }
 
 // newCorrelator returns an empty correlator with incident.gap.

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -90,8 +89,9 @@ const serveStoreRetryFor = 3 * time.Second
 // the reverse order by close.
 type server struct {
 	log       *slog.Logger
-	reg       *prometheus.Registry
-	store     store.Store // nil when forwarding to Kafka
+	reg       *prometheus.Registry // operational metrics: /metrics for anyone
+	detect    *prometheus.Registry // what detection found: /metrics with a token
+	store     store.Store          // nil when forwarding to Kafka
 	pipeline  *pipeline.Pipeline
 	acceptor  ingest.Acceptor // live.Acceptor, or live.Forwarder when forwarding
 	live      *live.Acceptor  // nil when forwarding
@@ -111,7 +111,7 @@ func (a *app) serve(ctx context.Context) error {
 	}
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	s := &server{log: slog.New(slog.NewJSONHandler(a.stderr, nil)), reg: prometheus.NewRegistry()}
+	s := &server{log: slog.New(slog.NewJSONHandler(a.stderr, nil)), reg: prometheus.NewRegistry(), detect: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	defer s.close()
 	if err := a.assemble(ctx, cfg, s); err != nil {
@@ -126,7 +126,7 @@ func (a *app) serve(ctx context.Context) error {
 func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
 	warnInsecure(cfg, s.log)
 	if cfg.storeDSN != "" {
-		s.store = a.openServeStore(ctx, cfg.storeDSN, s.log)
+		s.store = a.openServeStore(ctx, cfg, s.log)
 		s.closers = append(s.closers, s.store.Close)
 	}
 	if cfg.forward == "kafka" {
@@ -159,7 +159,7 @@ func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
 		lcfg.After, s.incidents = sink, corr
 		s.closers = append(s.closers, func() error { return errors.Join(sink.Close(), corr.Close()) })
 	}
-	lcfg.Metrics = live.NewMetrics(s.reg, a.ruleIDs())
+	lcfg.Metrics = live.NewMetrics(s.reg, s.detect, a.ruleIDs())
 	lcfg.Metrics.WatchPipeline(s.pipeline)
 	if s.live, err = live.New(lcfg); err != nil {
 		return err
@@ -196,7 +196,9 @@ func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	notifyCtx, stopNotify := context.WithCancel(context.Background())
 	notifyDone := make(chan struct{})
 	if s.live != nil {
-		pub := &live.Publisher{Pipeline: s.pipeline, Source: s.incidents, Store: s.store, Limits: live.DefaultLimits, Logger: s.log}
+		limits := live.DefaultLimits
+		limits.MaxSkew = cfg.maxClockSkew
+		pub := &live.Publisher{Pipeline: s.pipeline, Source: s.incidents, Store: s.store, Limits: limits, Logger: s.log}
 		if s.notifier != nil {
 			pub.Notify = s.notifier.Observe
 			go func() { defer close(notifyDone); s.notifier.Run(notifyCtx) }()
@@ -270,6 +272,9 @@ func (s *server) ready() error {
 }
 
 func warnInsecure(cfg *serveConfig, log *slog.Logger) {
+	if cfg.clientCA && len(cfg.subjects) == 0 {
+		log.Warn("webhook.tls.client_ca is set without webhook.tls.client_subjects: every certificate that CA signs may post audit events; use a CA dedicated to the apiserver's webhook client, or list its subject")
+	}
 	if !cfg.insecure {
 		return
 	}
@@ -289,6 +294,9 @@ func openSpool(cfg *serveConfig, log *slog.Logger) (*spool.Spool, error) {
 	if sp.TornBytes > 0 {
 		log.Warn("spool: cut a torn, never acknowledged tail left by a crash", "bytes", sp.TornBytes)
 	}
+	if sp.Salvaged > 0 {
+		log.Error("spool: a damaged length prefix cut the tail; its complete entries were verified and spooled again", "entries", sp.Salvaged)
+	}
 	if n, b := sp.Stats(); n > 0 {
 		log.Info("spool: batches of an earlier run pending; draining them into the store", "batches", n, "bytes", b)
 	}
@@ -296,14 +304,15 @@ func openSpool(cfg *serveConfig, log *slog.Logger) (*spool.Spool, error) {
 }
 
 // openServeStore opens store.dsn in the background (store.Lazy), so that
-// serve starts and spools while ClickHouse is away. "memory://" is an
-// in-memory store for trying serve out, lost at exit.
-func (a *app) openServeStore(ctx context.Context, dsn string, log *slog.Logger) store.Store {
-	if strings.HasPrefix(dsn, "memory:") {
+// serve starts and spools while ClickHouse is away; serveConfig checked the
+// DSN, so a DSN that can never work stops the start instead. "memory://" is
+// an in-memory store for trying serve out, lost at exit.
+func (a *app) openServeStore(ctx context.Context, c *serveConfig, log *slog.Logger) store.Store {
+	if c.memoryStore {
 		log.Warn("store.dsn is memory: events are kept in this process only and lost at exit; not for production")
 		return memory.New()
 	}
-	cfg := a.storeConfig(false)
+	cfg := c.store
 	if !a.v.IsSet(keyStoreRetryFor) {
 		cfg.RetryFor = serveStoreRetryFor
 	}

@@ -5,11 +5,13 @@ import (
 	"crypto/x509"
 	"os"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/kaudit/kaudit/auth"
 	"github.com/kaudit/kaudit/ingest/webhook"
+	"github.com/kaudit/kaudit/store/clickhouse"
 )
 
 // serveConfig is serve's configuration, checked: every field is usable.
@@ -20,14 +22,23 @@ type serveConfig struct {
 	clientCA      bool
 	webhookTokens *auth.Tokens // nil when clientCA or insecure alone authenticate
 	maxBody       int64
-	forward       string // "" or "kafka"
+	maxInFlight   int64    // webhook.max_in_flight_bytes
+	maxClient     int64    // webhook.max_client_in_flight_bytes
+	minBodyRate   int64    // webhook.min_body_rate, bytes a second
+	subjects      []string // webhook.tls.client_subjects
+	forward       string   // "" or "kafka"
 	apiListen     string
 	apiTokens     *auth.Tokens
+	metricsTokens *auth.Tokens // nil without metrics.tokens_file
 	storeDSN      string
 	spoolDir      string
 	spoolMax      int64
 	kafka         bool
 	notify        *notifyConfig // nil without notify.receivers
+	maxClockSkew  time.Duration // ingest.max_clock_skew
+	store         clickhouse.Config
+	memoryStore   bool // store.dsn memory://
+	maxQueries    int  // api.max_queries_per_analyst
 }
 
 // serveConfig reads and checks serve's configuration. A missing or
@@ -52,12 +63,27 @@ func (a *app) serveConfig() (*serveConfig, error) {
 	if err := c.loadTokens(v.GetString(keyWebhookTokensFile), v.GetString(keyAPITokensFile)); err != nil {
 		return nil, err
 	}
+	if err := c.loadMetricsTokens(v.GetString(keyMetricsTokensFile)); err != nil {
+		return nil, err
+	}
 	var err error
 	if c.maxBody, err = byteSize(v.GetString(keyWebhookMaxBody), keyWebhookMaxBody); err != nil {
 		return nil, err
 	}
 	if c.maxBody == 0 {
 		c.maxBody = webhook.DefaultMaxBodyBytes
+	}
+	if c.maxInFlight, err = byteSize(v.GetString(keyWebhookMaxInFlight), keyWebhookMaxInFlight); err != nil {
+		return nil, err
+	}
+	if c.maxClient, err = byteSize(v.GetString(keyWebhookMaxClientInFlight), keyWebhookMaxClientInFlight); err != nil {
+		return nil, err
+	}
+	if c.minBodyRate, err = byteSize(v.GetString(keyWebhookMinBodyRate), keyWebhookMinBodyRate); err != nil {
+		return nil, err
+	}
+	if c.subjects = v.GetStringSlice(keyWebhookClientSubjects); len(c.subjects) > 0 && !c.clientCA {
+		return nil, usageError("%s is set but %s is not: subjects restrict client certificates, which need a client CA", keyWebhookClientSubjects, keyWebhookTLSClientCA)
 	}
 	if err := c.checkDestination(v.GetString(keySpoolMaxBytes)); err != nil {
 		return nil, err
@@ -67,6 +93,17 @@ func (a *app) serveConfig() (*serveConfig, error) {
 	}
 	if c.notify != nil && c.forward != "" {
 		return nil, usageError("%s is set but %s is %s: a receiver that forwards judges nothing; notify from the consumers", keyNotifyReceivers, keyWebhookForward, c.forward)
+	}
+	if c.maxClockSkew, err = a.maxClockSkew(); err != nil {
+		return nil, err
+	}
+	if c.memoryStore = strings.HasPrefix(c.storeDSN, "memory:"); c.storeDSN != "" && !c.memoryStore {
+		if c.store, err = a.storeConfig(false); err != nil {
+			return nil, err
+		}
+	}
+	if c.maxQueries = v.GetInt(keyAPIMaxQueriesPerAnalyst); c.maxQueries < 0 {
+		return nil, usageError("%s must not be negative", keyAPIMaxQueriesPerAnalyst)
 	}
 	return c, nil
 }
@@ -190,6 +227,23 @@ func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 		tc.ClientAuth = tls.VerifyClientCertIfGiven
 	}
 	return tc, nil
+}
+
+// loadMetricsTokens reads metrics.tokens_file, the tokens that open the
+// detection metrics of /metrics (for Prometheus) and nothing else; never
+// the webhook's.
+func (c *serveConfig) loadMetricsTokens(file string) error {
+	if file == "" {
+		return nil
+	}
+	var err error
+	if c.metricsTokens, err = auth.LoadTokens(file); err != nil {
+		return usageError("%s: %v", keyMetricsTokensFile, err)
+	}
+	if c.metricsTokens.Shares(c.webhookTokens) {
+		return usageError("%s and %s share a token: the apiserver's token must open nothing else", keyMetricsTokensFile, keyWebhookTokensFile)
+	}
+	return nil
 }
 
 // loadTokens reads the token files: the analysts' always, the apiserver's

@@ -48,6 +48,9 @@ func TestServeConfigErrorsNameTheKey(t *testing.T) {
 		{"same listener", map[string]string{"--webhook-listen": "127.0.0.1:8443", "--api-listen": "127.0.0.1:8443"}, nil, "api.listen"},
 		{"unreadable certificate", map[string]string{"--webhook-tls-cert": filepath.Join(dir, "missing.crt")}, nil, "webhook.tls.cert"},
 		{"client CA without PEM", map[string]string{"--webhook-tls-client-ca": wh}, nil, "webhook.tls.client_ca"},
+		{"store DSN with a bad port", map[string]string{"--store": "clickhouse://127.0.0.1:99999x/kaudit"}, nil, "store.dsn"},
+		{"store DSN with a port out of range", map[string]string{"--store": "clickhouse://127.0.0.1:99999/kaudit"}, nil, "store.dsn"},
+		{"store DSN without a port", map[string]string{"--store": "clickhouse://:9000/kaudit"}, nil, "store.dsn"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -71,6 +74,34 @@ func TestServeConfigErrorsNameTheKey(t *testing.T) {
 			}
 		})
 	}
+	// Keys without flags come from the environment and the file; a DSN's
+	// password never shows in the error.
+	for _, c := range []struct{ env, val, key string }{
+		{"KAUDIT_STORE_DSN", "clickhouse://kaudit:s3cret-pw@127.0.0.1:99999x/kaudit", "store.dsn"},
+		{"KAUDIT_STORE_QUERY_MAX_MEMORY_BYTES", "lots", "store.query_max_memory_bytes"},
+		{"KAUDIT_STORE_QUERY_MAX_TIME", "-1s", "store.query_max_time"},
+		{"KAUDIT_API_MAX_QUERIES_PER_ANALYST", "-2", "api.max_queries_per_analyst"},
+		{"KAUDIT_INGEST_MAX_CLOCK_SKEW", "soon", "ingest.max_clock_skew"},
+		{"KAUDIT_WEBHOOK_TLS_CLIENT_SUBJECTS", "kube-apiserver", "webhook.tls.client_subjects"},
+		{"KAUDIT_WEBHOOK_MIN_BODY_RATE", "fast", "webhook.min_body_rate"},
+		{"KAUDIT_WEBHOOK_MAX_CLIENT_IN_FLIGHT_BYTES", "-1", "webhook.max_client_in_flight_bytes"},
+	} {
+		t.Run(c.env, func(t *testing.T) {
+			t.Setenv(c.env, c.val)
+			args := []string{"serve"}
+			for k, v := range base {
+				if k == "--store" && c.key == "store.dsn" {
+					continue
+				}
+				args = append(args, k+"="+v)
+			}
+			code, _, stderr := kaudit(t, "", args...)
+			if code != exitUsage || !strings.Contains(stderr, c.key) || strings.Contains(stderr, "s3cret-pw") {
+				t.Fatalf("exit %d, stderr %q: want exit %d naming %s, without the password", code, stderr, exitUsage, c.key)
+			}
+		})
+	}
+
 	// The same keys come from the environment.
 	t.Setenv("KAUDIT_WEBHOOK_INSECURE_HTTP", "true")
 	t.Setenv("KAUDIT_WEBHOOK_TLS_CERT", pki.ServerCert)

@@ -64,6 +64,8 @@ type serveEnv struct {
 	spoolMax, maxBody string
 	// extra is YAML appended to the configuration (notify: ...).
 	extra string
+	// env is added to the child's environment (GOMEMLIMIT).
+	env []string
 }
 
 func newServeEnv(t *testing.T, db string) *serveEnv {
@@ -154,7 +156,7 @@ func (e *serveEnv) start() *kauditProc {
 	t.Helper()
 	args, _ := json.Marshal([]string{"serve", "--config", e.config()})
 	cmd := exec.Command(os.Args[0], "-test.run=^TestServeChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(args))
+	cmd.Env = append(append(os.Environ(), e.env...), childEnv+"="+string(args))
 	p := &kauditProc{t: t, cmd: cmd, logs: &syncBuffer{}, exited: make(chan struct{})}
 	pr, pw := io.Pipe()
 	cmd.Stderr = io.MultiWriter(p.logs, pw)
@@ -201,6 +203,28 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// memory returns the process's resident memory now and its peak so far
+// (VmRSS, VmHWM), in bytes.
+func (p *kauditProc) memory() (rss, peak int64) {
+	p.t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0, 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		var kb int64
+		if rest, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
+			rss = kb << 10
+		}
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb)
+			peak = kb << 10
+		}
+	}
+	return rss, peak
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
@@ -259,10 +283,11 @@ func (p *kauditProc) post(body []byte, token string, hdr map[string]string) (int
 	return resp.StatusCode, resp.Header, b
 }
 
-// metric reads one sample of /metrics ("name" or `name{label="v"}`).
+// metric reads one sample of /metrics ("name" or `name{label="v"}`), with
+// the analyst's token, which shows the detection metrics too.
 func (p *kauditProc) metric(name string) float64 {
 	p.t.Helper()
-	code, body := p.get("/metrics", "")
+	code, body := p.get("/metrics", testAnalystToken)
 	if code != http.StatusOK {
 		p.t.Fatalf("/metrics: %d", code)
 	}

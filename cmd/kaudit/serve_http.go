@@ -11,8 +11,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
+	"github.com/kaudit/kaudit/auth"
 	"github.com/kaudit/kaudit/ingest/webhook"
 	"github.com/kaudit/kaudit/investigate"
 )
@@ -30,13 +29,17 @@ type servers struct {
 func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 	logger, reg := sv.log, sv.reg
 	wh, err := webhook.NewHandler(webhook.Config{
-		Acceptor:        sv.acceptor,
-		Tokens:          cfg.webhookTokens,
-		ClientCerts:     cfg.clientCA,
-		Unauthenticated: cfg.insecure && cfg.webhookTokens == nil,
-		MaxBodyBytes:    cfg.maxBody,
-		Metrics:         webhook.NewMetrics(reg),
-		Logger:          logger,
+		Acceptor:               sv.acceptor,
+		Tokens:                 cfg.webhookTokens,
+		ClientCerts:            cfg.clientCA,
+		ClientSubjects:         cfg.subjects,
+		Unauthenticated:        cfg.insecure && cfg.webhookTokens == nil,
+		MaxBodyBytes:           cfg.maxBody,
+		MaxInFlightBytes:       cfg.maxInFlight,
+		MaxClientInFlightBytes: cfg.maxClient,
+		MinBodyRate:            cfg.minBodyRate,
+		Metrics:                webhook.NewMetrics(reg),
+		Logger:                 logger,
 	})
 	if err != nil {
 		return nil, err
@@ -56,9 +59,14 @@ func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 		}
 		writePlain(w, http.StatusOK, "ok")
 	})
-	apiMux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: errLog}))
+	// Failed analyst tokens are throttled alike on the query API, the login
+	// form and /metrics.
+	throttle := auth.NewThrottle(0, 0, nil)
+	apiMux.Handle("GET /metrics", metricsHandler(reg, sv.detect, throttle, errLog, cfg.apiTokens, cfg.metricsTokens))
 	if sv.store != nil {
-		apiMux.Handle("/", investigate.NewHandler(sv.store, cfg.apiTokens, investigate.Options{Logger: logger, Rules: rulesForView(a)}))
+		apiMux.Handle("/", investigate.NewHandler(sv.store, cfg.apiTokens, investigate.Options{
+			Logger: logger, Rules: rulesForView(a), MaxQueriesPerAnalyst: cfg.maxQueries, Throttle: throttle, Registerer: reg,
+		}))
 	}
 	var apiTLS *tls.Config
 	if cfg.tls != nil {

@@ -88,6 +88,24 @@ func TestServeApiserverWebhook(t *testing.T) {
 		t.Fatalf("/api/v1/incidents/%s: %d %s", incID, code, body)
 	}
 
+	// /metrics shows what detection found only with a token: without one,
+	// an attacker cannot tell whether a request of theirs tripped a rule.
+	code, public := p.get("/metrics", "")
+	if code != http.StatusOK || !bytes.Contains(public, []byte("kaudit_webhook_events_received_total")) {
+		t.Fatalf("/metrics without a token: %d", code)
+	}
+	for _, hidden := range []string{"kaudit_findings_total", "kaudit_correlator_findings", "cluster-admin-binding"} {
+		if bytes.Contains(public, []byte(hidden)) {
+			t.Errorf("/metrics without a token shows %s", hidden)
+		}
+	}
+	if code, all := p.get("/metrics", testAnalystToken); code != http.StatusOK || !bytes.Contains(all, []byte(`kaudit_findings_total{rule="cluster-admin-binding"} 1`)) {
+		t.Fatalf("/metrics with the analyst's token: %d, lacks the findings by rule", code)
+	}
+	if code, _ := p.get("/metrics", "wrong-token"); code != http.StatusUnauthorized {
+		t.Fatalf("/metrics with a wrong token: %d", code)
+	}
+
 	// Tokens do not cross: the webhook's never opens the query API, the
 	// analyst's never posts events, and no token gets nothing.
 	if code, _ := p.get("/api/v1/incidents", testWebhookToken); code != http.StatusUnauthorized {

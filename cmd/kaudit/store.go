@@ -10,25 +10,44 @@ import (
 	"github.com/kaudit/kaudit/store/memory"
 )
 
-// storeConfig reads the ClickHouse settings from configuration. async
-// buffers writes into large batches (replay --store); Close flushes them.
-func (a *app) storeConfig(async bool) clickhouse.Config {
+// storeConfig reads the ClickHouse settings from configuration, checked:
+// a DSN that cannot name a server, or a limit that is not a number, is a
+// usage error naming its key. async buffers writes into large batches
+// (replay --store); Close flushes them.
+func (a *app) storeConfig(async bool) (clickhouse.Config, error) {
 	v := a.v
-	return clickhouse.Config{
-		DSN:           v.GetString(keyStoreDSN),
-		RetentionDays: v.GetInt(keyRetentionDays),
-		BatchRows:     v.GetInt(keyStoreBatchRows),
-		BatchBytes:    v.GetInt(keyStoreBatchBytes),
-		BatchAge:      v.GetDuration(keyStoreBatchAge),
-		RetryFor:      v.GetDuration(keyStoreRetryFor),
-		Async:         async,
-		Logf:          func(format string, args ...any) { fmt.Fprintf(a.stderr, "kaudit: "+format+"\n", args...) },
+	cfg := clickhouse.Config{
+		DSN:              v.GetString(keyStoreDSN),
+		RetentionDays:    v.GetInt(keyRetentionDays),
+		BatchRows:        v.GetInt(keyStoreBatchRows),
+		BatchBytes:       v.GetInt(keyStoreBatchBytes),
+		BatchAge:         v.GetDuration(keyStoreBatchAge),
+		RetryFor:         v.GetDuration(keyStoreRetryFor),
+		QueryMaxTime:     v.GetDuration(keyStoreQueryMaxTime),
+		QueryMaxRowsRead: v.GetInt64(keyStoreQueryMaxRows),
+		Async:            async,
+		Logf:             func(format string, args ...any) { fmt.Fprintf(a.stderr, "kaudit: "+format+"\n", args...) },
 	}
+	if err := clickhouse.CheckDSN(cfg.DSN); err != nil {
+		return cfg, usageError("%s: %v", keyStoreDSN, err)
+	}
+	var err error
+	if cfg.QueryMaxMemory, err = byteSize(v.GetString(keyStoreQueryMaxMemory), keyStoreQueryMaxMemory); err != nil {
+		return cfg, err
+	}
+	if cfg.QueryMaxTime < 0 || cfg.QueryMaxRowsRead < 0 {
+		return cfg, usageError("%s and %s must not be negative", keyStoreQueryMaxTime, keyStoreQueryMaxRows)
+	}
+	return cfg, nil
 }
 
 // openStore opens the ClickHouse store of store.dsn, migrating its schema.
 func (a *app) openStore(ctx context.Context, async bool) (*clickhouse.Store, error) {
-	s, err := clickhouse.Open(ctx, a.storeConfig(async))
+	cfg, err := a.storeConfig(async)
+	if err != nil {
+		return nil, err
+	}
+	s, err := clickhouse.Open(ctx, cfg)
 	if err != nil {
 		return nil, inputError(err)
 	}

@@ -10,25 +10,39 @@ import (
 // and keeps at most the newest MaxFindings findings, MaxTouchesPerActor
 // requests per actor and MaxLinks links. Replay never prunes: it reads a
 // finite log and must give the whole answer.
+//
+// MaxSkew (ingest.max_clock_skew) bounds "the newest event time" by the
+// receiver's clock: what is dated further ahead of the clock than that
+// never counts as the newest, and goes first when a cap is reached.
 type Limits struct {
 	Window             time.Duration
 	MaxFindings        int
 	MaxTouchesPerActor int
 	MaxLinks           int
+	MaxSkew            time.Duration
 }
 
 // Prune drops what falls outside l. Time is the events' own (the newest
-// seen), never the wall clock, as everywhere in detection. An incident whose
-// first findings were pruned is rebuilt from the rest, under a new id; the
-// store keeps the earlier version.
-func (c *Correlator) Prune(l Limits) {
+// seen), as everywhere in detection, but bounded by the receiver's clock
+// now plus l.MaxSkew: one event dated hours or years ahead (a skewed
+// apiserver clock, a hostile client) must not push every real finding out
+// of the window, which would stop incidents until a restart. A zero now
+// leaves event time unbounded. An incident whose first findings were
+// pruned is rebuilt from the rest, under a new id; the store keeps the
+// earlier version.
+func (c *Correlator) Prune(l Limits, now time.Time) {
+	var bound time.Time
+	if !now.IsZero() {
+		bound = now.Add(l.MaxSkew)
+	}
 	cut := time.Time{}
-	if newest := c.newest(); l.Window > 0 && !newest.IsZero() {
+	if newest := c.newest(bound); l.Window > 0 && !newest.IsZero() {
 		cut = newest.Add(-l.Window)
 	}
-	c.pruneFindings(cut, l.MaxFindings)
-	c.pruneTouches(cut, l.MaxTouchesPerActor)
-	c.pruneLinks(cut, l.MaxLinks)
+	r := ranker{bound: bound}
+	c.pruneFindings(cut, l.MaxFindings, r)
+	c.pruneTouches(cut, l.MaxTouchesPerActor, r)
+	c.pruneLinks(cut, l.MaxLinks, r)
 	for k, cr := range c.created {
 		if cr.at.Before(cut) {
 			delete(c.created, k)
@@ -36,17 +50,35 @@ func (c *Correlator) Prune(l Limits) {
 	}
 }
 
-// newest is the time of the newest finding or request held.
-func (c *Correlator) newest() time.Time {
+// ranker orders what a cap keeps: by time, except that what is dated past
+// the bound (the receiver's clock plus the allowed skew) ranks oldest, so
+// that a flood of future-dated events cannot push out real ones.
+type ranker struct{ bound time.Time }
+
+func (r ranker) future(t time.Time) bool { return !r.bound.IsZero() && t.After(r.bound) }
+
+// before reports whether a ranks before (is dropped before) b.
+func (r ranker) before(a, b time.Time) bool {
+	fa, fb := r.future(a), r.future(b)
+	if fa != fb {
+		return fa
+	}
+	return a.Before(b)
+}
+
+// newest is the time of the newest finding or request held, leaving out
+// what is dated after bound (zero: no bound).
+func (c *Correlator) newest(bound time.Time) time.Time {
+	r := ranker{bound: bound}
 	var newest time.Time
 	for _, f := range c.findings {
-		if f.At.After(newest) {
+		if f.At.After(newest) && !r.future(f.At) {
 			newest = f.At
 		}
 	}
 	for _, ts := range c.touches {
 		for _, t := range ts {
-			if t.At.After(newest) {
+			if t.At.After(newest) && !r.future(t.At) {
 				newest = t.At
 			}
 		}
@@ -56,7 +88,7 @@ func (c *Correlator) newest() time.Time {
 
 // pruneFindings keeps the findings at or after cut, the newest max of them
 // (0: no cap).
-func (c *Correlator) pruneFindings(cut time.Time, max int) {
+func (c *Correlator) pruneFindings(cut time.Time, max int, r ranker) {
 	fs := c.findings[:0]
 	for _, f := range c.findings {
 		if !f.At.Before(cut) {
@@ -64,7 +96,7 @@ func (c *Correlator) pruneFindings(cut time.Time, max int) {
 		}
 	}
 	if max > 0 && len(fs) > max {
-		sort.SliceStable(fs, func(i, j int) bool { return fs[i].At.Before(fs[j].At) })
+		sort.SliceStable(fs, func(i, j int) bool { return r.before(fs[i].At, fs[j].At) })
 		fs = append(fs[:0], fs[len(fs)-max:]...)
 	}
 	clear(c.findings[len(fs):])
@@ -77,7 +109,7 @@ func (c *Correlator) pruneFindings(cut time.Time, max int) {
 
 // pruneTouches keeps each actor's requests at or after cut, the newest max
 // of them (0: no cap).
-func (c *Correlator) pruneTouches(cut time.Time, max int) {
+func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 	for actor, ts := range c.touches {
 		kept := ts[:0]
 		for _, t := range ts {
@@ -86,7 +118,7 @@ func (c *Correlator) pruneTouches(cut time.Time, max int) {
 			}
 		}
 		if max > 0 && len(kept) > max {
-			sort.SliceStable(kept, func(i, j int) bool { return kept[i].At.Before(kept[j].At) })
+			sort.SliceStable(kept, func(i, j int) bool { return r.before(kept[i].At, kept[j].At) })
 			kept = kept[len(kept)-max:]
 		}
 		if len(kept) == 0 {
@@ -100,7 +132,7 @@ func (c *Correlator) pruneTouches(cut time.Time, max int) {
 
 // pruneLinks keeps the links at or after cut, the newest max of them (0: no
 // cap), and reindexes them by audit id.
-func (c *Correlator) pruneLinks(cut time.Time, max int) {
+func (c *Correlator) pruneLinks(cut time.Time, max int, r ranker) {
 	links := make([]Link, 0, len(c.links))
 	for _, lk := range c.links {
 		if !lk.at.Before(cut) {
@@ -108,7 +140,7 @@ func (c *Correlator) pruneLinks(cut time.Time, max int) {
 		}
 	}
 	if max > 0 && len(links) > max {
-		sort.SliceStable(links, func(i, j int) bool { return links[i].at.Before(links[j].at) })
+		sort.SliceStable(links, func(i, j int) bool { return r.before(links[i].at, links[j].at) })
 		links = links[len(links)-max:]
 	}
 	c.links = links

@@ -18,7 +18,7 @@ func TestPruneBoundsState(t *testing.T) {
 		c.links = append(c.links, Link{From: "admin", To: "mallory", AuditID: fmt.Sprint(i), at: at})
 	}
 	c.touches["old"] = []Touch{{Actor: "old", At: base}}
-	c.Prune(Limits{Window: 10 * time.Minute, MaxFindings: 100, MaxTouchesPerActor: 50, MaxLinks: 20})
+	c.Prune(Limits{Window: 10 * time.Minute, MaxFindings: 100, MaxTouchesPerActor: 50, MaxLinks: 20}, time.Time{})
 	f, tc, l := c.Size()
 	if f != 100 || tc != 50 || l != 20 {
 		t.Fatalf("after prune: %d findings, %d touches, %d links", f, tc, l)
@@ -35,5 +35,62 @@ func TestPruneBoundsState(t *testing.T) {
 	}
 	if incs := c.Incidents(); len(incs) != 1 || incs[0].FindingCount != 100 {
 		t.Fatalf("incidents after prune: %+v", incs)
+	}
+}
+
+// One event dated far ahead (a skewed apiserver clock, a hostile client)
+// must not become the correlator's "now": pruning by the window would then
+// drop every real finding, and every new one, until a restart.
+func TestFutureDatedEventDoesNotStopIncidents(t *testing.T) {
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	limits := Limits{Window: 2 * time.Hour, MaxFindings: 5000, MaxTouchesPerActor: 10000, MaxLinks: 10000, MaxSkew: 10 * time.Minute}
+	for _, future := range []time.Time{base.Add(5 * time.Hour), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)} {
+		c := New(time.Minute, nil)
+		add := func(id, user string, at time.Time) {
+			c.touches[user] = append(c.touches[user], Touch{Actor: user, At: at, AuditID: id})
+			c.Add(detect.Finding{Rule: "r", AuditID: id, User: user, At: at, Time: at.Format(detect.TimeFormat), Severity: "high"})
+		}
+		add("before", "mallory", base)
+		add("skewed", "clock", future)
+		c.Prune(limits, base.Add(time.Minute))
+		add("after", "mallory", base.Add(30*time.Second))
+		c.Prune(limits, base.Add(2*time.Minute))
+		var mallory *Incident
+		for _, inc := range c.Incidents() {
+			if inc.Actors[0] == "mallory" {
+				mallory = &inc
+			}
+		}
+		if mallory == nil || mallory.FindingCount != 2 {
+			t.Fatalf("event dated %s: mallory's incident is %+v, want both findings", future, mallory)
+		}
+		if f, _, _ := c.Size(); f != 3 {
+			t.Fatalf("event dated %s: %d findings held, want 3 (the skewed one too, while there is room)", future, f)
+		}
+	}
+}
+
+// A flood of future-dated findings goes first when a cap is reached: it
+// never pushes out the real ones.
+func TestFutureDatedFloodIsPrunedFirst(t *testing.T) {
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	c := New(time.Minute, nil)
+	for i := 0; i < 10; i++ {
+		at := base.Add(time.Duration(i) * time.Second)
+		c.Add(detect.Finding{Rule: "r", AuditID: fmt.Sprint("real-", i), User: "mallory", At: at, Severity: "high"})
+	}
+	for i := 0; i < 100; i++ {
+		at := base.Add(24*time.Hour + time.Duration(i)*time.Second)
+		c.Add(detect.Finding{Rule: "r", AuditID: fmt.Sprint("future-", i), User: "clock", At: at, Severity: "high"})
+	}
+	c.Prune(Limits{Window: 2 * time.Hour, MaxFindings: 20, MaxSkew: 10 * time.Minute}, base)
+	real := 0
+	for _, f := range c.Findings() {
+		if f.User == "mallory" {
+			real++
+		}
+	}
+	if real != 10 {
+		t.Fatalf("the cap kept %d of the 10 real findings, want all: future-dated ones go first", real)
 	}
 }

@@ -30,8 +30,6 @@ import (
 	"strconv"
 	"time"
 
-	"golang.org/x/sync/semaphore"
-
 	"github.com/kaudit/kaudit/auth"
 	"github.com/kaudit/kaudit/ingest"
 )
@@ -45,11 +43,27 @@ const Path = "/audit/webhook"
 // batches of 400 events average about 0.5 MB.
 const DefaultMaxBodyBytes = 32 << 20
 
-// DefaultMaxInFlightBytes bounds the bodies read and decoded at once, and
-// so the memory requests take: each holds its body (its Content-Length, or
-// MaxBodyBytes when unknown or gzip) and its decoded events, about twice
-// as much again. Requests beyond it wait, unread, for room.
+// DefaultMaxInFlightBytes bounds the memory requests take, all clients
+// together: each counts its body as it is read, its decompressed body as it
+// is inflated and its events as they are decoded (budget.go), before any of
+// it is allocated. Requests beyond it wait for room, then get 429.
 const DefaultMaxInFlightBytes = 256 << 20
+
+// DefaultMaxClientInFlightBytes is what one client identity (a token, a
+// certificate subject) may hold of that budget: half, so that one client,
+// however many requests it sends, always leaves room for another (the
+// apiserver). A body of webhook.max_body_bytes (32 MiB) of ordinary events
+// weighs about 120 MiB once decoded.
+const DefaultMaxClientInFlightBytes = 128 << 20
+
+// DefaultMinBodyRate is the slowest a body may arrive, in bytes a second,
+// after DefaultMinBodyRateGrace: slower bodies are cut with 408, so that a client
+// trickling bytes holds neither a connection nor its budget for long.
+const DefaultMinBodyRate = 64 << 10
+
+// DefaultMinBodyRateGrace is how long a body may take before the minimum
+// rate applies: a small batch over a slow link is not cut.
+const DefaultMinBodyRateGrace = 5 * time.Second
 
 // DefaultQueueWait is how long a request waits for room in the in-flight
 // budget before it is told to come back later (429, Retry-After: 1).
@@ -58,6 +72,10 @@ const DefaultQueueWait = 10 * time.Second
 // retryAfterUnavailable is the wait asked of the apiserver when neither the
 // store nor the spool can take a batch.
 const retryAfterUnavailable = 5 * time.Second
+
+// maxReportedItems bounds the bad items named in an answer; the rest are
+// counted.
+const maxReportedItems = 100
 
 // RetryAfterError is implemented by acceptor errors that carry how long the
 // client should wait (a full spool): the handler answers 429 with that
@@ -76,18 +94,36 @@ type Config struct {
 	// ClientCerts accepts a TLS client certificate verified against the
 	// server's client CA (the server's tls.Config does the verification).
 	ClientCerts bool
+	// ClientSubjects, when not empty, restricts ClientCerts to
+	// certificates whose subject common name or one of whose subject
+	// alternative names (DNS, IP, email, URI) is in the list
+	// (webhook.tls.client_subjects): a CA that signs other certificates
+	// too must not let them all post audit events.
+	ClientSubjects []string
 	// Unauthenticated turns authentication off. Only for plain HTTP, over
 	// which the apiserver sends no credentials at all.
 	Unauthenticated bool
 	// MaxBodyBytes caps a body as sent and, for gzip bodies, once
 	// decompressed (DefaultMaxBodyBytes when zero).
 	MaxBodyBytes int64
-	// MaxInFlightBytes caps the body bytes being read and decoded at once
-	// (DefaultMaxInFlightBytes when zero; at least MaxBodyBytes).
-	MaxInFlightBytes int64
+	// MaxInFlightBytes caps the memory of the requests being read and
+	// decoded at once (DefaultMaxInFlightBytes when zero), and
+	// MaxClientInFlightBytes what one client identity holds of it
+	// (DefaultMaxClientInFlightBytes, at most MaxInFlightBytes).
+	MaxInFlightBytes       int64
+	MaxClientInFlightBytes int64
+	// MinBodyRate is the slowest a body may arrive, in bytes a second
+	// (DefaultMinBodyRate when zero; negative: no minimum), once
+	// MinBodyRateGrace (DefaultMinBodyRateGrace when zero) has passed.
+	MinBodyRate      int64
+	MinBodyRateGrace time.Duration
 	// QueueWait is how long a request waits for room in that budget
 	// (DefaultQueueWait when zero).
 	QueueWait time.Duration
+	// Throttle slows down guessing of bearer tokens: failures per source
+	// address and per token prefix (nil: auth's defaults, 20 at once and
+	// one more a second).
+	Throttle *auth.Throttle
 	// Metrics counts what the handler sees (nil: not counted).
 	Metrics *Metrics
 	// Logger gets one line per rejected request (nil: slog.Default()).
@@ -96,10 +132,12 @@ type Config struct {
 
 // Handler serves POST /audit/webhook.
 type Handler struct {
-	cfg Config
-	mem *semaphore.Weighted
-	log *slog.Logger
-	m   *Metrics
+	cfg      Config
+	budget   *budget
+	subjects map[string]bool
+	refusals *auth.RefusalLog
+	log      *slog.Logger
+	m        *Metrics
 }
 
 // NewHandler checks cfg and returns the handler.
@@ -116,7 +154,16 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.MaxInFlightBytes <= 0 {
 		cfg.MaxInFlightBytes = DefaultMaxInFlightBytes
 	}
-	cfg.MaxInFlightBytes = max(cfg.MaxInFlightBytes, cfg.MaxBodyBytes)
+	if cfg.MaxClientInFlightBytes <= 0 {
+		cfg.MaxClientInFlightBytes = DefaultMaxClientInFlightBytes
+	}
+	cfg.MaxClientInFlightBytes = min(cfg.MaxClientInFlightBytes, cfg.MaxInFlightBytes)
+	if cfg.MinBodyRate == 0 {
+		cfg.MinBodyRate = DefaultMinBodyRate
+	}
+	if cfg.MinBodyRateGrace <= 0 {
+		cfg.MinBodyRateGrace = DefaultMinBodyRateGrace
+	}
 	if cfg.QueueWait <= 0 {
 		cfg.QueueWait = DefaultQueueWait
 	}
@@ -126,7 +173,19 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.Metrics == nil {
 		cfg.Metrics = NewMetrics(nil)
 	}
-	return &Handler{cfg: cfg, mem: semaphore.NewWeighted(cfg.MaxInFlightBytes), log: cfg.Logger, m: cfg.Metrics}, nil
+	if cfg.Throttle == nil {
+		cfg.Throttle = auth.NewThrottle(0, 0, nil)
+	}
+	h := &Handler{cfg: cfg, budget: newBudget(cfg.MaxInFlightBytes, cfg.MaxClientInFlightBytes), log: cfg.Logger, m: cfg.Metrics,
+		refusals: auth.NewRefusalLog(cfg.Logger, nil)}
+	h.m.watchRefusals(h.refusals)
+	if len(cfg.ClientSubjects) > 0 {
+		h.subjects = map[string]bool{}
+		for _, s := range cfg.ClientSubjects {
+			h.subjects[s] = true
+		}
+	}
+	return h, nil
 }
 
 // ItemProblem is one bad item of a list, as reported to the sender.
@@ -139,8 +198,11 @@ type ItemProblem struct {
 type Response struct {
 	// Accepted is the number of events made durable.
 	Accepted int `json:"accepted"`
-	// Rejected lists the bad items of a list, by index.
+	// Rejected lists the bad items of a list, by index: the first
+	// maxReportedItems of them.
 	Rejected []ItemProblem `json:"rejected,omitempty"`
+	// RejectedCount counts every bad item, listed or not.
+	RejectedCount int `json:"rejected_count,omitempty"`
 	// Error names what was wrong with the request as a whole.
 	Error string `json:"error,omitempty"`
 }
@@ -152,40 +214,36 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.reject(w, r, http.StatusMethodNotAllowed, reasonMethod, "method "+r.Method+" not allowed: POST audit events", 0)
 		return
 	}
-	if !h.authenticated(r) {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="kaudit-webhook"`)
-		h.reject(w, r, http.StatusUnauthorized, reasonUnauthenticated, "no valid bearer token or client certificate", 0)
+	client, ok, wait := h.authenticate(r)
+	if !ok {
+		h.refuseAuth(w, r, wait)
 		return
 	}
 	if r.ContentLength > h.cfg.MaxBodyBytes {
 		h.reject(w, r, http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Sprintf("body of %d bytes exceeds webhook.max_body_bytes (%d)", r.ContentLength, h.cfg.MaxBodyBytes), 0)
 		return
 	}
-	weight := h.cfg.MaxBodyBytes
-	if r.ContentLength >= 0 && r.Header.Get("Content-Encoding") == "" {
-		weight = max(r.ContentLength, 1)
-	}
-	if !h.acquire(r.Context(), weight) {
-		h.reject(w, r, http.StatusTooManyRequests, reasonBusy, "too many bytes in flight", time.Second)
-		return
-	}
-	defer h.mem.Release(weight)
-
-	body, status, reason, err := h.readBody(r)
+	c := h.budget.open(r.Context(), client, time.Now().Add(h.cfg.QueueWait))
+	defer c.close()
+	body, status, reason, err := h.readBody(w, r, c)
 	if err != nil {
-		h.reject(w, r, status, reason, err.Error(), 0)
+		h.rejectBudget(w, r, status, reason, err)
 		return
 	}
-	batch, bad, err := ingest.DecodeBatch(body, "webhook:"+r.RemoteAddr)
+	batch, bad, err := ingest.DecodeBatchFunc(body, "webhook:"+r.RemoteAddr, func(item []byte) error { return c.add(itemWeight(len(item))) })
 	body = nil // let the raw body go before the batch is written
-	if err != nil {
+	switch {
+	case errors.Is(err, errBudgetBusy) || errors.Is(err, errBudgetTooBig):
+		h.rejectBudget(w, r, http.StatusRequestEntityTooLarge, reasonTooLarge, err)
+		return
+	case err != nil:
 		h.reject(w, r, http.StatusBadRequest, reasonMalformed, err.Error(), 0)
 		return
 	}
-	resp := Response{Rejected: problems(bad)}
+	resp := Response{Rejected: problems(bad), RejectedCount: len(bad)}
 	if len(bad) > 0 {
 		h.m.Rejected.WithLabelValues(reasonBadItem).Add(float64(len(bad)))
-		h.log.Warn("webhook: bad items in a list", "remote", r.RemoteAddr, "bad", len(bad), "good", len(batch.Records),
+		h.log.Warn("webhook: bad items in a list", "remote", r.RemoteAddr, "client", client, "bad", len(bad), "good", len(batch.Records),
 			"first_index", bad[0].Index, "first_reason", bad[0].Reason)
 	}
 	if len(batch.Records) == 0 && len(bad) > 0 {
@@ -206,92 +264,131 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, resp)
 }
 
-// authenticated accepts a verified client certificate or a known bearer
-// token, whichever the apiserver's kubeconfig gives it.
-func (h *Handler) authenticated(r *http.Request) bool {
-	if h.cfg.Unauthenticated {
-		return true
+// rejectBudget answers a body that could not be read or decoded within the
+// budget and the rates: 429 when the budget is busy (come back later), 413
+// when the request alone needs more than a client may hold, else the
+// status given.
+func (h *Handler) rejectBudget(w http.ResponseWriter, r *http.Request, status int, reason string, err error) {
+	switch {
+	case errors.Is(err, errBudgetBusy):
+		h.reject(w, r, http.StatusTooManyRequests, reasonBusy, "too many bytes in flight; try again", time.Second)
+	case errors.Is(err, errBudgetTooBig):
+		h.reject(w, r, http.StatusRequestEntityTooLarge, reasonTooLarge,
+			fmt.Sprintf("the batch needs more memory to read and decode than a client may hold (webhook.max_client_in_flight_bytes, %d): send smaller batches", h.cfg.MaxClientInFlightBytes), 0)
+	default:
+		h.reject(w, r, status, reason, err.Error(), 0)
 	}
-	if h.cfg.ClientCerts && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 {
-		return true
+}
+
+// authenticate returns who sent r (the identity its in-flight budget is
+// kept under) and whether it authenticated: a verified client certificate
+// whose subject is allowed, or a known bearer token, whichever the
+// apiserver's kubeconfig gives it. A bearer token from a source address or
+// with a prefix that failed too often is not even checked: wait says when
+// to come back.
+func (h *Handler) authenticate(r *http.Request) (id string, ok bool, wait time.Duration) {
+	if h.cfg.Unauthenticated {
+		return "addr:" + remoteHost(r), true, 0
+	}
+	if h.cfg.ClientCerts && r.TLS != nil && len(r.TLS.VerifiedChains) > 0 && len(r.TLS.VerifiedChains[0]) > 0 {
+		if id, ok := h.certificate(r.TLS.VerifiedChains[0][0]); ok {
+			return id, true, 0
+		}
 	}
 	tok, ok := auth.BearerToken(r)
-	return ok && h.cfg.Tokens.Valid(tok)
-}
-
-// acquire waits, at most QueueWait, for n bytes of the in-flight budget.
-func (h *Handler) acquire(ctx context.Context, n int64) bool {
-	if h.mem.TryAcquire(n) {
-		return true
+	if !ok {
+		return "", false, 0
 	}
-	ctx, cancel := context.WithTimeout(ctx, h.cfg.QueueWait)
-	defer cancel()
-	return h.mem.Acquire(ctx, n) == nil
+	keys := []string{auth.SourceKey(remoteHost(r)), auth.PrefixKey(tok)}
+	if allowed, wait := h.cfg.Throttle.Allow(keys...); !allowed {
+		return "", false, wait
+	}
+	if h.cfg.Tokens.Valid(tok) {
+		return "token:" + auth.ID(tok), true, 0
+	}
+	h.cfg.Throttle.Fail(keys...)
+	return "", false, 0
 }
 
-// readBody reads the body within the limits, decompressing gzip.
-func (h *Handler) readBody(r *http.Request) (body []byte, status int, reason string, err error) {
+// refuseAuth answers a request that did not authenticate: 401, or 429
+// while its source or token prefix is throttled. Every refusal is counted;
+// the log takes about one a second.
+func (h *Handler) refuseAuth(w http.ResponseWriter, r *http.Request, wait time.Duration) {
+	if wait > 0 {
+		h.m.Rejected.WithLabelValues(reasonThrottled).Inc()
+		h.refusals.Warn("webhook: request refused", "reason", reasonThrottled, "status", http.StatusTooManyRequests, "remote", r.RemoteAddr)
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+		writeJSON(w, http.StatusTooManyRequests, Response{Error: "too many failed authentications from this address or with this token; try again later"})
+		return
+	}
+	h.m.Rejected.WithLabelValues(reasonUnauthenticated).Inc()
+	h.refusals.Warn("webhook: request refused", "reason", reasonUnauthenticated, "status", http.StatusUnauthorized, "remote", r.RemoteAddr)
+	w.Header().Set("WWW-Authenticate", `Bearer realm="kaudit-webhook"`)
+	writeJSON(w, http.StatusUnauthorized, Response{Error: "no valid bearer token or client certificate"})
+}
+
+// readBody reads the body within the limits, decompressing gzip, counting
+// what it holds against the request's charge before reading it.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, c *charge) (body []byte, status int, reason string, err error) {
 	max := h.cfg.MaxBodyBytes
-	raw, err := readLimited(r.Body, max, r.ContentLength)
-	if errors.Is(err, errTooLarge) {
-		return nil, http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Errorf("body exceeds webhook.max_body_bytes (%d)", max)
+	var src io.Reader = r.Body
+	if h.cfg.MinBodyRate > 0 {
+		src = newRateReader(r.Body, http.NewResponseController(w), h.cfg.MinBodyRate, h.cfg.MinBodyRateGrace)
 	}
-	if err != nil {
-		return nil, http.StatusBadRequest, reasonBadBody, fmt.Errorf("reading body: %w", err)
-	}
-	switch enc := r.Header.Get("Content-Encoding"); enc {
-	case "", "identity":
-		return raw, 0, "", nil
-	case "gzip":
-		zr, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return nil, http.StatusBadRequest, reasonBadBody, fmt.Errorf("gzip body: %w", err)
-		}
-		out, err := readLimited(zr, max, -1)
-		if errors.Is(err, errTooLarge) {
-			return nil, http.StatusRequestEntityTooLarge, reasonDecompressedTooLarge,
-				fmt.Errorf("gzip body decompresses past webhook.max_body_bytes (%d)", max)
-		}
-		if err != nil {
-			return nil, http.StatusBadRequest, reasonBadBody, fmt.Errorf("gzip body: %w", err)
-		}
-		return out, 0, "", nil
+	enc := r.Header.Get("Content-Encoding")
+	switch enc {
+	case "", "identity", "gzip":
 	default:
 		return nil, http.StatusUnsupportedMediaType, reasonBadBody, fmt.Errorf("Content-Encoding %q: send identity or gzip", enc)
 	}
-}
-
-var errTooLarge = errors.New("too large")
-
-// readLimited reads all of rd, failing with errTooLarge past max bytes
-// without ever holding more than max+1 of them.
-func readLimited(rd io.Reader, max, hint int64) ([]byte, error) {
-	var buf bytes.Buffer
-	if hint > 0 && hint <= max {
-		// ReadFrom wants MinRead bytes free before every read: room for
-		// them spares a copy of the whole body into a doubled buffer.
-		buf.Grow(int(hint) + bytes.MinRead)
+	raw, err := readCharged(src, c, max, r.ContentLength)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, http.StatusRequestEntityTooLarge, reasonTooLarge, fmt.Errorf("body exceeds webhook.max_body_bytes (%d)", max)
+	case errors.Is(err, errSlowBody):
+		w.Header().Set("Connection", "close")
+		return nil, http.StatusRequestTimeout, reasonSlow, fmt.Errorf("body arrived slower than webhook.min_body_rate (%d bytes/s)", h.cfg.MinBodyRate)
+	case errors.Is(err, errBudgetBusy) || errors.Is(err, errBudgetTooBig):
+		return nil, 0, "", err
+	case err != nil:
+		h.log.Debug("webhook: body not read", "remote", r.RemoteAddr, "err", err)
+		return nil, http.StatusBadRequest, reasonBadBody, errors.New("the body could not be read to its end")
 	}
-	n, err := buf.ReadFrom(io.LimitReader(rd, max+1))
+	if enc != "gzip" {
+		return raw, 0, "", nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(raw))
 	if err != nil {
-		return nil, err
+		return nil, http.StatusBadRequest, reasonBadBody, fmt.Errorf("gzip body: %w", err)
 	}
-	if n > max {
-		return nil, errTooLarge
+	out, err := readCharged(zr, c, max, -1)
+	switch {
+	case errors.Is(err, errTooLarge):
+		return nil, http.StatusRequestEntityTooLarge, reasonDecompressedTooLarge,
+			fmt.Errorf("gzip body decompresses past webhook.max_body_bytes (%d)", max)
+	case errors.Is(err, errBudgetBusy) || errors.Is(err, errBudgetTooBig):
+		return nil, 0, "", err
+	case err != nil:
+		return nil, http.StatusBadRequest, reasonBadBody, fmt.Errorf("gzip body: %w", err)
 	}
-	return buf.Bytes(), nil
+	return out, 0, "", nil
 }
 
 // refuse answers an acceptor error: 429 with the acceptor's Retry-After when
 // it has one (spool full), else 503 with a default wait. Either makes the
-// apiserver back off rather than spend its five retries at once.
+// apiserver back off rather than spend its five retries at once. A 503's
+// body does not carry the error, which can name internal addresses (the
+// store's); the log has it.
 func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, err error) {
 	var ra RetryAfterError
 	if errors.As(err, &ra) {
-		h.reject(w, r, http.StatusTooManyRequests, reasonSpoolFull, err.Error(), ra.RetryAfter())
+		h.reject(w, r, http.StatusTooManyRequests, reasonSpoolFull, ra.Error(), ra.RetryAfter())
 		return
 	}
-	h.reject(w, r, http.StatusServiceUnavailable, reasonUnavailable, err.Error(), retryAfterUnavailable)
+	h.m.Rejected.WithLabelValues(reasonUnavailable).Inc()
+	h.log.Error("webhook: batch not made durable", "remote", r.RemoteAddr, "err", err)
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retryAfterUnavailable.Seconds()))))
+	writeJSON(w, http.StatusServiceUnavailable, Response{Error: "the batch could not be made durable now (store and spool); try again"})
 }
 
 // reject answers with a JSON error, counts it by reason and logs one line
@@ -310,6 +407,7 @@ func problems(bad []ingest.ItemError) []ItemProblem {
 	if len(bad) == 0 {
 		return nil
 	}
+	bad = bad[:min(len(bad), maxReportedItems)]
 	out := make([]ItemProblem, len(bad))
 	for i, b := range bad {
 		out[i] = ItemProblem{Index: b.Index, Reason: b.Reason}

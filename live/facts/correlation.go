@@ -162,15 +162,26 @@ func (c *Correlation) Incidents() []incident.Incident {
 // Prune bounds the correlation state of a long-running consumer as
 // incident.Limits says (serve prunes its own pipeline the same way), and
 // forgets the identities of facts older than the window: a fact that old
-// arriving again would be outside every incident's reach anyway.
-func (c *Correlation) Prune(l incident.Limits) {
+// arriving again would be outside every incident's reach anyway. The
+// newest time is bounded by now plus l.MaxSkew, as in the correlator: a
+// fact dated ahead of that never moves the window.
+func (c *Correlation) Prune(l incident.Limits, now time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.corr.Prune(l)
-	if l.Window <= 0 || c.newest.IsZero() {
+	c.corr.Prune(l, now)
+	newest := c.newest
+	if bound := now.Add(l.MaxSkew); !now.IsZero() && newest.After(bound) {
+		newest = time.Time{}
+		for _, at := range c.requests {
+			if at.After(newest) && !at.After(bound) {
+				newest = at
+			}
+		}
+	}
+	if l.Window <= 0 || newest.IsZero() {
 		return
 	}
-	cut := c.newest.Add(-l.Window)
+	cut := newest.Add(-l.Window)
 	for k, at := range c.requests {
 		if at.Before(cut) {
 			delete(c.requests, k)

@@ -15,10 +15,16 @@ import (
 // dropping it loses nothing that was promised, while refusing to start would
 // hold back every complete entry before it. Only the binary format's framing
 // (uvarint length, then data) is read here.
-func repairTail(dir string) (cut int64, err error) {
+//
+// A damaged length prefix (a flipped byte, not a torn write) looks the same
+// to the WAL, but complete entries follow it: their own checksummed frames
+// are found in the cut bytes and returned, for Open to append again, so that
+// one damaged byte costs at most the entry it hit, not every acknowledged
+// one after it.
+func repairTail(dir string) (cut int64, saved [][]byte, err error) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	var tail string
 	var tailIndex uint64
@@ -36,11 +42,11 @@ func repairTail(dir string) (cut int64, err error) {
 		}
 	}
 	if tail == "" {
-		return 0, fmt.Errorf("no segment file to repair")
+		return 0, nil, fmt.Errorf("no segment file to repair")
 	}
 	data, err := os.ReadFile(tail)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	good := 0
 	for good < len(data) {
@@ -51,15 +57,16 @@ func repairTail(dir string) (cut int64, err error) {
 		good += n + int(size)
 	}
 	if good == len(data) {
-		return 0, fmt.Errorf("tail segment %s has no torn entry", tail)
+		return 0, nil, fmt.Errorf("tail segment %s has no torn entry", tail)
 	}
+	saved = salvage(data[good:])
 	f, err := os.OpenFile(tail, os.O_WRONLY, 0)
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	defer f.Close()
 	if err := f.Truncate(int64(good)); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return int64(len(data) - good), f.Sync()
+	return int64(len(data) - good), saved, f.Sync()
 }

@@ -6,7 +6,8 @@
 // of what is still pending, and recovery of a torn tail.
 //
 // Entries are opaque bytes: what a batch looks like on disk is the business
-// of the package that spools it.
+// of the package that spools it. Each carries a checksum (frame.go) checked
+// whenever it is read.
 package spool
 
 import (
@@ -47,8 +48,11 @@ const segmentSize = 8 << 20
 // concurrent use: appenders (request handlers) and one drainer.
 type Spool struct {
 	// TornBytes is how many bytes of a torn, never acknowledged tail Open
-	// cut off; the caller logs it.
+	// cut off; the caller logs it. Salvaged counts the complete entries
+	// found in those bytes (after a damaged length prefix rather than a
+	// torn write) and appended again.
 	TornBytes int64
+	Salvaged  int
 
 	dir string
 	max int64
@@ -70,9 +74,10 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 	}
 	l, err := openLog(dir)
 	var torn int64
+	var saved [][]byte
 	if errors.Is(err, wal.ErrCorrupt) {
 		var rerr error
-		if torn, rerr = repairTail(dir); rerr != nil {
+		if torn, saved, rerr = repairTail(dir); rerr != nil {
 			return nil, fmt.Errorf("spool %s: %w (repair: %v)", dir, err, rerr)
 		}
 		l, err = openLog(dir)
@@ -84,6 +89,16 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 	if err := s.load(); err != nil {
 		l.Close()
 		return nil, err
+	}
+	if len(saved) > 0 {
+		// Acknowledged entries after a damaged length prefix: write them
+		// again (the store keeps each event once, in any order).
+		s.max = max(s.max, s.pending+int64(len(saved))*frameHeader+sumLen(saved))
+		if err := s.Append(saved...); err != nil {
+			l.Close()
+			return nil, fmt.Errorf("spool %s: appending %d salvaged entries: %w", dir, len(saved), err)
+		}
+		s.max, s.Salvaged = maxBytes, len(saved)
 	}
 	return s, nil
 }
@@ -121,13 +136,23 @@ func (s *Spool) load() error {
 	return nil
 }
 
-// Append writes entries and fsyncs them once, all or none. It returns a
-// *FullError, writing nothing, when they would pass the limit.
-func (s *Spool) Append(entries ...[]byte) error {
-	var n int64
-	for _, e := range entries {
-		n += int64(len(e))
+func sumLen(bs [][]byte) (n int64) {
+	for _, b := range bs {
+		n += int64(len(b))
 	}
+	return n
+}
+
+// Append writes entries, each framed with its checksum, and fsyncs them
+// once, all or none. It returns a *FullError, writing nothing, when they
+// would pass the limit.
+func (s *Spool) Append(entries ...[]byte) error {
+	framed := make([][]byte, len(entries))
+	for i, e := range entries {
+		framed[i] = frame(e)
+	}
+	entries = framed
+	n := sumLen(entries)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.log == nil {
@@ -152,7 +177,8 @@ func (s *Spool) Append(entries ...[]byte) error {
 }
 
 // Peek returns the oldest pending entry and its index; ok is false when
-// nothing is pending.
+// nothing is pending. An entry that fails its checksum is a *CorruptError
+// (Ack skips it).
 func (s *Spool) Peek() (index uint64, data []byte, ok bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -166,12 +192,17 @@ func (s *Spool) Peek() (index uint64, data []byte, ok bool, err error) {
 	if err != nil {
 		return 0, nil, false, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first, err)
 	}
+	if data, err = unframe(s.first, data); err != nil {
+		return s.first, nil, true, err
+	}
 	return s.first, data, true, nil
 }
 
 // PeekN returns up to n of the oldest pending entries (at least one when
-// any is pending, however large), stopping before maxBytes; first is the
-// index of the first one. The drainer stores them in one write.
+// any is pending, however large), stopping before maxBytes or before an
+// entry that fails its checksum; first is the index of the first one. The
+// drainer stores them in one write. When the first fails its checksum, the
+// error is a *CorruptError.
 func (s *Spool) PeekN(n int, maxBytes int64) (first uint64, entries [][]byte, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -186,6 +217,12 @@ func (s *Spool) PeekN(n int, maxBytes int64) (first uint64, entries [][]byte, er
 		data, err := s.log.Read(s.first + uint64(i))
 		if err != nil {
 			return 0, nil, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first+uint64(i), err)
+		}
+		if data, err = unframe(s.first+uint64(i), data); err != nil {
+			if i == 0 {
+				return s.first, nil, err
+			}
+			break
 		}
 		entries = append(entries, data)
 		total += s.sizes[i]
@@ -215,18 +252,20 @@ func (s *Spool) Ack(index uint64) error {
 	return nil
 }
 
-// Stats returns the number of pending entries and their bytes.
+// Stats returns the number of pending entries and their bytes on disk
+// (frames included).
 func (s *Spool) Stats() (entries int, bytes int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sizes), s.pending
 }
 
-// HasRoom reports whether n more bytes fit under the limit.
+// HasRoom reports whether an entry of n bytes (and its frame) fits under
+// the limit.
 func (s *Spool) HasRoom(n int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.log != nil && s.pending+n <= s.max
+	return s.log != nil && s.pending+n+frameHeader <= s.max
 }
 
 // Max is the spool's byte limit.

@@ -22,7 +22,7 @@ func TestAppendPeekAckReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, b := s.Stats(); n != 10 || b != 10*int64(len(entry(0))) {
+	if n, b := s.Stats(); n != 10 || b != 10*int64(len(entry(0))+frameHeader) {
 		t.Fatalf("stats %d entries %d bytes", n, b)
 	}
 	idx, data, ok, err := s.Peek()
@@ -80,7 +80,7 @@ func TestAppendPeekAckReopen(t *testing.T) {
 }
 
 func TestFullRefusesAndWritesNothing(t *testing.T) {
-	s, err := Open(t.TempDir(), 3*int64(len(entry(0))))
+	s, err := Open(t.TempDir(), 3*int64(len(entry(0))+frameHeader))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestFullRefusesAndWritesNothing(t *testing.T) {
 	if n, _ := s.Stats(); n != 2 {
 		t.Fatalf("a refused append wrote something: %d pending", n)
 	}
-	if !s.HasRoom(int64(len(entry(0)))) || s.HasRoom(2*int64(len(entry(0)))) {
+	if !s.HasRoom(int64(len(entry(0)))) || s.HasRoom(2*int64(len(entry(0))+frameHeader)) {
 		t.Fatal("HasRoom disagrees with the limit")
 	}
 	idx, _, _, _ := s.Peek()

@@ -58,6 +58,18 @@ func (w *where) add(cond string, args ...any) {
 	w.args = append(w.args, args...)
 }
 
+// clone copies the conditions, so that a query can add to them.
+func (w *where) clone() *where {
+	return &where{conds: append([]string(nil), w.conds...), args: append([]any(nil), w.args...)}
+}
+
+// after starts the timeline after a cursor: the condition on ts prunes the
+// partitions before it.
+func (w *where) after(c *store.Cursor) {
+	w.add("ts >= toDateTime(?) AND (time_us > ? OR time_us = ? AND audit_id > ?)",
+		dateTimeSeconds(time.UnixMicro(c.TimeUs)), c.TimeUs, c.TimeUs, c.AuditID)
+}
+
 func (w *where) sql() string {
 	if len(w.conds) == 0 {
 		return ""
@@ -69,10 +81,10 @@ func (w *where) sql() string {
 // skip whole daily partitions; the one on time_us is exact.
 func (w *where) window(since, until time.Time) {
 	if !since.IsZero() {
-		w.add("ts >= toDateTime(?) AND time_us >= ?", since.Unix(), since.UnixMicro())
+		w.add("ts >= toDateTime(?) AND time_us >= ?", dateTimeSeconds(since), since.UnixMicro())
 	}
 	if !until.IsZero() {
-		w.add("ts <= toDateTime(?) AND time_us <= ?", until.Unix(), until.UnixMicro())
+		w.add("ts <= toDateTime(?) AND time_us <= ?", dateTimeSeconds(until), until.UnixMicro())
 	}
 }
 
@@ -100,13 +112,17 @@ func (s *Store) Timeline(ctx context.Context, q store.Query) ([]store.Entry, err
 		w.addTerm(t)
 	}
 	w.window(q.Since, q.Until)
+	if q.After != nil {
+		w.after(q.After)
+	}
+	pg := page{offset: q.Offset, limit: q.Limit}
 	switch {
 	case q.Actor != "":
-		return s.timeline(ctx, "events", "%s = ?", q.Actor, &w, q.Offset, q.Limit)
+		return s.timeline(ctx, source{table: "events", actorCond: "%s = ?", actorArg: q.Actor, rest: &w}, pg)
 	case q.Resource != "" || q.Namespace != "" || q.Name != "":
-		return s.timeline(ctx, "events_by_object", "", nil, &w, q.Offset, q.Limit)
+		return s.timeline(ctx, source{table: "events_by_object", rest: &w}, pg)
 	case bySource:
-		return s.timeline(ctx, "events_by_source", "", nil, &w, q.Offset, q.Limit)
+		return s.timeline(ctx, source{table: "events_by_source", rest: &w}, pg)
 	case q.AuditID != "":
 		user, timeUs, found, err := s.locate(ctx, q.AuditID)
 		if err != nil || !found {
@@ -114,60 +130,151 @@ func (s *Store) Timeline(ctx context.Context, q store.Query) ([]store.Entry, err
 		}
 		w.add("user = ? AND time_us = ?", user, timeUs)
 	}
-	return s.timeline(ctx, "events", "", nil, &w, q.Offset, q.Limit)
+	return s.timeline(ctx, source{table: "events", rest: &w}, pg)
 }
+
+// page is the part of a timeline a query wants: offset entries skipped,
+// then at most limit (0: all).
+type page struct{ offset, limit int }
 
 // locate finds where a request's rows are in events (its user and time,
 // the head of the events key) through event_index.
 func (s *Store) locate(ctx context.Context, auditID string) (user string, timeUs int64, found bool, err error) {
-	rows, err := s.conn.Query(ctx, "SELECT user, time_us FROM event_index WHERE audit_id = ? LIMIT 1", auditID)
+	rows, err := s.conn.Query(s.limited(ctx), "SELECT user, time_us FROM event_index WHERE audit_id = ? LIMIT 1", auditID)
 	if err != nil {
-		return "", 0, false, fmt.Errorf("event index query: %w", err)
+		return "", 0, false, queryError("event index query", err)
 	}
 	defer rows.Close()
 	if rows.Next() {
 		if err := rows.Scan(&user, &timeUs); err != nil {
-			return "", 0, false, fmt.Errorf("event index query: %w", err)
+			return "", 0, false, queryError("event index query", err)
 		}
 		found = true
 	}
 	if err := rows.Err(); err != nil {
-		return "", 0, false, fmt.Errorf("event index query: %w", err)
+		return "", 0, false, queryError("event index query", err)
 	}
 	return user, timeUs, found, nil
 }
 
-// timeline runs the timeline query on table. With an actor condition (a format with
-// %s for the column and one ? for actorArg) it reads the actor's requests
-// as user from events and as impersonated user from events_impersonated,
-// each through its table's primary key, and merges them: the same request
-// found in both collapses in the GROUP BY.
-func (s *Store) timeline(ctx context.Context, table, actorCond string, actorArg any, rest *where, offset, limit int) ([]store.Entry, error) {
-	from := table + rest.sql()
-	args := rest.args
-	if actorCond != "" {
-		branch := func(col string) where {
-			var b where
-			b.add(fmt.Sprintf(actorCond, col), actorArg)
-			b.conds = append(b.conds, rest.conds...)
-			b.args = append(b.args, rest.args...)
-			return b
+// source is where a timeline reads: a table and its conditions, or, with
+// an actor condition (a format with %s for the column and one ? for
+// actorArg), the actor's requests as user in events and as impersonated
+// user in events_impersonated, each read through its table's primary key
+// and merged (the same request found in both collapses in the GROUP BY).
+type source struct {
+	table     string
+	actorCond string
+	actorArg  any
+	rest      *where
+}
+
+// from is the FROM clause reading cols, with extra conditions added to the
+// source's own, and its arguments.
+func (src source) from(cols string, extra *where) (string, []any) {
+	rest := src.rest.clone()
+	if extra != nil {
+		rest.conds = append(rest.conds, extra.conds...)
+		rest.args = append(rest.args, extra.args...)
+	}
+	if src.actorCond == "" {
+		return src.table + rest.sql(), rest.args
+	}
+	branch := func(col string) *where {
+		b := &where{}
+		b.add(fmt.Sprintf(src.actorCond, col), src.actorArg)
+		b.conds = append(b.conds, rest.conds...)
+		b.args = append(b.args, rest.args...)
+		return b
+	}
+	byUser, byImp := branch("user"), branch("impersonated_user")
+	from := "(SELECT " + cols + " FROM events" + byUser.sql() +
+		" UNION ALL SELECT " + cols + " FROM events_impersonated" + byImp.sql() + ")"
+	return from, append(append([]any{}, byUser.args...), byImp.args...)
+}
+
+// timeline reads a page of src. A whole timeline (no limit) is one query;
+// a page is two, so that its cost follows the page and not the window:
+// the first finds the page's requests by reading only time_us and audit_id
+// in order (a top-N sort, no aggregation over the window), the second
+// reads their columns. Grouping the whole window to sort it and cut a page
+// made one unfiltered page at a deep offset use gigabytes.
+func (s *Store) timeline(ctx context.Context, src source, pg page) ([]store.Entry, error) {
+	if pg.limit <= 0 {
+		from, args := src.from(entryColumns, nil)
+		query := timelineSelect + from + " GROUP BY audit_id ORDER BY t, audit_id"
+		if pg.offset > 0 {
+			query += fmt.Sprintf(" LIMIT %d, %d", pg.offset, uint64(1)<<62)
 		}
-		byUser, byImp := branch("user"), branch("impersonated_user")
-		from = "(SELECT " + entryColumns + " FROM events" + byUser.sql() +
-			" UNION ALL SELECT " + entryColumns + " FROM events_impersonated" + byImp.sql() + ")"
-		args = append(append([]any{}, byUser.args...), byImp.args...)
+		return s.readEntries(ctx, query, args)
 	}
-	query := timelineSelect + from + " GROUP BY audit_id ORDER BY t, audit_id"
-	switch {
-	case limit > 0:
-		query += fmt.Sprintf(" LIMIT %d, %d", max(offset, 0), limit)
-	case offset > 0:
-		query += fmt.Sprintf(" LIMIT %d, %d", offset, uint64(1)<<62)
+	ids, lo, hi, err := s.pageIDs(ctx, src, pg)
+	if err != nil || len(ids) == 0 {
+		return []store.Entry{}, err
 	}
-	rows, err := s.conn.Query(ctx, query, args...)
+	var only where
+	only.add("audit_id IN ?", inSet(ids))
+	only.window(time.UnixMicro(lo), time.UnixMicro(hi))
+	from, args := src.from(entryColumns, &only)
+	return s.readEntries(ctx, timelineSelect+from+" GROUP BY audit_id ORDER BY t, audit_id", args)
+}
+
+// pageIDs finds the audit ids of a page, in timeline order, and the span
+// of their times. A request has a row per stage (and, before merges, per
+// delivery), so it reads a few rows per request it needs, and more while
+// duplicates leave it short.
+func (s *Store) pageIDs(ctx context.Context, src source, pg page) (ids []string, lo, hi int64, err error) {
+	want := max(pg.offset, 0) + pg.limit
+	from, args := src.from("time_us, audit_id", nil)
+	for n := 4*want + 16; ; n *= 4 {
+		ids, lo, hi = ids[:0], 0, 0
+		read, spanned := 0, false
+		rows, err := s.conn.Query(s.limited(ctx), fmt.Sprintf("SELECT time_us, audit_id FROM %s ORDER BY time_us, audit_id LIMIT %d", from, n), args...)
+		if err != nil {
+			return nil, 0, 0, queryError("timeline query", err)
+		}
+		var t int64
+		var id, last string
+		for rows.Next() {
+			if err := rows.Scan(&t, &id); err != nil {
+				rows.Close()
+				return nil, 0, 0, queryError("timeline query", err)
+			}
+			read++
+			if id == last && read > 1 {
+				continue
+			}
+			last = id
+			if len(ids) < want {
+				ids = append(ids, id)
+				if len(ids) > pg.offset {
+					if !spanned {
+						lo, spanned = t, true
+					}
+					hi = t // rows come in time order
+				}
+			}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, 0, 0, queryError("timeline query", err)
+		}
+		if len(ids) >= want || read < n {
+			break
+		}
+	}
+	if pg.offset >= len(ids) {
+		return nil, 0, 0, nil
+	}
+	return ids[pg.offset:], lo, hi, nil
+}
+
+// readEntries runs a timeline query and reads its entries.
+func (s *Store) readEntries(ctx context.Context, query string, args []any) ([]store.Entry, error) {
+	rows, err := s.conn.Query(s.limited(ctx), query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("timeline query: %w", err)
+		return nil, queryError("timeline query", err)
 	}
 	defer rows.Close()
 	out := []store.Entry{}
@@ -178,7 +285,7 @@ func (s *Store) timeline(ctx context.Context, table, actorCond string, actorArg 
 		if err := rows.Scan(&e.AuditID, &t, &e.Stage, &e.User, &e.Groups, &e.ImpersonatedUser, &e.SourceIPs,
 			&e.UserAgent, &e.Verb, &e.APIGroup, &e.Resource, &e.Subresource, &e.Namespace, &e.Name, &code,
 			&e.RequestURI, &e.Decision, &e.Location); err != nil {
-			return nil, fmt.Errorf("timeline query: %w", err)
+			return nil, queryError("timeline query", err)
 		}
 		e.Time = time.UnixMicro(t).UTC().Format(detect.TimeFormat)
 		e.Code = int(code)
@@ -192,7 +299,7 @@ func (s *Store) timeline(ctx context.Context, table, actorCond string, actorArg 
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("timeline query: %w", err)
+		return nil, queryError("timeline query", err)
 	}
 	return out, nil
 }
@@ -223,16 +330,16 @@ func (s *Store) Incidents(ctx context.Context, q store.IncidentQuery) ([]inciden
 }
 
 func (s *Store) readIncidents(ctx context.Context, w *where) ([]incident.Incident, error) {
-	rows, err := s.conn.Query(ctx, "SELECT argMax(incident, version) FROM incidents"+w.sql()+" GROUP BY id", w.args...)
+	rows, err := s.conn.Query(s.limited(ctx), "SELECT argMax(incident, version) FROM incidents"+w.sql()+" GROUP BY id", w.args...)
 	if err != nil {
-		return nil, fmt.Errorf("incidents query: %w", err)
+		return nil, queryError("incidents query", err)
 	}
 	defer rows.Close()
 	out := []incident.Incident{}
 	for rows.Next() {
 		var raw string
 		if err := rows.Scan(&raw); err != nil {
-			return nil, fmt.Errorf("incidents query: %w", err)
+			return nil, queryError("incidents query", err)
 		}
 		var inc incident.Incident
 		if err := json.Unmarshal([]byte(raw), &inc); err != nil {
@@ -241,7 +348,7 @@ func (s *Store) readIncidents(ctx context.Context, w *where) ([]incident.Inciden
 		out = append(out, inc)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("incidents query: %w", err)
+		return nil, queryError("incidents query", err)
 	}
 	return out, nil
 }
@@ -268,7 +375,7 @@ func (s *Store) Incident(ctx context.Context, id string) (*store.IncidentDetail,
 	if len(inc.Actors) > 0 {
 		var tw where
 		tw.window(inc.StartTime, inc.EndTime)
-		if d.Timeline, err = s.timeline(ctx, "events", "%s IN ?", inSet(inc.Actors), &tw, 0, 0); err != nil {
+		if d.Timeline, err = s.timeline(ctx, source{table: "events", actorCond: "%s IN ?", actorArg: inSet(inc.Actors), rest: &tw}, page{}); err != nil {
 			return nil, err
 		}
 	}
@@ -280,16 +387,16 @@ func (s *Store) Findings(ctx context.Context, auditIDs []string) ([]detect.Findi
 	if len(auditIDs) == 0 {
 		return []detect.Finding{}, nil
 	}
-	rows, err := s.conn.Query(ctx, "SELECT argMax(finding, version) FROM findings WHERE audit_id IN ? GROUP BY audit_id, rule, stage", inSet(auditIDs))
+	rows, err := s.conn.Query(s.limited(ctx), "SELECT argMax(finding, version) FROM findings WHERE audit_id IN ? GROUP BY audit_id, rule, stage", inSet(auditIDs))
 	if err != nil {
-		return nil, fmt.Errorf("findings query: %w", err)
+		return nil, queryError("findings query", err)
 	}
 	defer rows.Close()
 	out := []detect.Finding{}
 	for rows.Next() {
 		var raw string
 		if err := rows.Scan(&raw); err != nil {
-			return nil, fmt.Errorf("findings query: %w", err)
+			return nil, queryError("findings query", err)
 		}
 		var f detect.Finding
 		if err := json.Unmarshal([]byte(raw), &f); err != nil {
@@ -298,7 +405,7 @@ func (s *Store) Findings(ctx context.Context, auditIDs []string) ([]detect.Findi
 		out = append(out, f)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("findings query: %w", err)
+		return nil, queryError("findings query", err)
 	}
 	incident.SortFindings(out)
 	return out, nil
@@ -314,9 +421,9 @@ func (s *Store) Event(ctx context.Context, auditID string) ([][]byte, error) {
 	if !found {
 		return nil, fmt.Errorf("event %s: %w", auditID, store.ErrNotFound)
 	}
-	rows, err := s.conn.Query(ctx, "SELECT stage, argMax(event, version) FROM events WHERE user = ? AND time_us = ? AND audit_id = ? GROUP BY stage", user, timeUs, auditID)
+	rows, err := s.conn.Query(s.limited(ctx), "SELECT stage, argMax(event, version) FROM events WHERE user = ? AND time_us = ? AND audit_id = ? GROUP BY stage", user, timeUs, auditID)
 	if err != nil {
-		return nil, fmt.Errorf("event query: %w", err)
+		return nil, queryError("event query", err)
 	}
 	defer rows.Close()
 	type stageJSON struct {
@@ -327,12 +434,12 @@ func (s *Store) Event(ctx context.Context, auditID string) ([][]byte, error) {
 	for rows.Next() {
 		var sj stageJSON
 		if err := rows.Scan(&sj.stage, &sj.raw); err != nil {
-			return nil, fmt.Errorf("event query: %w", err)
+			return nil, queryError("event query", err)
 		}
 		got = append(got, sj)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("event query: %w", err)
+		return nil, queryError("event query", err)
 	}
 	if len(got) == 0 {
 		return nil, fmt.Errorf("event %s: %w", auditID, store.ErrNotFound)

@@ -158,7 +158,7 @@ func convert(events []ingest.Record, now time.Time) ([]eventRow, error) {
 
 func (c *eventCols) add(r *eventRow) {
 	e := &r.e
-	c.ts = append(c.ts, r.at.Truncate(time.Second))
+	c.ts = append(c.ts, dateTime(r.at))
 	c.timeUs = append(c.timeUs, r.at.UnixMicro())
 	c.auditID = append(c.auditID, e.AuditID)
 	c.stage = append(c.stage, e.Stage)
@@ -212,7 +212,7 @@ func (c *findingCols) add(f *detect.Finding, now time.Time) error {
 			return fmt.Errorf("finding %s/%s: %w", f.AuditID, f.Rule, err)
 		}
 	}
-	c.ts = append(c.ts, at.UTC().Truncate(time.Second))
+	c.ts = append(c.ts, dateTime(at))
 	c.timeUs = append(c.timeUs, at.UnixMicro())
 	c.auditID = append(c.auditID, f.AuditID)
 	c.stage = append(c.stage, f.Stage)
@@ -251,7 +251,7 @@ func (c *incidentCols) add(inc *incident.Incident, now time.Time) error {
 			return fmt.Errorf("incident %s: %w", inc.ID, err)
 		}
 	}
-	c.start = append(c.start, start.UTC().Truncate(time.Second))
+	c.start = append(c.start, dateTime(start))
 	c.id = append(c.id, inc.ID)
 	c.severity = append(c.severity, inc.Severity)
 	actors := inc.Actors

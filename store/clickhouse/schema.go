@@ -1,7 +1,9 @@
 package clickhouse
 
 // Times are DateTime('UTC'), so that daily partitions are UTC days (the
-// days retention counts) whatever the server's time zone.
+// days retention counts) whatever the server's time zone. A time outside
+// the range every supported version partitions (1970 to 2105) is clamped to its nearest end in ts and
+// the partition (datetime.go); time_us and the JSON keep it exact.
 //
 // The schema runs unchanged on ClickHouse 18.16.1 (Debian's package) and on
 // current releases: no DateTime64, Map, JSON, Bool, LowCardinality, TTL or

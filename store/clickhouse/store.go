@@ -11,7 +11,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -52,6 +54,12 @@ type Config struct {
 	Async bool
 	// Logf reports retries; nil discards.
 	Logf func(format string, args ...any)
+	// QueryMaxMemory, QueryMaxTime and QueryMaxRowsRead limit each
+	// analyst query (limits.go; store.query_max_memory_bytes,
+	// store.query_max_time, store.query_max_rows_read).
+	QueryMaxMemory   int64
+	QueryMaxTime     time.Duration
+	QueryMaxRowsRead int64
 }
 
 // Defaults for Config's zero values.
@@ -94,14 +102,24 @@ func (c *Config) setDefaults() {
 	if c.Logf == nil {
 		c.Logf = func(string, ...any) {}
 	}
+	if c.QueryMaxMemory <= 0 {
+		c.QueryMaxMemory = DefaultQueryMaxMemory
+	}
+	if c.QueryMaxTime <= 0 {
+		c.QueryMaxTime = DefaultQueryMaxTime
+	}
+	if c.QueryMaxRowsRead <= 0 {
+		c.QueryMaxRowsRead = DefaultQueryMaxRowsRead
+	}
 }
 
 // Store is a store.Store on ClickHouse. It is safe for concurrent use.
 type Store struct {
-	cfg  Config
-	conn driver.Conn
-	db   string
-	w    *writer
+	cfg      Config
+	settings ch.Settings // of every analyst query
+	conn     driver.Conn
+	db       string
+	w        *writer
 
 	stop     chan struct{}
 	bgDone   sync.WaitGroup
@@ -125,6 +143,31 @@ func HasPassword(dsn string) bool {
 		}
 	}
 	return u.Query().Has("password")
+}
+
+// CheckDSN reports what keeps a DSN from naming a server kaudit can dial:
+// a malformed URL, or an address without a host or a port from 1 to 65535.
+// serve checks it at start, since it then opens the store in the
+// background and would otherwise spool forever against an address that
+// cannot exist. A password in the DSN never shows in the error.
+func CheckDSN(dsn string) error {
+	opts, err := ch.ParseDSN(dsn)
+	if err != nil {
+		return redactDSNError(err, dsn)
+	}
+	if len(opts.Addr) == 0 {
+		return errors.New("no host:port in the DSN")
+	}
+	for _, addr := range opts.Addr {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return fmt.Errorf("address %q: %w", addr, err)
+		}
+		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 || host == "" {
+			return fmt.Errorf("address %q: want host:port with a port from 1 to 65535", addr)
+		}
+	}
+	return nil
 }
 
 // Open connects, creates the database when missing, runs the migrations and
@@ -156,7 +199,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		conn.Close()
 		return nil, fmt.Errorf("connect to ClickHouse at %s: %w", strings.Join(opts.Addr, ","), err)
 	}
-	s := &Store{cfg: cfg, conn: conn, db: db, stop: make(chan struct{})}
+	s := &Store{cfg: cfg, settings: cfg.querySettings(), conn: conn, db: db, stop: make(chan struct{})}
 	if err := s.Migrate(ctx); err != nil {
 		conn.Close()
 		return nil, err

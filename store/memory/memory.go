@@ -124,7 +124,9 @@ func (r *request) best() *stage {
 // id). A zero Limit means no limit.
 func (s *Store) Timeline(_ context.Context, q store.Query) ([]store.Entry, error) {
 	s.mu.RLock()
-	matched := s.match(func(e *store.Entry, at time.Time) bool { return q.Matches(e) && q.InWindow(at) })
+	matched := s.match(func(e *store.Entry, at time.Time) bool {
+		return q.Matches(e) && q.InWindow(at) && (q.After == nil || !q.After.Before(at, e.AuditID))
+	})
 	s.mu.RUnlock()
 	return page(matched, q.Offset, q.Limit), nil
 }

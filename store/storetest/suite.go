@@ -77,6 +77,41 @@ func Run(t *testing.T, open Opener) {
 		inWin := Filter(want, func(e *Expected) bool { return !e.Time.Before(since) && !e.Time.After(until) })
 		checkTimeline(t, st, store.Query{Since: since, Until: until}, inWin)
 		checkTimeline(t, st, store.Query{Since: since, Until: until, Offset: 3, Limit: 5}, inWin[3:8])
+		// Keyset paging: a page after the cursor of the last entry of the
+		// previous one, with or without an offset, gives what offsets do.
+		after := func(x Expected) *store.Cursor { return &store.Cursor{TimeUs: x.Time.UnixMicro(), AuditID: x.AuditID} }
+		checkTimeline(t, st, store.Query{Since: since, Until: until, After: after(inWin[7]), Limit: 5}, inWin[8:13])
+		checkTimeline(t, st, store.Query{Since: since, Until: until, After: after(inWin[7]), Offset: 2, Limit: 5}, inWin[10:15])
+		checkTimeline(t, st, store.Query{After: after(want[len(want)-3])}, want[len(want)-2:])
+		mal := Filter(want, func(e *Expected) bool { return e.User == "mallory" || e.Imperson == "mallory" })
+		checkTimeline(t, st, store.Query{Actor: "mallory", After: after(mal[1]), Limit: 3}, mal[2:5])
+		var paged []Expected
+		for q := (store.Query{Limit: 97}); ; {
+			got, err := st.Timeline(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) == 0 {
+				break
+			}
+			for i := range got {
+				if len(paged) == len(want) {
+					t.Fatalf("keyset paging gave more than the %d entries of the timeline", len(want))
+				}
+				paged = append(paged, want[len(paged)])
+				if got[i].AuditID != paged[len(paged)-1].AuditID {
+					t.Fatalf("keyset page entry %d is %s, want %s", len(paged)-1, got[i].AuditID, paged[len(paged)-1].AuditID)
+				}
+			}
+			c, err := store.CursorOf(&got[len(got)-1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			q.After = &c
+		}
+		if len(paged) != len(want) {
+			t.Fatalf("keyset paging through the whole timeline gave %d entries, want %d", len(paged), len(want))
+		}
 		checkTimeline(t, st, store.Query{AuditID: want[7].AuditID}, want[7:8])
 	})
 	t.Run("events keep every stage once, as JSON", func(t *testing.T) { checkEvents(t, st, recs) })

@@ -93,6 +93,46 @@ func (s *Server) ClientArgs() []string {
 	return []string{"--host", "127.0.0.1", "--port", fmt.Sprint(s.TCPPort)}
 }
 
+// PeakRSS is the server process's peak resident memory so far (VmHWM), in
+// bytes; an error when it is not running.
+func (s *Server) PeakRSS() (int64, error) {
+	if s.cmd == nil {
+		return 0, errors.New("chtest: server not running")
+	}
+	select {
+	case <-s.exited:
+		return 0, errors.New("chtest: server exited")
+	default:
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		return 0, fmt.Errorf("chtest: %w", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+			var kb int64
+			if _, err := fmt.Sscanf(strings.TrimSpace(rest), "%d kB", &kb); err != nil {
+				return 0, fmt.Errorf("chtest: VmHWM %q: %w", rest, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, errors.New("chtest: no VmHWM in /proc status")
+}
+
+// Running reports whether the server process is alive.
+func (s *Server) Running() bool {
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
+
 // Stop stops the server (SIGTERM, then SIGKILL after 20 s) and keeps its
 // data, so that Restart brings it back on the same data and ports.
 func (s *Server) Stop() error {
