@@ -49,17 +49,17 @@ func TestTextOutputEscapesControlCharacters(t *testing.T) {
 	if strings.Contains(stderr, "\x1b") {
 		t.Fatalf("a bad line's reason prints an escape raw on stderr: %q", stderr)
 	}
-	code, stdout, _ = kaudit(t, "", "timeline", "--actor", "mallory\x1b]0;owned\a\x1b[2J\r\nforged line \u202etxt.exe", path)
+	code, stdout, _ = kaudit(t, "", "timeline", "-o", "wide", "--actor", "mallory\x1b]0;owned\a\x1b[2J\r\nforged line \u202etxt.exe", path)
 	if code != exitOK || stdout == "" {
 		t.Fatalf("timeline: exit %d", code)
 	}
 	check("timeline", stdout)
-	code, stdout, _ = kaudit(t, "", "incidents", path)
+	code, stdout, _ = kaudit(t, "", "incidents", "-o", "wide", path)
 	if code != exitOK {
 		t.Fatalf("incidents: exit %d", code)
 	}
 	check("incidents", stdout)
-	if !strings.Contains(stdout, `clients:    \x1b[31mred\x1b[0m kubectl`) {
+	if !strings.Contains(stdout, `\x1b[31mred\x1b[0m kubectl`) {
 		t.Fatalf("incidents do not show the client's escapes:\n%s", stdout)
 	}
 }
