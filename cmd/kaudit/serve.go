@@ -156,6 +156,7 @@ func (a *app) serve(ctx context.Context) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(newBuildInfoCollector())
 
 	var st store.Store
 	if cfg.storeDSN != "" {
