@@ -55,7 +55,7 @@ func (a *app) startServers(cfg *serveConfig, wh http.Handler, st store.Store, ap
 	if cfg.tls != nil {
 		// The query API carries evidence and tokens: same certificate as
 		// the webhook, no client certificates.
-		apiTLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: cfg.tls.Certificates}
+		apiTLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cfg.tls.GetCertificate}
 	}
 	s.api = newHTTPServer(apiMux, apiTLS, errLog)
 
