@@ -179,6 +179,35 @@ func TestManifestsOnAPIServer(t *testing.T) {
 			t.Errorf("%s: the apiserver refused the rendering: %v", r.name, err)
 		}
 	}
+	// helm install --dry-run=server: Helm's own path to the apiserver, and
+	// the release notes the operator reads: the apiserver flags and the
+	// webhook kubeconfig with this release's URL.
+	for _, r := range []struct {
+		name   string
+		values []string
+		url    string
+	}{
+		{"default values", nil, "https://kaudit-webhook.kaudit.svc:8443/audit/webhook"},
+		{"full values", []string{fullValues}, "https://10.96.100.100:8443/audit/webhook"},
+		{"forwarding receiver", []string{forwardValues}, "https://kaudit-webhook.kaudit.svc:8443/audit/webhook"},
+	} {
+		args := []string{"install", releaseName, chartDir, "--namespace", releaseNS, "--dry-run=server", "--kubeconfig", c.kubeconfig}
+		for _, f := range r.values {
+			args = append(args, "-f", f)
+		}
+		out, err := run(repo, helmEnv(), helm(t), args...)
+		if err != nil {
+			t.Errorf("helm install --dry-run=server with %s: %v", r.name, err)
+			continue
+		}
+		_, notes, _ := strings.Cut(out, "NOTES:")
+		for _, want := range []string{"--audit-webhook-config-file=/etc/kubernetes/kaudit/webhook-kubeconfig.yaml", "--audit-policy-file=", "server: " + r.url, "current-context: kaudit"} {
+			if !strings.Contains(notes, want) {
+				t.Errorf("helm install with %s: the notes lack %q:\n%s", r.name, want, notes)
+			}
+		}
+	}
+
 	static, err := os.ReadFile(staticManifest)
 	if err != nil {
 		t.Fatal(err)
