@@ -29,7 +29,7 @@ var layers = [][]string{
 	{"store", "store/memory", "store/clickhouse", "store/clickhouse/chtest", "store/storetest"},
 	{"live", "live/spool", "live/facts", "live/notify", "live/notify/amtest"},
 	{"investigate"},
-	{"cmd/kaudit", "cmd/kaudit-load"},
+	{"cmd/kaudit", "cmd/kaudit-load", "cmd/kaudit-image", "deploy"},
 }
 
 // never lists imports that the layers would allow but the design does not:

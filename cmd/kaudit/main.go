@@ -106,6 +106,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newServeCmd(a),
 		newUICmd(a),
 		newNotifyCmd(a),
+		newVersionCmd(a),
 	)
 	return root
 }

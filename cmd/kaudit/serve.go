@@ -113,6 +113,7 @@ func (a *app) serve(ctx context.Context) error {
 	defer stopSignals()
 	s := &server{log: slog.New(slog.NewJSONHandler(a.stderr, nil)), reg: prometheus.NewRegistry(), detect: prometheus.NewRegistry()}
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.reg.MustRegister(newBuildInfoCollector())
 	defer s.close()
 	if err := a.assemble(ctx, cfg, s); err != nil {
 		return err

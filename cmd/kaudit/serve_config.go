@@ -213,7 +213,7 @@ func serverTLS(certFile, keyFile, caFile string) (*tls.Config, error) {
 	if err != nil {
 		return nil, usageError("%s / %s: %v", keyWebhookTLSCert, keyWebhookTLSKey, err)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: newCertReloader(certFile, keyFile, cert).getCertificate}
 	if caFile != "" {
 		pem, err := os.ReadFile(caFile)
 		if err != nil {

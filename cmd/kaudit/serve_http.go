@@ -72,7 +72,7 @@ func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 	if cfg.tls != nil {
 		// The query API carries evidence and tokens: same certificate as
 		// the webhook, no client certificates.
-		apiTLS = &tls.Config{MinVersion: tls.VersionTLS12, Certificates: cfg.tls.Certificates}
+		apiTLS = &tls.Config{MinVersion: tls.VersionTLS12, GetCertificate: cfg.tls.GetCertificate}
 	}
 	s.api = newHTTPServer(apiMux, apiTLS, errLog)
 
