@@ -21,7 +21,6 @@ var (
 	commit  = "unknown"
 )
 
-
 // buildInfo is what `kaudit version` prints and kaudit_build_info exports.
 type buildInfo struct {
 	Version   string `json:"version"`
