@@ -14,15 +14,17 @@ import (
 )
 
 // Report formats: a self-contained document an analyst attaches to a
-// ticket (Markdown or HTML), or the same data as JSON.
+// ticket (Markdown or HTML), the same data as JSON, or the incident's
+// timeline as CSV for a spreadsheet.
 const (
 	ReportMarkdown = "md"
 	ReportHTML     = "html"
 	ReportJSON     = "json"
+	ReportCSV      = "csv"
 )
 
 // ReportFormats lists the formats WriteReport writes.
-var ReportFormats = []string{ReportMarkdown, ReportHTML, ReportJSON}
+var ReportFormats = []string{ReportMarkdown, ReportHTML, ReportJSON, ReportCSV}
 
 // Report is an incident as it is exported: its detail (the incident,
 // findings and its actors' timeline, the timeline's requests marked with
@@ -74,6 +76,8 @@ func WriteReport(w io.Writer, rep *Report, format string) error {
 		return writeMarkdown(w, rep)
 	case ReportHTML:
 		return writeHTML(w, rep)
+	case ReportCSV:
+		return writeCSV(w, rep)
 	case ReportJSON:
 		enc := json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
@@ -142,6 +146,7 @@ func (h *Handler) report(w http.ResponseWriter, r *http.Request) {
 	hd := w.Header()
 	hd.Set("Content-Type", map[string]string{
 		ReportMarkdown: "text/markdown; charset=utf-8", ReportHTML: "text/html; charset=utf-8", ReportJSON: "application/json; charset=utf-8",
+		ReportCSV: "text/csv; charset=utf-8",
 	}[format])
 	hd.Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", safeFileName(id)+"."+format))
 	hd.Set("Cache-Control", "no-store")

@@ -27,7 +27,8 @@ and why they are joined, its findings, what its updates and patches changed, and
 request of its actors over its span.
 
 -o md and -o html export one incident as a self-contained report to attach to a ticket;
--o json writes it as one JSON document.
+-o json writes it as one JSON document; -o csv writes its timeline (every request of its
+actors over its span, with the findings each drew) for a spreadsheet.
 
 With PATH, an argument that names no file and looks like an incident id is taken as the id.`,
 		Example: `  kaudit incidents audit.log
@@ -45,7 +46,7 @@ With PATH, an argument that names no file and looks like an incident id is taken
 	f.String("actor", "", "only incidents with this actor")
 	f.String("min-severity", "", "only incidents at or above this severity (info, low, medium, high, critical)")
 	f.Int("limit", 0, "at most this many incidents (0: all)")
-	f.StringP("format", "o", "text", "output format: text, wide or json (JSON lines); for one incident also md or html (a report)")
+	f.StringP("format", "o", "text", "output format: text, wide or json (JSON lines); for one incident also md or html (a report) or csv (its timeline)")
 	addPipelineFlags(cmd)
 	return cmd
 }
@@ -55,8 +56,8 @@ func (a *app) incidents(cmd *cobra.Command, args []string) error {
 	paths, id := splitIncidentArgs(args)
 	formats := []string{"text", "wide", "json"}
 	if id != "" {
-		formats = append(formats, investigate.ReportMarkdown, investigate.ReportHTML)
-	} else if fm := a.v.GetString(keyFormat); fm == investigate.ReportMarkdown || fm == investigate.ReportHTML {
+		formats = append(formats, investigate.ReportMarkdown, investigate.ReportHTML, investigate.ReportCSV)
+	} else if fm := a.v.GetString(keyFormat); fm == investigate.ReportMarkdown || fm == investigate.ReportHTML || fm == investigate.ReportCSV {
 		return usageError("--format %s exports one incident: give its id (kaudit incidents [PATH...] ID -o %s)", fm, fm)
 	}
 	format, err := a.outputFormat(formats...)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -251,5 +252,47 @@ func TestScreen(t *testing.T) {
 	a.screen.pager = "no-such-pager-kaudit"
 	if err := a.show([]byte("1\n2\n3\n4\n")); err != nil || out.String() != "1\n2\n3\n4\n" {
 		t.Errorf("missing pager: %v %q", err, out.String())
+	}
+}
+
+// TestIncidentCSV: -o csv writes the incident's timeline, one row per
+// request with the findings it drew, readable by a CSV reader, and no cell
+// a spreadsheet would run as a formula.
+func TestIncidentCSV(t *testing.T) {
+	t.Setenv("KAUDIT_REDACT_KEY", "test")
+	var id string
+	for _, x := range incidentIDs(t, sample) {
+		if _, out, _ := kaudit(t, "", "incidents", sample, x); strings.Contains(out, "mallory") {
+			id = x
+		}
+	}
+	code, out, stderr := kaudit(t, "", "incidents", sample, id, "-o", "csv")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	rows, err := csv.NewReader(strings.NewReader(out)).ReadAll()
+	if err != nil {
+		t.Fatalf("not CSV: %v", err)
+	}
+	if len(rows) < 3 || rows[0][0] != "time" || rows[0][2] != "rules" {
+		t.Fatalf("rows %v", rows[:min(len(rows), 2)])
+	}
+	found := false
+	for _, r := range rows[1:] {
+		if len(r) != len(rows[0]) {
+			t.Fatalf("row of %d cells under %d columns: %v", len(r), len(rows[0]), r)
+		}
+		for _, c := range r {
+			if c != "" && strings.ContainsRune("=+-@", rune(c[0])) {
+				t.Errorf("cell %q would run as a formula", c)
+			}
+		}
+		found = found || r[4] == "mallory" && strings.Contains(r[2], "coredns-configmap-change") && r[19] == "apiserver-1.36-basic-intrusion.log:1121"
+	}
+	if !found {
+		t.Errorf("no row for mallory's CoreDNS patch with its finding and location:\n%s", out)
+	}
+	if code, _, _ := kaudit(t, "", "incidents", sample, "-o", "csv"); code != exitUsage {
+		t.Errorf("-o csv without an incident id: exit %d, want %d", code, exitUsage)
 	}
 }

@@ -100,11 +100,11 @@ function touchedCard(inc) {
 }
 
 /** exportLinks download the incident's report: Markdown or HTML to attach
- * to a ticket, JSON for a script. */
+ * to a ticket, JSON for a script, CSV (its timeline) for a spreadsheet. */
 function exportLinks(id) {
   return h('span', { class: 'export', 'aria-label': 'export this incident' },
     h('span', { class: 'muted small' }, 'Export'),
-    [['md', 'Markdown'], ['html', 'HTML'], ['json', 'JSON']].map(([f, label]) =>
+    [['md', 'Markdown'], ['html', 'HTML'], ['json', 'JSON'], ['csv', 'CSV']].map(([f, label]) =>
       h('a', { href: api.reportHref(id, f), download: `${id}.${f}`, class: 'export-link', dataset: { format: f } }, label)));
 }
 
