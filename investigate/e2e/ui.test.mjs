@@ -446,7 +446,7 @@ async function eventDetailAndDiff(cfg) {
   await context.close();
 }
 
-/** exportReport downloads the incident as Markdown and HTML from the page. */
+/** exportReport downloads the incident as Markdown, HTML and CSV from the page. */
 async function exportReport(cfg) {
   const { url } = cfg;
   const { context, page } = await loggedIn(cfg, '#/incidents?actor=mallory');
@@ -462,7 +462,12 @@ async function exportReport(cfg) {
     }
     if (f === 'html') assert.ok(!/<script|\ssrc=|\shref=/.test(body), 'the HTML report is self-contained');
   }
-  log('export: Markdown and HTML reports downloaded from the incident page');
+  const [csv] = await Promise.all([page.waitForEvent('download'), page.locator('.export a[data-format=csv]').click()]);
+  assert.equal(csv.suggestedFilename(), `${id}.csv`);
+  const table = await fs.readFile(await csv.path(), 'utf8');
+  assert.ok(table.startsWith('time,severity,rules,'), 'the CSV export starts with its header');
+  assert.ok(table.includes('apiserver-1.36-basic-intrusion.log:1121'), 'the CSV export holds the evidence locations');
+  log('export: Markdown, HTML and CSV downloaded from the incident page');
   await context.close();
 }
 
