@@ -59,6 +59,18 @@ async function ready(page) {
   await page.waitForFunction(() => document.getElementById('view')?.dataset.ready > '', null, { timeout: 20000 });
 }
 
+/** clickAndRender clicks a link and waits for the view it opens: the view's
+ * render generation must move past the one shown before the click, or the
+ * old view's ready flag would be read as the new one's. */
+async function clickAndRender(page, locator) {
+  const before = await page.evaluate(() => document.getElementById('view')?.dataset.ready || '');
+  await locator.click();
+  await page.waitForFunction((b) => {
+    const r = document.getElementById('view')?.dataset.ready;
+    return r > '' && r !== b;
+  }, before, { timeout: 20000 });
+}
+
 async function basicIntrusion({ url, token, shots }) {
   const { context, page, urls } = await newPage(url);
 
@@ -126,8 +138,7 @@ async function basicIntrusion({ url, token, shots }) {
 
   // 4. Open it: the binding, the webhook and the CoreDNS patch, in order.
   const incidentID = (await first.locator('a.incident-link').innerText()).trim();
-  await first.locator('a.incident-link').click();
-  await ready(page);
+  await clickAndRender(page, first.locator('a.incident-link'));
   await page.locator('ol.findings li').first().waitFor();
   assert.ok(page.url().endsWith('#/incidents/' + incidentID), 'incident URL: ' + page.url());
   const ruleOrder = await page.locator('ol.findings li').evaluateAll((lis) => lis.map((li) => li.dataset.rule));
@@ -169,16 +180,14 @@ async function basicIntrusion({ url, token, shots }) {
   await again.close();
 
   // 6. Follow mallory to her own timeline.
-  await page.locator('ol.chain a.actor', { hasText: /^mallory$/ }).first().click();
-  await ready(page);
+  await clickAndRender(page, page.locator('ol.chain a.actor', { hasText: /^mallory$/ }).first());
   assert.ok(page.url().includes('#/timeline?actor=mallory'), 'actor link: ' + page.url());
   const actors = await page.locator('table.timeline tbody td:nth-child(2) a.actor').allInnerTexts();
   assert.ok(actors.length > 0 && actors.every((a) => a === 'mallory'), 'only mallory on her timeline: ' + [...new Set(actors)].join(','));
   const tl = await page.locator('table.timeline').innerText();
   assert.match(tl, /configmaps kube-system\/coredns/);
   // And from an object to its history.
-  await page.locator('table.timeline a.object', { hasText: 'configmaps kube-system/coredns' }).first().click();
-  await ready(page);
+  await clickAndRender(page, page.locator('table.timeline a.object', { hasText: 'configmaps kube-system/coredns' }).first());
   assert.ok(page.url().includes('resource=configmaps') && page.url().includes('name=coredns'), 'object link: ' + page.url());
   log('followed mallory to her timeline and coredns to its history');
 
@@ -438,8 +447,7 @@ async function eventDetailAndDiff(cfg) {
   // The same detail on the event's own page, and the incident link back.
   await go(page, url, '#/events/1245ddec-efc3-4673-b857-4becdd1d279b');
   await page.locator('.event-detail .diff-change[data-path="data.Corefile"]').waitFor();
-  await page.locator('.event-detail a.incident-link').first().click();
-  await ready(page);
+  await clickAndRender(page, page.locator('.event-detail a.incident-link').first());
   assert.ok(page.url().includes('#/incidents/' + id), 'event → incident: ' + page.url());
   await page.locator('.event-pane .event-detail').waitFor();
   log('event detail: RBAC reason, findings with their incident, highlighted fields, Corefile before → after, copy');
