@@ -17,7 +17,15 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/yaml"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/ingest/webhook"
+	"github.com/kaudit/kaudit/investigate"
+	"github.com/kaudit/kaudit/live/notify"
+	"github.com/kaudit/kaudit/store/clickhouse"
 )
 
 // TestChartLint: `helm lint --strict` is clean with the default values and
@@ -65,43 +73,88 @@ func TestChartRenderTime(t *testing.T) {
 
 // TestChartRejectsBadValues: values.schema.json (and the template's own
 // checks for what a schema cannot say) stop a bad install before anything
-// reaches the cluster, with a message naming the value.
+// reaches the cluster, with a message naming the value (helm's message, the
+// schema's /a/b paths read as a.b).
 func TestChartRejectsBadValues(t *testing.T) {
 	for _, c := range []struct {
-		set  []string
-		want string // in helm's error
+		set    []string
+		want   string   // in helm's error
+		values []string // values files, before set
 	}{
-		{[]string{"webhook.listen=8443"}, "webhook.listen"},
-		{[]string{"webhook.listn=:8443"}, "listn"},
-		{[]string{"webhook.forward=kafak"}, "webhook.forward"},
-		{[]string{"spool.max_bytes=lots"}, "spool.max_bytes"},
-		{[]string{"spool.persistence.size=big"}, "size"},
-		{[]string{"networkPolicy.apiserverCIDRs={10.0.0.0/33}"}, "apiserverCIDRs"},
-		{[]string{"networkPolicy.apiserverCIDRs={10.0.0.1}"}, "apiserverCIDRs"},
-		{[]string{"image.digest=latest"}, "digest"},
-		{[]string{"image.pullPolicy=Sometimes"}, "pullPolicy"},
-		{[]string{"replicas=-1"}, "replicas"},
-		{[]string{"securityContext.readOnlyRootFilesystem=false"}, "readOnlyRootFilesystem"},
-		{[]string{"terminationGracePeriodSeconds=5"}, "terminationGracePeriodSeconds"},
-		{[]string{"kafka.brokers={kafka-0}"}, "brokers"},
-		{[]string{"kafka.sasl.mechanism=md5"}, "mechanism"},
-		{[]string{"kafka.batch_wait=soon"}, "batch_wait"},
-		{[]string{"store.retention_days=forever"}, "retention_days"},
-		{[]string{"extraConfig.webhoook.listen=:1"}, "extraConfig"},
-		{[]string{"webhook.service.clusterIP=not-an-ip"}, "clusterIP"},
-		{[]string{"webhook.tls.certManager.enabled=true"}, "issuerRef"},
-		{[]string{"webhook.forward=kafka"}, "kafka.brokers"},
-		{[]string{"webhook.tokens=false"}, "clientCA"},
-		{[]string{"api.listen=:8443"}, "own listeners"},
-		{[]string{"createSecrets.enabled=true"}, "createSecrets"},
+		{[]string{"webhook.listen=8443"}, "webhook.listen", nil},
+		{[]string{"webhook.listn=:8443"}, "listn", nil},
+		{[]string{"webhook.forward=kafak"}, "webhook.forward", nil},
+		{[]string{"spool.max_bytes=lots"}, "spool.max_bytes", nil},
+		{[]string{"spool.persistence.size=big"}, "size", nil},
+		{[]string{"networkPolicy.apiserverCIDRs={10.0.0.0/33}"}, "apiserverCIDRs", nil},
+		{[]string{"networkPolicy.apiserverCIDRs={10.0.0.1}"}, "apiserverCIDRs", nil},
+		{[]string{"image.digest=latest"}, "digest", nil},
+		{[]string{"image.pullPolicy=Sometimes"}, "pullPolicy", nil},
+		{[]string{"replicas=-1"}, "replicas", nil},
+		{[]string{"securityContext.readOnlyRootFilesystem=false"}, "readOnlyRootFilesystem", nil},
+		{[]string{"terminationGracePeriodSeconds=5"}, "terminationGracePeriodSeconds", nil},
+		{[]string{"kafka.brokers={kafka-0}"}, "brokers", nil},
+		{[]string{"kafka.sasl.mechanism=md5"}, "mechanism", nil},
+		{[]string{"kafka.batch_wait=soon"}, "batch_wait", nil},
+		{[]string{"store.retention_days=forever"}, "retention_days", nil},
+		{[]string{"extraConfig.webhoook.listen=:1"}, "extraConfig", nil},
+		{[]string{"webhook.service.clusterIP=not-an-ip"}, "clusterIP", nil},
+		{[]string{"webhook.tls.certManager.enabled=true"}, "issuerRef", nil},
+		{[]string{"webhook.forward=kafka"}, "kafka.brokers", nil},
+		{[]string{"webhook.tokens=false"}, "clientCA", nil},
+		{[]string{"api.listen=:8443"}, "own listeners", nil},
+		{[]string{"createSecrets.enabled=true"}, "createSecrets", nil},
+		// The settings kaudit gained after the chart's first version.
+		{[]string{"webhook.max_in_flight_bytes=lots"}, "webhook.max_in_flight_bytes", nil},
+		{[]string{"webhook.max_client_in_flight_bytes=1.5GB"}, "webhook.max_client_in_flight_bytes", nil},
+		{[]string{"webhook.min_body_rate=fast"}, "webhook.min_body_rate", nil},
+		{[]string{"webhook.tls.client_subjects={kube-apiserver}"}, "webhook.tls.client_subjects", nil},
+		{[]string{"webhook.tls.clientCA.secretName=ca", "webhook.tls.client_subjects={ kube-apiserver}"}, "webhook.tls.client_subjects.0", nil},
+		{[]string{"webhook.tls.clientCA.secretName=ca", "webhook.insecure_http=true", "webhook.tls.client_subjects={kube-apiserver}"}, "webhook.tls.client_subjects", nil},
+		{[]string{"api.max_queries_per_analyst=0"}, "api.max_queries_per_analyst", nil},
+		{[]string{"tokens.metricsKey=metrics/tokens"}, "tokens.metricsKey", nil},
+		{[]string{"tokens.metricsKey=api.tokens"}, "tokens.metricsKey", nil},
+		{[]string{"createSecrets.metricsTokens="}, "createSecrets.metricsTokens", []string{manifestValues}},
+		{[]string{"ingest.max_clock_skew=later"}, "ingest.max_clock_skew", nil},
+		{[]string{"ingest.max_skew=5m"}, "max_skew", nil},
+		{[]string{"store.query_max_memory_bytes=plenty"}, "store.query_max_memory_bytes", nil},
+		{[]string{"store.query_max_time=1 minute"}, "store.query_max_time", nil},
+		{[]string{"store.query_max_rows_read=-1"}, "store.query_max_rows_read", nil},
+		{[]string{"notify.receivers[0].type=pagerduty", "notify.receivers[0].url=https://pd.example.com"}, "notify.receivers.0.type", nil},
+		{[]string{"notify.receivers[0].url=https://am.example.com"}, "notify.receivers.0': missing property 'type'", nil},
+		{[]string{"notify.receivers[0].type=alertmanager", "notify.receivers[0].url=am.example.com"}, "notify.receivers.0.url", nil},
+		{[]string{"notify.receivers[0].type=alertmanager", "notify.receivers[0].url=https://am.example.com", "notify.receivers[0].token=abc"}, "token", nil},
+		{[]string{"notify.receivers[0].type=alertmanager", "notify.receivers[0].url=https://am.example.com", "notify.receivers[0].min_severity=urgent"}, "notify.receivers.0.min_severity", nil},
+		{[]string{"notify.receivers[0].type=alertmanager", "notify.receivers[0].url=https://am.example.com", "notify.receivers[0].timeout=0s"}, "notify.receivers.0.timeout", nil},
+		{[]string{"notify.receivers[0].type=alertmanager", "notify.receivers[0].url=https://am.example.com", "notify.receivers[0].match.verbs={delete}"}, "verbs", nil},
+		{[]string{"notify.receivers[0].type=alertmanager", "notify.receivers[0].url=https://am.example.com", "notify.receivers[0].secret_file=hmac.key", "notify.secretName=n"}, "notify.receivers.0.secret_file", nil},
+		{[]string{"notify.receivers[0].type=webhook", "notify.receivers[0].url=https://soc.example.com"}, "secret_file", nil},
+		{[]string{"notify.receivers[0].type=slack", "notify.receivers[0].url=https://hooks.slack.com/x", "notify.receivers[0].url_file=slack.url", "notify.secretName=n"}, "notify.receivers.0.url", nil},
+		{[]string{"notify.receivers[0].type=slack"}, "url_file", nil},
+		{[]string{"notify.receivers[0].type=webhook", "notify.receivers[0].url=https://soc.example.com", "notify.receivers[0].secret_file=hmac.key"}, "notify.secretName", nil},
+		{[]string{"notify.receivers[0].type=alertmanager", "notify.receivers[0].url=https://a.example.com", "notify.receivers[1].type=alertmanager", "notify.receivers[1].url=https://b.example.com", "notify.receivers[1].name=alertmanager-0"}, "notify.receivers[1].name", nil},
+		{[]string{"notify.receivers[0].type=alertmanager", "notify.receivers[0].url=https://a.example.com"}, "webhook.forward is kafka", []string{forwardValues}},
+		{[]string{"notify.secretName=Notify_Secret"}, "notify.secretName", nil},
+		{[]string{"notify.min_severity=urgent"}, "notify.min_severity", nil},
+		{[]string{"notify.resolve_after=0s"}, "notify.resolve_after", nil},
+		{[]string{"notify.give_up_after=1d"}, "notify.give_up_after", nil},
+		{[]string{"notify.resend_every=often"}, "notify.resend_every", nil},
+		{[]string{"notify.external_url=kaudit.example.com"}, "notify.external_url", nil},
+		{[]string{"notify.receiver[0].type=slack"}, "receiver", nil},
 	} {
-		_, err := helmTemplate(t, nil, c.set...)
+		_, err := helmTemplate(t, c.values, c.set...)
 		if err == nil {
-			t.Errorf("helm template --set %v rendered; want it refused", c.set)
+			t.Errorf("helm template %v --set %v rendered; want it refused", c.values, c.set)
 			continue
 		}
-		if !strings.Contains(err.Error(), c.want) {
-			t.Errorf("helm template --set %v: the error does not name %q:\n%v", c.set, c.want, err)
+		// What helm said (not the command line, which holds the values), with
+		// the schema's paths (/webhook/listen) as dotted names.
+		msg := err.Error()
+		if _, said, ok := strings.Cut(msg, "\n"); ok {
+			msg = said
+		}
+		if !strings.Contains(strings.ReplaceAll(msg, "/", "."), c.want) {
+			t.Errorf("helm template %v --set %v: the error does not name %q:\n%v", c.values, c.set, c.want, err)
 		}
 	}
 }
@@ -171,7 +224,7 @@ func TestRenderedConfigKeysAreKaudits(t *testing.T) {
 // kauditKeys collects the string constants of kaudit's non-test Go code
 // that look like configuration keys ("webhook.tls.cert").
 func kauditKeys(t testing.TB) map[string]bool {
-	re := regexp.MustCompile(`^(webhook|api|store|spool|kafka|redact|rules|incident)(\.[a-z_]+)+$`)
+	re := regexp.MustCompile(`^(webhook|api|metrics|store|spool|kafka|redact|rules|incident|ingest|notify)(\.[a-z_]+)+$`)
 	keys := map[string]bool{}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(repo, func(p string, d fs.DirEntry, err error) error {
@@ -320,4 +373,229 @@ func TestChartStatefulSet(t *testing.T) {
 			t.Errorf("%s: args %v", r.name, c.Args)
 		}
 	}
+}
+
+// renderedConfig is the kaudit.yaml of a rendering, parsed.
+func renderedConfig(t testing.TB, valuesFiles []string, sets ...string) map[string]any {
+	t.Helper()
+	var cfg map[string]any
+	if err := yaml.Unmarshal([]byte(parseObjects(t, mustRender(t, valuesFiles, sets...)).kauditConfig(t)), &cfg); err != nil {
+		t.Fatalf("kaudit.yaml: %v", err)
+	}
+	return cfg
+}
+
+// lookup finds a dotted key ("webhook.tls.client_subjects") in a parsed
+// YAML document.
+func lookup(m map[string]any, key string) (any, bool) {
+	var v any = m
+	for _, k := range strings.Split(key, ".") {
+		mm, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = mm[k]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
+}
+
+// TestChartDefaultsAreKaudits: the chart's defaults of kaudit's limits are
+// kaudit's own defaults (the Go constants), and what kaudit leaves unset
+// by default the chart leaves unset.
+func TestChartDefaultsAreKaudits(t *testing.T) {
+	cfg := renderedConfig(t, nil)
+	get := func(key string) string {
+		v, ok := lookup(cfg, key)
+		if !ok {
+			t.Errorf("the default kaudit.yaml has no %s", key)
+			return ""
+		}
+		return fmt.Sprint(v)
+	}
+	for key, want := range map[string]int64{
+		"webhook.max_body_bytes":             webhook.DefaultMaxBodyBytes,
+		"webhook.max_in_flight_bytes":        webhook.DefaultMaxInFlightBytes,
+		"webhook.max_client_in_flight_bytes": webhook.DefaultMaxClientInFlightBytes,
+		"webhook.min_body_rate":              webhook.DefaultMinBodyRate,
+		"store.query_max_memory_bytes":       clickhouse.DefaultQueryMaxMemory,
+	} {
+		s := get(key)
+		if s == "" {
+			continue
+		}
+		q, err := resource.ParseQuantity(s)
+		if n, ok := q.AsInt64(); err != nil || !ok || n != want {
+			t.Errorf("chart default %s: %s, kaudit's default is %d bytes", key, s, want)
+		}
+	}
+	for key, want := range map[string]time.Duration{
+		"store.query_max_time":  clickhouse.DefaultQueryMaxTime,
+		"ingest.max_clock_skew": detect.DefaultMaxClockSkew,
+	} {
+		if s := get(key); s != "" {
+			if d, err := time.ParseDuration(s); err != nil || d != want {
+				t.Errorf("chart default %s: %s, kaudit's default is %s", key, s, want)
+			}
+		}
+	}
+	for key, want := range map[string]int64{
+		"api.max_queries_per_analyst": investigate.DefaultMaxQueriesPerAnalyst,
+		"store.query_max_rows_read":   clickhouse.DefaultQueryMaxRowsRead,
+	} {
+		if v, ok := lookup(cfg, key); !ok {
+			t.Errorf("the default kaudit.yaml has no %s", key)
+		} else if n, ok := v.(float64); !ok || int64(n) != want || float64(int64(n)) != n {
+			t.Errorf("chart default %s: %v, kaudit's default is %d", key, v, want)
+		}
+	}
+	for _, key := range []string{"webhook.tls.client_ca", "webhook.tls.client_subjects", "metrics", "notify"} {
+		if v, ok := lookup(cfg, key); ok {
+			t.Errorf("the default kaudit.yaml sets %s (%v), which kaudit leaves unset", key, v)
+		}
+	}
+}
+
+// TestChartRendersKauditSettings: every kaudit setting the chart has a
+// value of the same name for is set by ci/full-values.yaml and lands in
+// kaudit.yaml as it is; the files of the metrics tokens and the notify
+// receivers become paths of their mounts; kaudit's own decoder takes the
+// receivers.
+func TestChartRendersKauditSettings(t *testing.T) {
+	b, err := os.ReadFile(fullValues)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var vals map[string]any
+	if err := yaml.Unmarshal(b, &vals); err != nil {
+		t.Fatal(err)
+	}
+	cfg := renderedConfig(t, []string{fullValues})
+	for _, key := range []string{
+		"webhook.listen", "webhook.max_body_bytes",
+		"webhook.max_in_flight_bytes", "webhook.max_client_in_flight_bytes", "webhook.min_body_rate",
+		"webhook.tls.client_subjects",
+		"api.listen", "api.max_queries_per_analyst",
+		"ingest.max_clock_skew",
+		"store.retention_days", "store.query_max_memory_bytes", "store.query_max_time", "store.query_max_rows_read",
+		"spool.max_bytes",
+		"notify.min_severity", "notify.resolve_after", "notify.external_url", "notify.give_up_after", "notify.resend_every",
+	} {
+		want, ok := lookup(vals, key)
+		if !ok {
+			t.Errorf("ci/full-values.yaml does not set %s", key)
+			continue
+		}
+		got, ok := lookup(cfg, key)
+		if !ok {
+			t.Errorf("full values: kaudit.yaml has no %s", key)
+		} else if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("full values: kaudit.yaml's %s is %v, the value %v", key, got, want)
+		}
+	}
+	if got, _ := lookup(cfg, "metrics.tokens_file"); got != "/etc/kaudit/tokens/metrics.tokens" {
+		t.Errorf("full values: metrics.tokens_file is %v, want /etc/kaudit/tokens/metrics.tokens", got)
+	}
+
+	raw, _ := lookup(cfg, "notify.receivers")
+	rcs, err := notify.DecodeReceivers(raw)
+	if err != nil {
+		t.Fatalf("full values: kaudit refuses the rendered notify.receivers: %v", err)
+	}
+	valRcs, _ := lookup(vals, "notify.receivers")
+	if l, _ := valRcs.([]any); len(rcs) != len(l) || len(rcs) != 3 {
+		t.Fatalf("full values: %d receivers rendered, values have %v", len(rcs), valRcs)
+	}
+	for i, want := range []notify.ReceiverConfig{
+		{Name: "alertmanager", Type: "alertmanager", URL: "https://alertmanager.monitoring:9093", TLSCA: "/etc/kaudit/notify/am-ca.crt", TokenFile: "/etc/kaudit/notify/am.token", MinSeverity: "critical"},
+		{Name: "soc", Type: "webhook", URL: "https://soc.example.com/hooks/kaudit", SecretFile: "/etc/kaudit/notify/soc-hmac.key", Timeout: 15 * time.Second,
+			Match: notify.Match{Tactics: []string{"Privilege Escalation", "Persistence"}, Namespaces: []string{"kube-*", "payments"}, Actors: []string{"system:serviceaccount:*"}}},
+		{Name: "slack-2", Type: "slack", URLFile: "/etc/kaudit/notify/slack-webhook.url"},
+	} {
+		if got := rcs[i]; fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", want) {
+			t.Errorf("full values: receiver %d is\n%+v, want\n%+v", i, got, want)
+		}
+	}
+}
+
+// TestChartConfigFilesMounted: in every rendering, each path kaudit.yaml
+// names is in a volume the container mounts (for a Secret mounted by
+// items, one of its items), so kaudit finds at start what it is told to
+// read.
+func TestChartConfigFilesMounted(t *testing.T) {
+	all := append(slices.Clone(renderings), struct {
+		name   string
+		values []string
+		sets   []string
+	}{"static manifest values with a notify Secret", []string{manifestValues}, []string{
+		"notify.secretName=kaudit-notify", "notify.receivers[0].type=webhook", "notify.receivers[0].url=https://soc.example.com/", "notify.receivers[0].secret_file=hmac.key"}})
+	for _, r := range all {
+		objs := parseObjects(t, mustRender(t, r.values, r.sets...))
+		var cfg map[string]any
+		if err := yaml.Unmarshal([]byte(objs.kauditConfig(t)), &cfg); err != nil {
+			t.Fatal(err)
+		}
+		sts := objs.statefulSet(t)
+		var paths []string
+		var walk func(v any)
+		walk = func(v any) {
+			switch v := v.(type) {
+			case map[string]any:
+				for _, x := range v {
+					walk(x)
+				}
+			case []any:
+				for _, x := range v {
+					walk(x)
+				}
+			case string:
+				if strings.HasPrefix(v, "/") {
+					paths = append(paths, v)
+				}
+			}
+		}
+		walk(cfg)
+		if len(paths) < 3 {
+			t.Errorf("%s: only %v in kaudit.yaml look like paths", r.name, paths)
+		}
+		for _, p := range paths {
+			if err := mounted(sts, p); err != nil {
+				t.Errorf("%s: kaudit.yaml names %s: %v", r.name, p, err)
+			}
+		}
+	}
+}
+
+// mounted says whether path p is provided by a volume mount of the
+// StatefulSet's container.
+func mounted(sts *appsv1.StatefulSet, p string) error {
+	pod := sts.Spec.Template.Spec
+	for _, m := range pod.Containers[0].VolumeMounts {
+		if p != m.MountPath && !strings.HasPrefix(p, m.MountPath+"/") {
+			continue
+		}
+		rel := strings.TrimPrefix(strings.TrimPrefix(p, m.MountPath), "/")
+		for _, v := range pod.Volumes {
+			if v.Name != m.Name {
+				continue
+			}
+			if rel == "" || v.Secret == nil || len(v.Secret.Items) == 0 {
+				return nil
+			}
+			for _, it := range v.Secret.Items {
+				if it.Path == rel {
+					return nil
+				}
+			}
+			return fmt.Errorf("volume %s (Secret %s) mounted at %s has no item %s", v.Name, v.Secret.SecretName, m.MountPath, rel)
+		}
+		for _, pvc := range sts.Spec.VolumeClaimTemplates {
+			if pvc.Name == m.Name {
+				return nil
+			}
+		}
+		return fmt.Errorf("mount %s has no volume", m.Name)
+	}
+	return fmt.Errorf("no volume is mounted there")
 }

@@ -5,7 +5,8 @@
 //     and its entrypoint serving with the configuration the Helm chart
 //     renders, on a read-only root filesystem, against a test ClickHouse;
 //   - the Helm chart (helm/kaudit): helm lint, render time, values.schema.json
-//     refusing bad values, configuration keys kaudit knows, the NetworkPolicy
+//     refusing bad values, configuration keys kaudit knows, defaults equal
+//     to kaudit's, every file kaudit.yaml names mounted, the NetworkPolicy
 //     letting the control plane's webhook calls in, and
 //     kubernetes/kaudit.yaml being the chart's current rendering;
 //   - the manifests against a real kube-apiserver (dev/cluster):

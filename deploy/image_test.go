@@ -264,16 +264,18 @@ func serveImage(t *testing.T, ctr *container, entrypoint []string, wantVersion, 
 	ch := chtest.Start(t)
 	ports := freePorts(t, 2)
 	objs := parseObjects(t, mustRender(t, nil,
-		fmt.Sprintf("webhook.listen=127.0.0.1:%d", ports[0]), fmt.Sprintf("api.listen=127.0.0.1:%d", ports[1])))
+		fmt.Sprintf("webhook.listen=127.0.0.1:%d", ports[0]), fmt.Sprintf("api.listen=127.0.0.1:%d", ports[1]),
+		"tokens.metricsKey=metrics.tokens"))
 	sts := objs.statefulSet(t)
 	pod := sts.Spec.Template.Spec
 	c := pod.Containers[0]
 
 	// What the Secrets hold in this test.
-	webhookToken, analystToken := "webhook-token-"+randHex(t), "analyst-token-"+randHex(t)
+	webhookToken, analystToken, metricsToken := "webhook-token-"+randHex(t), "analyst-token-"+randHex(t), "metrics-token-"+randHex(t)
 	crt, key := selfSignedServer(t)
 	secrets := map[string]map[string]string{
-		releaseName + "-tokens":     {"webhook.tokens": webhookToken + "\n", "api.tokens": "sha256:" + sha256Hex(analystToken) + "\n"},
+		releaseName + "-tokens": {"webhook.tokens": webhookToken + "\n", "api.tokens": "sha256:" + sha256Hex(analystToken) + "\n",
+			"metrics.tokens": "sha256:" + sha256Hex(metricsToken) + "\n"},
 		releaseName + "-tls":        {"tls.crt": crt, "tls.key": key},
 		releaseName + "-clickhouse": {"dsn": ch.DSN("kaudit_image_test"), "redact-key": "image-test-redaction-key"},
 	}
@@ -432,6 +434,17 @@ func serveImage(t *testing.T, ctr *container, entrypoint []string, wantVersion, 
 	wantInfo := fmt.Sprintf(`kaudit_build_info{goversion=%q,revision=%q,version=%q} 1`, runtime.Version(), wantCommit, wantVersion)
 	if !strings.Contains(body, wantInfo) {
 		t.Errorf("/metrics has no %s; kaudit_build_info lines: %q", wantInfo, grepLines(body, "kaudit_build_info"))
+	}
+	// The detection metrics need a token: Prometheus's, from the chart's
+	// tokens.metricsKey (metrics.tokens_file), which opens nothing else.
+	if strings.Contains(body, "kaudit_correlator_findings") {
+		t.Errorf("/metrics without a token shows the detection metrics")
+	}
+	if body := get(t, client, api+"/metrics", metricsToken); !strings.Contains(body, "kaudit_correlator_findings") {
+		t.Errorf("/metrics with the token of tokens.metricsKey lacks the detection metrics (kaudit_correlator_findings)")
+	}
+	if code := status(t, client, api+"/api/v1/incidents", metricsToken); code != http.StatusUnauthorized {
+		t.Errorf("the metrics token on the query API: %d, want 401", code)
 	}
 
 	// A webhook batch as the apiserver sends it, with the token of the

@@ -86,20 +86,34 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- printf "%s://%s:%v/audit/webhook" (include "kaudit.webhookScheme" .) $host .Values.webhook.service.port -}}
 {{- end -}}
 
+{{/* Whether a notify receiver names a file, a key of notify.secretName. */}}
+{{- define "kaudit.notifyFiles" -}}
+{{- range $r := .Values.notify.receivers -}}
+{{- range $key := list "url_file" "secret_file" "token_file" "tls_ca" -}}
+{{- if index $r $key -}}true{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
 {{/*
 kaudit.yaml: kaudit's own configuration, with kaudit's key names. Secrets
 (store.dsn, redact.key, kafka.sasl.password) come from the environment,
-files from the mounts of the StatefulSet.
+files from the mounts of the StatefulSet (notify receivers' files from
+notify.secretName at /etc/kaudit/notify).
 */}}
 {{- define "kaudit.config" -}}
 {{- $v := .Values -}}
 {{- $webhook := dict "listen" $v.webhook.listen "max_body_bytes" $v.webhook.max_body_bytes -}}
+{{- range $key := list "max_in_flight_bytes" "max_client_in_flight_bytes" "min_body_rate" -}}
+{{- with index $v.webhook $key -}}{{- $_ := set $webhook $key . -}}{{- end -}}
+{{- end -}}
 {{- if $v.webhook.insecure_http -}}
 {{- $_ := set $webhook "insecure_http" true -}}
 {{- else -}}
 {{- $tls := dict "cert" "/etc/kaudit/tls/tls.crt" "key" "/etc/kaudit/tls/tls.key" -}}
 {{- if $v.webhook.tls.clientCA.secretName -}}
 {{- $_ := set $tls "client_ca" (printf "/etc/kaudit/client-ca/%s" $v.webhook.tls.clientCA.key) -}}
+{{- with $v.webhook.tls.client_subjects -}}{{- $_ := set $tls "client_subjects" . -}}{{- end -}}
 {{- end -}}
 {{- $_ := set $webhook "tls" $tls -}}
 {{- end -}}
@@ -110,8 +124,20 @@ files from the mounts of the StatefulSet.
 {{- $_ := set $webhook "forward" "kafka" -}}
 {{- end -}}
 {{- $cfg := dict "webhook" $webhook -}}
-{{- $_ := set $cfg "api" (dict "listen" $v.api.listen "tokens_file" (printf "/etc/kaudit/tokens/%s" $v.tokens.apiKey)) -}}
-{{- $_ := set $cfg "store" (dict "retention_days" $v.store.retention_days) -}}
+{{- $api := dict "listen" $v.api.listen "tokens_file" (printf "/etc/kaudit/tokens/%s" $v.tokens.apiKey) -}}
+{{- with $v.api.max_queries_per_analyst -}}{{- $_ := set $api "max_queries_per_analyst" . -}}{{- end -}}
+{{- $_ := set $cfg "api" $api -}}
+{{- with $v.tokens.metricsKey -}}
+{{- $_ := set $cfg "metrics" (dict "tokens_file" (printf "/etc/kaudit/tokens/%s" .)) -}}
+{{- end -}}
+{{- $store := dict "retention_days" $v.store.retention_days -}}
+{{- range $key := list "query_max_memory_bytes" "query_max_time" "query_max_rows_read" -}}
+{{- with index $v.store $key -}}{{- $_ := set $store $key . -}}{{- end -}}
+{{- end -}}
+{{- $_ := set $cfg "store" $store -}}
+{{- with $v.ingest.max_clock_skew -}}
+{{- $_ := set $cfg "ingest" (dict "max_clock_skew" .) -}}
+{{- end -}}
 {{- if include "kaudit.storing" . -}}
 {{- $_ := set $cfg "spool" (dict "dir" $v.spool.dir "max_bytes" $v.spool.max_bytes) -}}
 {{- end -}}
@@ -136,6 +162,26 @@ files from the mounts of the StatefulSet.
 {{- $_ := set $k "sasl" (dict "mechanism" $v.kafka.sasl.mechanism "username" $v.kafka.sasl.username) -}}
 {{- end -}}
 {{- $_ := set $cfg "kafka" $k -}}
+{{- end -}}
+{{- if $v.notify.receivers -}}
+{{- $n := dict -}}
+{{- range $key := list "min_severity" "resolve_after" "external_url" "give_up_after" "resend_every" -}}
+{{- with index $v.notify $key -}}{{- $_ := set $n $key . -}}{{- end -}}
+{{- end -}}
+{{- $receivers := list -}}
+{{- range $r := $v.notify.receivers -}}
+{{- $out := dict -}}
+{{- range $key, $val := $r -}}
+{{- if has $key (list "url_file" "secret_file" "token_file" "tls_ca") -}}
+{{- $_ := set $out $key (printf "/etc/kaudit/notify/%s" $val) -}}
+{{- else -}}
+{{- $_ := set $out $key $val -}}
+{{- end -}}
+{{- end -}}
+{{- $receivers = append $receivers $out -}}
+{{- end -}}
+{{- $_ := set $n "receivers" $receivers -}}
+{{- $_ := set $cfg "notify" $n -}}
 {{- end -}}
 {{- toYaml (mergeOverwrite $cfg (deepCopy $v.extraConfig)) -}}
 {{- end -}}
