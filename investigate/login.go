@@ -16,6 +16,9 @@ const maxLoginBody = 8 << 10
 // login shows the login page (GET) or trades an analyst token for a
 // session cookie (POST). The token travels only in a POST body: a token in
 // the URL would end up in history, proxies' logs and Referer headers.
+//
+// Long because every refusal of a login (method, size, throttle, token) is
+// answered here, in the order it is checked: one place to audit.
 func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Query().Has("token") {
 		writeError(w, http.StatusBadRequest, "tokens are never accepted in URLs; post it from the login form")

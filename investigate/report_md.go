@@ -12,6 +12,9 @@ import (
 // writeMarkdown writes the report as Markdown (GitHub's dialect): every
 // value from the audit log is escaped, so that a name cannot add a link,
 // an image or a table cell.
+//
+// It writes the report top to bottom, one section after another in the order
+// the reader sees them: split, the order would be scattered over functions.
 func writeMarkdown(w io.Writer, rep *Report) error {
 	b := bufio.NewWriter(w)
 	inc := &rep.Incident

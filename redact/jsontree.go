@@ -246,6 +246,9 @@ func (p *parser) array(depth int) (*node, error) {
 }
 
 // string reads a quoted string, decoding its escapes.
+//
+// Long because it is a scanner's loop over one JSON string (escapes,
+// surrogates, invalid bytes), kept whole like encoding/json's.
 func (p *parser) string() (string, error) {
 	p.i++ // "
 	start := p.i

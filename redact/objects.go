@@ -102,6 +102,10 @@ func (r *Redactor) walk(n *node, c objectContext, top bool) bool {
 	return changed
 }
 
+// walkObject redacts one object of a body by what it is (a Secret, a
+// ConfigMap, a pod spec, a token request...). Long because it dispatches
+// on every kind of object that holds secrets, one
+// case each, like a type switch.
 func (r *Redactor) walkObject(n *node, c objectContext, top bool) bool {
 	changed := false
 	// Every kind written counts (a duplicated "kind" is judged under each

@@ -15,6 +15,10 @@ const describeWidth = 12
 // tactics in order, identities and why they are joined, findings, the
 // changes its updates and patches made, the objects touched, and its
 // actors' requests over its span.
+//
+// It writes the description top to bottom, one section after another in the
+// order the reader sees them: split, the order would be scattered over
+// functions.
 func (v textView) describe(w io.Writer, rep *investigate.Report) {
 	inc := &rep.Incident
 	field := func(name, value string) {

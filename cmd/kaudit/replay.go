@@ -64,23 +64,9 @@ func addPipelineFlags(cmd *cobra.Command) {
 }
 
 func (a *app) replay(ctx context.Context, paths []string) error {
-	format, err := a.outputFormat("text", "wide", "json")
+	format, failOn, notifyOn, err := a.replayFlags()
 	if err != nil {
 		return err
-	}
-	failOn := a.v.GetString(keyFailOn)
-	if failOn != "" {
-		if failOn, err = parseSeverity("fail-on", failOn); err != nil {
-			return err
-		}
-	}
-	notifyOn := a.v.GetBool(keyReplayNotify)
-	if notifyOn {
-		if nc, err := a.notifyConfig(); err != nil {
-			return err
-		} else if nc == nil {
-			return usageError("--notify needs receivers: set %s in the --config file", keyNotifyReceivers)
-		}
 	}
 	if ctx == nil {
 		ctx = context.Background()
@@ -131,6 +117,29 @@ func (a *app) replay(ctx context.Context, paths []string) error {
 		return notifyErr
 	}
 	return failOnSeverity(j.pipeline.Findings(), failOn)
+}
+
+// replayFlags checks replay's output format, --fail-on severity and
+// --notify (which needs receivers) before anything is read.
+func (a *app) replayFlags() (format, failOn string, notifyOn bool, err error) {
+	if format, err = a.outputFormat("text", "wide", "json"); err != nil {
+		return "", "", false, err
+	}
+	if failOn = a.v.GetString(keyFailOn); failOn != "" {
+		if failOn, err = parseSeverity("fail-on", failOn); err != nil {
+			return "", "", false, err
+		}
+	}
+	if notifyOn = a.v.GetBool(keyReplayNotify); notifyOn {
+		nc, err := a.notifyConfig()
+		if err != nil {
+			return "", "", false, err
+		}
+		if nc == nil {
+			return "", "", false, usageError("--notify needs receivers: set %s in the --config file", keyNotifyReceivers)
+		}
+	}
+	return format, failOn, notifyOn, nil
 }
 
 // writeReport writes replay's findings, incidents and summary.

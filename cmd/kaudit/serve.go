@@ -182,6 +182,9 @@ func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
 // requests and let those in flight finish (each waits until its batch is
 // durable), then stop Kafka, then the acceptor, then store the last
 // incidents; close (deferred by serve) closes the store last.
+//
+// Long because it is serve's life in order (listeners, workers, signals,
+// shutdown), as Prometheus's main is.
 func (a *app) run(ctx context.Context, cfg *serveConfig, s *server) error {
 	var err error
 	if s.stopKafka, err = a.startKafka(ctx, s.acceptor); err != nil {

@@ -43,6 +43,9 @@ type serveConfig struct {
 
 // serveConfig reads and checks serve's configuration. A missing or
 // contradictory setting is a usage error naming its key.
+//
+// Long because it reads every serve key in one place, each refusal naming its
+// key.
 func (a *app) serveConfig() (*serveConfig, error) {
 	v := a.v
 	c := &serveConfig{

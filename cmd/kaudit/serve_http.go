@@ -26,6 +26,9 @@ type servers struct {
 // startServers listens on both addresses (so that a taken port stops the
 // start) and serves them. The bound addresses are logged: with port 0,
 // that is where to find them.
+//
+// Long because it wires the two listeners and their handlers in one visible
+// place.
 func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 	logger, reg := sv.log, sv.reg
 	wh, err := webhook.NewHandler(webhook.Config{

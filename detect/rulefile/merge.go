@@ -9,6 +9,10 @@ import (
 // Merge builds a RuleSet from the built-in files and then the user's: a
 // user's rule with a built-in id replaces it, exceptions add to the named
 // rule, and disable switches rules off.
+//
+// Long because it applies the user's files in the one order that gives them
+// meaning (replace, then exceptions, then grades, then disable), each step a
+// few lines.
 func Merge(builtin, user []RuleFile) (*RuleSet, error) {
 	set := &RuleSet{}
 	byID := map[string]int{}

@@ -116,6 +116,9 @@ func toStringMap(v any) (map[string]any, bool) {
 	return nil, false
 }
 
+// decodeReceiver reads one receiver of notify.receivers (at names it in
+// errors). Long because it checks every key of a receiver in one place, each refusal
+// naming the key: one place to read what a receiver may say.
 func decodeReceiver(at string, m map[string]any, rc *ReceiverConfig) error {
 	keys := make([]string, 0, len(m))
 	for k := range m {

@@ -341,6 +341,9 @@ type change struct {
 // notifications that follow to the outbox. have says whether incs is the
 // publisher's (before its first rebuild only quiet incidents resolve).
 // replay judges a finished log: incidents open, none resolves.
+//
+// Long because the lifecycle (open, escalate, update, resolve, reopen) is one
+// decision per incident, and reads best as one switch.
 func (n *Notifier) decide(ctx context.Context, incs []incident.Incident, have bool, now time.Time, replay bool) error {
 	var changes []change
 	present := map[string]bool{}

@@ -48,6 +48,8 @@ func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) 
 
 // Cases returns the corpus. Secret values are letters, digits and dashes,
 // so that they read the same in JSON, URLs, TSV and logs.
+//
+// Long because it is the corpus: a table of cases, one per line.
 func Cases() []Case {
 	jwtSecret := "eyJhbGciOiJSUzI1NiIsImtpZCI6IkNPUlBVUyJ9.eyJzdWIiOiJDT1JQVVMtand0LXN1YmplY3QifQ.Q09SUFVTLWp3dC1zaWduYXR1cmUtMTIzNDU2"
 	pemBody := "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQCORPUSpemkey"

@@ -11,6 +11,9 @@ import (
 // checkOutbox: a delivery keeps its furthest state whatever the order of
 // writes, reads filter on creation time, and the lease goes to one holder
 // at a time.
+//
+// Long because it is one scenario of the conformance suite, its steps in
+// order.
 func checkOutbox(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	t0 := time.Now().UTC().Truncate(time.Millisecond)

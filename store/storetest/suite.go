@@ -24,6 +24,9 @@ import (
 type Opener func(t *testing.T) store.Store
 
 // Run runs the conformance suite against the stores open returns.
+//
+// Long because it is the list of the conformance suite's cases, one subtest
+// each.
 func Run(t *testing.T, open Opener) {
 	recs := LoadSample(t)
 	want := ExpectedRequests(recs)

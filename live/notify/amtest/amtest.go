@@ -66,6 +66,9 @@ type Options struct {
 }
 
 // Start starts Alertmanager and stops it when the test ends.
+//
+// Long because it is a server's start-up in order (config, ports, process,
+// readiness), as chtest's is.
 func Start(t testing.TB, o Options) *Server {
 	t.Helper()
 	bin, err := exec.LookPath(Binary)
