@@ -59,16 +59,18 @@ async function ready(page) {
   await page.waitForFunction(() => document.getElementById('view')?.dataset.ready > '', null, { timeout: 20000 });
 }
 
-/** clickAndRender clicks a link and waits for the view it opens: the view's
- * render generation must move past the one shown before the click, or the
- * old view's ready flag would be read as the new one's. */
+/** rerender runs an action that opens another view (a click, a key, a
+ * hash navigation) and waits for that view: the shown view's ready flag is
+ * cleared first, or it would be read as the new one's. */
+async function rerender(page, action) {
+  await page.evaluate(() => { const v = document.getElementById('view'); if (v) v.dataset.ready = ''; });
+  await action();
+  await ready(page);
+}
+
+/** clickAndRender clicks a link and waits for the view it opens. */
 async function clickAndRender(page, locator) {
-  const before = await page.evaluate(() => document.getElementById('view')?.dataset.ready || '');
-  await locator.click();
-  await page.waitForFunction((b) => {
-    const r = document.getElementById('view')?.dataset.ready;
-    return r > '' && r !== b;
-  }, before, { timeout: 20000 });
+  await rerender(page, () => locator.click());
 }
 
 async function basicIntrusion({ url, token, shots }) {
@@ -106,8 +108,7 @@ async function basicIntrusion({ url, token, shots }) {
 
   // 3. The incident list: most severe first, mallory's incident first (the
   // sample's worst), its tactics as chips in kill-chain order.
-  await page.goto(url + '#/incidents');
-  await ready(page);
+  await go(page, url, '#/incidents');
   const rows = page.locator('tr.incident-row');
   assert.ok(await rows.count() >= 2, 'incidents listed');
   const rank = { INFO: 1, LOW: 2, MEDIUM: 3, HIGH: 4, CRITICAL: 5 };
@@ -128,13 +129,11 @@ async function basicIntrusion({ url, token, shots }) {
 
   // Filtered by actor, from the form, into a bookmarkable URL.
   await page.locator('form.filters input[name=actor]').fill('system:anonymous');
-  await page.locator('form.filters button[type=submit]').click();
+  await rerender(page, () => page.locator('form.filters button[type=submit]').click());
   await page.waitForURL(/actor=system%3Aanonymous/);
-  await ready(page);
   const anon = await page.locator('tr.incident-row').allInnerTexts();
   assert.ok(anon.length >= 1 && anon.every((r) => r.includes('system:anonymous') && !r.includes('mallory')), 'actor filter: ' + anon);
-  await page.goto(url + '#/incidents');
-  await ready(page);
+  await go(page, url, '#/incidents');
 
   // 4. Open it: the binding, the webhook and the CoreDNS patch, in order.
   const incidentID = (await first.locator('a.incident-link').innerText()).trim();
@@ -208,8 +207,7 @@ async function largeIncident({ url, token, incident }, shots) {
   await login(page, token);
   await ready(page);
   const t0 = Date.now();
-  await page.goto(url + '#/incidents/' + incident);
-  await ready(page);
+  await go(page, url, '#/incidents/' + incident);
   await page.locator('.vlist .vrow').first().waitFor();
   metrics.large_open_ms = Date.now() - t0;
   const info = await page.evaluate(() => ({
@@ -319,8 +317,9 @@ async function loggedIn({ url, token }, hash, opts) {
 
 /** go opens a view and waits for it. */
 async function go(page, url, hash) {
-  await page.goto(url + hash);
-  await ready(page);
+  // The same URL again opens nothing new: the view shown is the one asked for.
+  if (page.url() === url + hash) await ready(page);
+  else await rerender(page, () => page.goto(url + hash));
   await page.waitForTimeout(150); // the virtual list and the axis draw on the next frames
 }
 
@@ -497,8 +496,7 @@ async function keyboard(cfg) {
   await page.keyboard.press('k');
   const cur = await page.locator('tr.incident-row.kbd-current').getAttribute('data-id');
   assert.equal(cur, await page.locator('tr.incident-row').first().getAttribute('data-id'), 'j j k comes back to the first');
-  await page.keyboard.press('Enter');
-  await ready(page);
+  await rerender(page, () => page.keyboard.press('Enter'));
   assert.ok(page.url().includes('#/incidents/' + cur), 'Enter opens the incident');
   // j/k select events, the pane follows; / goes to the filter.
   await page.locator('.vlist .vrow').first().waitFor();
@@ -549,16 +547,14 @@ async function timelineSearch(cfg) {
   const { context, page } = await loggedIn(cfg, '#/timeline');
   await page.keyboard.press('/');
   await page.keyboard.type('-system:* object:configmaps*coredns');
-  await page.keyboard.press('Enter');
+  await rerender(page, () => page.keyboard.press('Enter'));
   await page.waitForURL(/q=/);
-  await ready(page);
   const actors = await page.locator('table.timeline tbody td:nth-child(2) a.actor').allInnerTexts();
   assert.ok(actors.length >= 2 && actors.every((a) => !a.startsWith('system:')), 'search leaves out system:*: ' + actors);
   const marks = await page.locator('table.timeline tbody tr.has-finding .fmark-item').allInnerTexts();
   assert.ok(marks.some((m) => m.includes('coredns-corefile-redirect')), 'findings column: ' + marks);
   await page.keyboard.press('j');
-  await page.keyboard.press('Enter');
-  await ready(page);
+  await rerender(page, () => page.keyboard.press('Enter'));
   assert.ok(page.url().includes('#/events/'), 'Enter opens the request: ' + page.url());
   await go(page, url, '#/timeline?actor=replicaset-controller');
   const hint = await page.locator('.hint').innerText();
