@@ -28,6 +28,7 @@ const (
 	keyIncidentGap = "incident.gap"
 
 	keyStoreDSN        = "store.dsn"
+	keyStoreCluster    = "store.cluster"
 	keyRetentionDays   = "store.retention_days"
 	keyStoreBatchRows  = "store.batch_rows"
 	keyStoreBatchBytes = "store.batch_bytes"

@@ -16,6 +16,7 @@ func (a *app) storeConfig(async bool) clickhouse.Config {
 	v := a.v
 	return clickhouse.Config{
 		DSN:           v.GetString(keyStoreDSN),
+		Cluster:       v.GetString(keyStoreCluster),
 		RetentionDays: v.GetInt(keyRetentionDays),
 		BatchRows:     v.GetInt(keyStoreBatchRows),
 		BatchBytes:    v.GetInt(keyStoreBatchBytes),
