@@ -1,5 +1,5 @@
 # The test command of README.md: installs what the tests need when it is missing
-# (ClickHouse, Chromium and jq from Debian; playwright-core from npm), then vets and runs every test.
+# (ClickHouse, ZooKeeper, Chromium and jq from Debian; playwright-core from npm), then vets and runs every test.
 .PHONY: test deps vet bench
 
 test: deps vet
@@ -9,6 +9,9 @@ deps:
 	@command -v clickhouse-server >/dev/null 2>&1 && command -v clickhouse-client >/dev/null 2>&1 || { \
 	  echo "installing clickhouse-server and clickhouse-client from Debian"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq clickhouse-server clickhouse-client jq >/dev/null; }
+	@test -f /usr/share/java/zookeeper.jar && command -v java >/dev/null 2>&1 || { \
+	  echo "installing zookeeper from Debian (the ClickHouse cluster of the store.cluster tests, store/clickhouse/chtest)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null; }
 	@test -x /usr/bin/chromium || { \
 	  echo "installing chromium from Debian (browser tests of the analyst view, investigate/)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
