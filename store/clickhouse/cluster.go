@@ -245,18 +245,26 @@ func (s *Store) execSchema(ctx context.Context, stmt string) error {
 	return nil
 }
 
-// checkLoadBalancing warns when kaudit's profile does not read and write
-// the replicas in order (wantLoadBalancing).
-func (s *Store) checkLoadBalancing(ctx context.Context) {
+// checkCluster checks that the node kaudit reached knows the cluster, and
+// warns when kaudit's profile does not read and write the replicas in
+// order (wantLoadBalancing).
+func (s *Store) checkCluster(ctx context.Context) error {
+	var nodes uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.clusters WHERE cluster = ?", s.cfg.Cluster).Scan(&nodes); err != nil {
+		return fmt.Errorf("store cluster %s: %w", s.cfg.Cluster, err)
+	}
+	if nodes == 0 {
+		return fmt.Errorf("store cluster %s: the ClickHouse kaudit reached has no such cluster in remote_servers (SELECT DISTINCT cluster FROM system.clusters)", s.cfg.Cluster)
+	}
 	var lb string
 	if err := s.conn.QueryRow(ctx, "SELECT value FROM system.settings WHERE name = 'load_balancing'").Scan(&lb); err != nil {
-		s.cfg.Logf("store cluster: cannot read load_balancing: %v", err)
-		return
+		return fmt.Errorf("store cluster %s: read load_balancing: %w", s.cfg.Cluster, err)
 	}
 	if lb != wantLoadBalancing {
 		s.cfg.Logf("store cluster: load_balancing is %q in this user's profile; set <load_balancing>%s</load_balancing> there (deploy/scale-out.md), "+
 			"else a query right after a write may read a replica that has not fetched it yet", lb, wantLoadBalancing)
 	}
+	return nil
 }
 
 // tableExists reports whether the node kaudit is connected to has the

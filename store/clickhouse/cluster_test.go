@@ -374,3 +374,21 @@ func TestClusterReplicaKilledMidStream(t *testing.T) {
 		}
 	}
 }
+
+// A cluster the server does not know stops Open with the key's value
+// named, and so does a name that cannot be a cluster's.
+func TestClusterUnknown(t *testing.T) {
+	c := sharedCluster(t)
+	for _, name := range []string{"nosuch", "bad name"} {
+		_, err := clickhouse.Open(context.Background(), clickhouse.Config{DSN: c.DSN(newDB()), Cluster: name})
+		if err == nil || !strings.Contains(err.Error(), name) {
+			t.Fatalf("cluster %q: %v; want an error naming it", name, err)
+		}
+	}
+	// The database exists already: the check does not rest on DDL.
+	db := newDB()
+	openCluster(t, c, db, clickhouse.Config{})
+	if _, err := clickhouse.Open(context.Background(), clickhouse.Config{DSN: c.DSN(db), Cluster: "nosuch"}); err == nil || !strings.Contains(err.Error(), "remote_servers") {
+		t.Fatalf("unknown cluster on an existing database: %v", err)
+	}
+}

@@ -170,7 +170,10 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s := &Store{cfg: cfg, conn: conn, db: db, stop: make(chan struct{})}
 	if cfg.Cluster != "" {
 		s.conn = failoverConn{conn}
-		s.checkLoadBalancing(ctx)
+		if err := s.checkCluster(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
 	}
 	if err := s.Migrate(ctx); err != nil {
 		conn.Close()
