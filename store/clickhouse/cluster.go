@@ -345,10 +345,29 @@ func (s *Store) firstRetention(ctx context.Context) error {
 	return nil
 }
 
-// readAttempts is how many times cluster mode runs a read whose connection
-// broke (the node kaudit was connected to went away): the next attempt
-// connects to the next node of the DSN.
-const readAttempts = 3
+// readRetries are the waits before each new attempt of a read whose
+// connection broke (the node kaudit was connected to went away): the next
+// attempt takes another pooled connection or connects to the next node of
+// the DSN. The waits matter: in the first milliseconds after a server is
+// killed, its listening socket may still complete a connection that then
+// breaks, and its other connections may not read as closed yet.
+var readRetries = []time.Duration{50 * time.Millisecond, 200 * time.Millisecond, 500 * time.Millisecond, time.Second}
+
+// retryRead waits before attempt number attempt (1: the first retry) of a
+// read that failed with err, and reports whether to make it.
+func retryRead(ctx context.Context, attempt int, err error) bool {
+	if attempt > len(readRetries) || !brokenConnection(err) {
+		return false
+	}
+	t := time.NewTimer(readRetries[attempt-1])
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // failoverConn is the connection of cluster mode: a query whose
 // connection broke before it returned a row is run again, on a new
@@ -373,21 +392,21 @@ func brokenConnection(err error) bool {
 }
 
 func (c failoverConn) Query(ctx context.Context, query string, args ...any) (driver.Rows, error) {
-	for attempt := 1; ; attempt++ {
+	for retry := 0; ; retry++ {
 		rows, err := c.Conn.Query(ctx, query, args...)
 		if err == nil {
-			return &failoverRows{Rows: rows, conn: c, ctx: ctx, query: query, args: args, attempt: attempt}, nil
+			return &failoverRows{Rows: rows, conn: c, ctx: ctx, query: query, args: args, retry: retry}, nil
 		}
-		if attempt == readAttempts || !brokenConnection(err) || ctx.Err() != nil {
+		if !retryRead(ctx, retry+1, err) {
 			return nil, err
 		}
 	}
 }
 
 func (c failoverConn) QueryRow(ctx context.Context, query string, args ...any) driver.Row {
-	for attempt := 1; ; attempt++ {
+	for retry := 0; ; retry++ {
 		row := c.Conn.QueryRow(ctx, query, args...)
-		if attempt == readAttempts || !brokenConnection(row.Err()) || ctx.Err() != nil {
+		if !retryRead(ctx, retry+1, row.Err()) {
 			return row
 		}
 	}
@@ -397,35 +416,42 @@ func (c failoverConn) QueryRow(ctx context.Context, query string, args ...any) d
 // first row: a result cut after rows were read returns the error.
 type failoverRows struct {
 	driver.Rows
-	conn    failoverConn
-	ctx     context.Context
-	query   string
-	args    []any
-	attempt int
-	read    bool
-	err     error
+	conn  failoverConn
+	ctx   context.Context
+	query string
+	args  []any
+	retry int
+	read  bool
+	err   error
+	// stale: Rows was closed after its connection broke, and running the
+	// query again failed too.
+	stale bool
 }
 
 func (r *failoverRows) Next() bool {
 	for {
-		if r.err != nil {
+		if r.err == nil {
+			if r.Rows.Next() {
+				r.read = true
+				return true
+			}
+			if r.err = r.Rows.Err(); r.err == nil {
+				return false // the end of the result
+			}
+		}
+		if r.read || !retryRead(r.ctx, r.retry+1, r.err) {
 			return false
 		}
-		if r.Rows.Next() {
-			r.read = true
-			return true
+		r.retry++
+		if !r.stale {
+			_ = r.Rows.Close()
 		}
-		if r.read || r.attempt >= readAttempts || !brokenConnection(r.Rows.Err()) || r.ctx.Err() != nil {
-			return false
-		}
-		_ = r.Rows.Close()
-		r.attempt++
 		rows, err := r.conn.Conn.Query(r.ctx, r.query, r.args...)
 		if err != nil {
-			r.err = err
-			return false
+			r.err, r.stale = err, true
+			continue
 		}
-		r.Rows = rows
+		r.Rows, r.err, r.stale = rows, nil, false
 	}
 }
 
@@ -434,4 +460,11 @@ func (r *failoverRows) Err() error {
 		return r.err
 	}
 	return r.Rows.Err()
+}
+
+func (r *failoverRows) Close() error {
+	if r.stale {
+		return nil
+	}
+	return r.Rows.Close()
 }

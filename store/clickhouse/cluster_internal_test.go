@@ -1,8 +1,17 @@
 package clickhouse
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"strings"
+	"syscall"
 	"testing"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 )
 
 // Every statement of every migration has a cluster form, and each table
@@ -91,5 +100,93 @@ func TestClusterName(t *testing.T) {
 		if err := checkClusterName(name); (err == nil) != ok {
 			t.Errorf("%q: %v", name, err)
 		}
+	}
+}
+
+// fakeConn answers Query with the results it is given, in turn.
+type fakeConn struct {
+	driver.Conn
+	results []fakeResult
+	calls   int
+}
+
+type fakeResult struct {
+	err  error     // of Query
+	rows *fakeRows // else
+}
+
+func (c *fakeConn) Query(context.Context, string, ...any) (driver.Rows, error) {
+	r := c.results[c.calls]
+	c.calls++
+	if r.err != nil {
+		return nil, r.err
+	}
+	return r.rows, nil
+}
+
+// fakeRows yields n rows, then err.
+type fakeRows struct {
+	driver.Rows
+	n      int
+	err    error
+	closed int
+}
+
+func (r *fakeRows) Next() bool {
+	if r.n == 0 {
+		return false
+	}
+	r.n--
+	return true
+}
+func (r *fakeRows) Err() error   { return r.err }
+func (r *fakeRows) Close() error { r.closed++; return nil }
+
+func TestFailoverConnRunsAReadAgainOnABrokenConnection(t *testing.T) {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+	ctx := context.Background()
+	count := func(rows driver.Rows) (int, error) {
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		err := rows.Err()
+		rows.Close()
+		return n, err
+	}
+
+	// Broken at Query, then broken before the first row, then answered.
+	broken := &fakeRows{err: fmt.Errorf("query processing: %w", io.EOF)}
+	c := &fakeConn{results: []fakeResult{{err: reset}, {rows: broken}, {err: reset}, {rows: &fakeRows{n: 3}}}}
+	rows, err := failoverConn{c}.Query(ctx, "SELECT")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, err := count(rows); n != 3 || err != nil || c.calls != 4 || broken.closed != 1 {
+		t.Fatalf("%d rows, %v after %d calls (broken rows closed %d times); want 3 rows after 4 calls", n, err, c.calls, broken.closed)
+	}
+
+	// An answer of the server is not retried.
+	ex := &ch.Exception{Code: 60, Message: "Table kaudit.nosuch doesn't exist"}
+	c = &fakeConn{results: []fakeResult{{err: ex}}}
+	if _, err := (failoverConn{c}).Query(ctx, "SELECT"); err != ex || c.calls != 1 {
+		t.Fatalf("%v after %d calls; want the exception after 1", err, c.calls)
+	}
+
+	// Cut after rows were read: the error, not a second result.
+	c = &fakeConn{results: []fakeResult{{rows: &fakeRows{n: 2, err: io.EOF}}}}
+	rows, _ = failoverConn{c}.Query(ctx, "SELECT")
+	if n, err := count(rows); n != 2 || !errors.Is(err, io.EOF) || c.calls != 1 {
+		t.Fatalf("%d rows, %v after %d calls; want 2 rows and EOF after 1", n, err, c.calls)
+	}
+
+	// Broken every time: the last error, after every retry.
+	results := make([]fakeResult, len(readRetries)+1)
+	for i := range results {
+		results[i] = fakeResult{err: reset}
+	}
+	c = &fakeConn{results: results}
+	if _, err := (failoverConn{c}).Query(ctx, "SELECT"); !errors.Is(err, syscall.ECONNRESET) || c.calls != len(results) {
+		t.Fatalf("%v after %d calls; want ECONNRESET after %d", err, c.calls, len(results))
 	}
 }
