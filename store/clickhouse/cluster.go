@@ -60,6 +60,10 @@ var shardingKeys = map[string]string{
 	"event_index":         "sipHash64(audit_id)",
 	"findings":            "sipHash64(audit_id)",
 	"incidents":           "sipHash64(id)",
+	// live/notify's outbox and lease (migration 4 on main): the versions of
+	// one delivery share (receiver, id), those of one lease its name.
+	"notifications": "sipHash64(receiver, id)",
+	"notify_lease":  "sipHash64(name)",
 }
 
 // clusterDDLTimeout is how long an ON CLUSTER statement waits for every

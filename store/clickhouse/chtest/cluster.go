@@ -213,8 +213,19 @@ func (s *Server) Query(q string, settings ...string) (string, error) {
 	return string(b), nil
 }
 
-// Running reports whether the server process is up (not stopped or killed).
-func (s *Server) Running() bool { return s.cmd != nil }
+// up reports whether the server process is running (not stopped, killed
+// or exited).
+func (s *Server) up() bool {
+	if s.cmd == nil {
+		return false
+	}
+	select {
+	case <-s.exited:
+		return false
+	default:
+		return true
+	}
+}
 
 // Shard returns the replicas of shard i (1-based).
 func (c *Cluster) Shard(i int) []*Server {
@@ -239,7 +250,7 @@ func (c *Cluster) DSNFrom(first int, db string) string {
 // Any returns a running node (nil when every node is down).
 func (c *Cluster) Any() *Server {
 	for _, s := range c.Nodes {
-		if s.Running() {
+		if s.up() {
 			return s
 		}
 	}
@@ -251,7 +262,7 @@ func (c *Cluster) Any() *Server {
 // so that replicas can be compared.
 func (c *Cluster) SyncReplicas(db string) error {
 	for _, s := range c.Nodes {
-		if !s.Running() {
+		if !s.up() {
 			continue
 		}
 		out, err := s.Query(fmt.Sprintf("SELECT name FROM system.tables WHERE database = '%s' AND engine LIKE 'Replicated%%'", db))
