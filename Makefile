@@ -1,6 +1,6 @@
 # The test command of README.md: installs what the tests need when it is missing
-# (ClickHouse, Alertmanager, Chromium, jq, etcd and umoci from Debian; playwright-core from npm; Helm,
-# kube-apiserver and kubectl built from the Go module proxy into ~/.cache/kaudit), then vets,
+# (ClickHouse, ZooKeeper, Alertmanager, Chromium, jq, etcd and umoci from Debian; playwright-core from npm;
+# Helm, kube-apiserver and kubectl built from the Go module proxy into ~/.cache/kaudit), then vets,
 # builds the container image and runs every test.
 .PHONY: test deps tools vet image manifests bench
 
@@ -30,6 +30,9 @@ deps:
 	@command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 	  echo "installing prometheus-alertmanager from Debian (notification tests, live/notify/amtest)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+	@test -f /usr/share/java/zookeeper.jar && command -v java >/dev/null 2>&1 || { \
+	  echo "installing zookeeper from Debian (the ClickHouse cluster of the store.cluster tests, store/clickhouse/chtest)"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zookeeper >/dev/null; }
 	@test -x /usr/bin/chromium || { \
 	  echo "installing chromium from Debian (browser tests of the analyst view, investigate/)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }

@@ -247,6 +247,17 @@ func (a *Acceptor) Ready() error {
 	return fmt.Errorf("store down and spool full (%d batches, %d bytes pending)", n, pending)
 }
 
+// Spooling reports, while batches go to the spool because the store does
+// not take them (kaudit_store_up 0), how much the spool holds: /readyz
+// answers 200 then (batches are still taken, durably) and says so.
+func (a *Acceptor) Spooling() (spooling bool, batches int, bytes int64) {
+	if a.cfg.Spool == nil || !a.storeDown.Load() {
+		return false, 0, 0
+	}
+	n, b := a.cfg.Spool.Stats()
+	return true, n, b
+}
+
 // Close refuses new batches, waits for those in flight to be durable (or
 // for ctx), and stops the drainer. What is spooled stays for the next run.
 func (a *Acceptor) Close(ctx context.Context) error {

@@ -31,6 +31,7 @@ const (
 	keyIngestMaxClockSkew = "ingest.max_clock_skew"
 
 	keyStoreDSN        = "store.dsn"
+	keyStoreCluster    = "store.cluster"
 	keyRetentionDays   = "store.retention_days"
 	keyStoreBatchRows  = "store.batch_rows"
 	keyStoreBatchBytes = "store.batch_bytes"

@@ -98,6 +98,13 @@ func jsonOf(t *testing.T, v any) string {
 // query API holds the cluster-admin binding by admin (a finding the other
 // process made) and equals what one process makes of the whole log.
 func TestServeKafkaFactsCorrelateAcrossConsumers(t *testing.T) {
+	kafkaFactsAcrossConsumers(t, func() *serveEnv { return newServeEnv(t, "serve_kafka_facts") })
+}
+
+// kafkaFactsAcrossConsumers is the body of the test above, with the store
+// newEnv gives: one ClickHouse, or a cluster (TestClusterServeKafkaConsumers),
+// where the second kaudit enters through another shard's node.
+func kafkaFactsAcrossConsumers(t *testing.T, newEnv func() *serveEnv) {
 	lines := kafkatest.Lines(t, sample)
 	want := oneProcessIncident(t, lines)
 	if len(want.Links) == 0 || want.Links[0].From != "admin" || want.Links[0].Role != "cluster-admin" {
@@ -113,9 +120,12 @@ func TestServeKafkaFactsCorrelateAcrossConsumers(t *testing.T) {
 	// enough that a busy machine does not cost a member (and its split).
 	t.Setenv("KAUDIT_KAFKA_SESSION_TIMEOUT", "10s")
 	t.Setenv("KAUDIT_KAFKA_HEARTBEAT_INTERVAL", "200ms")
-	e := newServeEnv(t, "serve_kafka_facts")
+	e := newEnv()
 	first := e.start()
 	e.spoolDir = filepath.Join(e.dir, "spool-2") // one spool per kaudit
+	if e.cl != nil {
+		e.entry = len(e.cl.Nodes) / 2 // the first node of shard 2
+	}
 	second := e.start()
 	for _, p := range []*kauditProc{first, second} {
 		if !strings.Contains(p.logs.String(), "incidents correlated across consumers") {

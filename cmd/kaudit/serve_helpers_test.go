@@ -53,10 +53,15 @@ func TestServeChild(t *testing.T) {
 // serveEnv is what a serve test sets up: PKI, token files, a spool
 // directory, a ClickHouse server.
 type serveEnv struct {
-	t        *testing.T
-	pki      *webhooktest.PKI
-	dir      string
-	ch       *chtest.Server
+	t   *testing.T
+	pki *webhooktest.PKI
+	dir string
+	ch  *chtest.Server
+	// cl, instead of ch, is a ClickHouse cluster (store.cluster); each
+	// kaudit started enters it through Nodes[entry] (its DSN lists that
+	// node first).
+	cl       *chtest.Cluster
+	entry    int
 	db       string
 	spoolDir string
 	// spoolMax and maxBody set spool.max_bytes and webhook.max_body_bytes
@@ -88,6 +93,10 @@ func writeFile(t *testing.T, path, s string) {
 // config writes serve's configuration file.
 func (e *serveEnv) config() string {
 	spoolMax, maxBody := e.spoolMax, e.maxBody
+	store := "dsn: " + e.dsn()
+	if e.cl != nil {
+		store += "\n  cluster: " + e.cl.Name
+	}
 	if spoolMax == "" {
 		spoolMax = "1Gi"
 	}
@@ -106,17 +115,25 @@ api:
   listen: 127.0.0.1:0
   tokens_file: %s
 store:
-  dsn: %s
+  %s
 spool:
   dir: %s
   max_bytes: %s
 redact:
   key: serve-test-key
 `, maxBody, e.pki.ServerCert, e.pki.ServerKey, e.pki.CAFile, filepath.Join(e.dir, "webhook.tokens"), filepath.Join(e.dir, "api.tokens"),
-		e.ch.DSN(e.db), e.spoolDir, spoolMax) + e.extra
+		store, e.spoolDir, spoolMax) + e.extra
 	path := filepath.Join(e.dir, "kaudit.yaml")
 	writeFile(e.t, path, cfg)
 	return path
+}
+
+// dsn is store.dsn: the server's, or the cluster's entered at e.entry.
+func (e *serveEnv) dsn() string {
+	if e.cl != nil {
+		return e.cl.DSNFrom(e.entry, e.db)
+	}
+	return e.ch.DSN(e.db)
 }
 
 // kauditProc is a running `kaudit serve`.
@@ -324,9 +341,20 @@ func eventually(t *testing.T, limit time.Duration, what string, cond func() bool
 func (e *serveEnv) stored() (rows, identities int) {
 	e.t.Helper()
 	q := fmt.Sprintf("SELECT count(), uniqExact(audit_id, stage) FROM %s.events FINAL", e.db)
-	out, err := exec.Command("clickhouse-client", append(e.ch.ClientArgs(), "--query", q)...).CombinedOutput()
-	if err != nil {
-		e.t.Fatalf("clickhouse-client: %v: %s", err, out)
+	var out []byte
+	if e.cl != nil {
+		// Through the Distributed table, from a node that is up.
+		s, err := e.cl.Any().Query(q)
+		if err != nil {
+			e.t.Fatalf("cluster: %v", err)
+		}
+		out = []byte(s)
+	} else {
+		var err error
+		out, err = exec.Command("clickhouse-client", append(e.ch.ClientArgs(), "--query", q)...).CombinedOutput()
+		if err != nil {
+			e.t.Fatalf("clickhouse-client: %v: %s", err, out)
+		}
 	}
 	f := strings.Fields(string(out))
 	if len(f) != 2 {

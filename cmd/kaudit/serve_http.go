@@ -60,6 +60,12 @@ func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 			writePlain(w, http.StatusServiceUnavailable, "not ready: "+err.Error())
 			return
 		}
+		if sv.live != nil {
+			if spooling, n, b := sv.live.Spooling(); spooling {
+				writePlain(w, http.StatusOK, fmt.Sprintf("ok: the store does not take batches; they are spooled (%d batches, %d bytes pending)", n, b))
+				return
+			}
+		}
 		writePlain(w, http.StatusOK, "ok")
 	})
 	// Failed analyst tokens are throttled alike on the query API, the login

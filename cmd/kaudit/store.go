@@ -18,6 +18,7 @@ func (a *app) storeConfig(async bool) (clickhouse.Config, error) {
 	v := a.v
 	cfg := clickhouse.Config{
 		DSN:              v.GetString(keyStoreDSN),
+		Cluster:          v.GetString(keyStoreCluster),
 		RetentionDays:    v.GetInt(keyRetentionDays),
 		BatchRows:        v.GetInt(keyStoreBatchRows),
 		BatchBytes:       v.GetInt(keyStoreBatchBytes),

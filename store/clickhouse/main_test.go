@@ -25,6 +25,7 @@ func TestMain(m *testing.M) {
 	if err := s.Close(); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 	}
+	closeCluster()
 	os.Exit(code)
 }
 

@@ -12,7 +12,7 @@ import (
 // stopped half-way, are harmless: the work is done again and recorded once
 // (the table collapses duplicate records).
 func (s *Store) Migrate(ctx context.Context) error {
-	if err := s.execIdempotent(ctx, migrationsTable); err != nil {
+	if err := s.execSchema(ctx, migrationsTable); err != nil {
 		return fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
 	applied, err := s.AppliedMigrations(ctx)
@@ -28,7 +28,7 @@ func (s *Store) Migrate(ctx context.Context) error {
 			continue
 		}
 		for _, stmt := range m.statements {
-			if err := s.execIdempotent(ctx, stmt); err != nil {
+			if err := s.execSchema(ctx, stmt); err != nil {
 				return fmt.Errorf("migrate: version %d (%s): %w", m.version, m.name, err)
 			}
 		}

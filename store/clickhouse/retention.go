@@ -12,7 +12,8 @@ const retentionEvery = time.Hour
 
 // ApplyRetention drops, from every table, the daily partitions older than
 // RetentionDays before now: whole days go at once, without rewriting data
-// (ClickHouse 18.16.1 has no TTL). It returns the dropped partitions as
+// (ClickHouse 18.16.1 has no TTL); on a cluster, from every replica of
+// every shard (ON CLUSTER). It returns the dropped partitions as
 // "table/YYYYMMDD". Two processes doing it at once is harmless: dropping a
 // partition that is already gone is not an error.
 func (s *Store) ApplyRetention(ctx context.Context, now time.Time) ([]string, error) {
@@ -34,7 +35,7 @@ func (s *Store) ApplyRetention(ctx context.Context, now time.Time) ([]string, er
 			if err != nil || day >= oldest {
 				continue
 			}
-			if err := s.conn.Exec(ctx, fmt.Sprintf("ALTER TABLE %s DROP PARTITION %d", table, day)); err != nil {
+			if err := s.dropPartition(ctx, table, day); err != nil {
 				return dropped, fmt.Errorf("retention: drop %s partition %d: %w", table, day, err)
 			}
 			dropped = append(dropped, fmt.Sprintf("%s/%d", table, day))
@@ -45,7 +46,8 @@ func (s *Store) ApplyRetention(ctx context.Context, now time.Time) ([]string, er
 
 // partitions lists a table's partitions that hold data.
 func (s *Store) partitions(ctx context.Context, table string) ([]string, error) {
-	rows, err := s.conn.Query(ctx, "SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active", s.db, table)
+	q, args := s.partitionsQuery(table)
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("retention: list partitions of %s: %w", table, err)
 	}

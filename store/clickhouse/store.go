@@ -27,8 +27,14 @@ import (
 // Config configures a Store. Zero values take the defaults below.
 type Config struct {
 	// DSN is clickhouse://[user[:password]@]host:port/database[?options]
-	// (clickhouse-go's form). The database is created when missing.
+	// (clickhouse-go's form; host:port,host:port,… for several nodes of a
+	// cluster, tried in order). The database is created when missing.
 	DSN string
+	// Cluster, when set, names the ClickHouse cluster (remote_servers) the
+	// store lives on: tables are Replicated on every shard behind
+	// Distributed ones, migrations and retention run ON CLUSTER, inserts
+	// are synchronous on every shard (see cluster.go).
+	Cluster string
 	// RetentionDays drops daily partitions older than that many days, at
 	// Open and then hourly; 0 keeps everything.
 	RetentionDays int
@@ -178,12 +184,17 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store DSN: %w", redactDSNError(err, cfg.DSN))
 	}
+	if cfg.Cluster != "" {
+		if err := setClusterOptions(cfg.Cluster, opts); err != nil {
+			return nil, err
+		}
+	}
 	db := opts.Auth.Database
 	if db == "" {
 		db = "default"
 	}
 	if db != "default" {
-		if err := createDatabase(ctx, *opts, db); err != nil {
+		if err := createDatabase(ctx, *opts, db, cfg.Cluster); err != nil {
 			return nil, err
 		}
 	}
@@ -200,12 +211,19 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		return nil, fmt.Errorf("connect to ClickHouse at %s: %w", strings.Join(opts.Addr, ","), err)
 	}
 	s := &Store{cfg: cfg, settings: cfg.querySettings(), conn: conn, db: db, stop: make(chan struct{})}
+	if cfg.Cluster != "" {
+		s.conn = failoverConn{conn}
+		if err := s.checkCluster(ctx); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
 	if err := s.Migrate(ctx); err != nil {
 		conn.Close()
 		return nil, err
 	}
 	if cfg.RetentionDays > 0 {
-		if _, err := s.ApplyRetention(ctx, time.Now()); err != nil {
+		if err := s.firstRetention(ctx); err != nil {
 			conn.Close()
 			return nil, err
 		}
@@ -217,8 +235,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 }
 
 // createDatabase connects without a database (the server refuses a session
-// in a database that does not exist) and creates it.
-func createDatabase(ctx context.Context, opts ch.Options, db string) error {
+// in a database that does not exist) and creates it, on every node of a
+// cluster unless the node it reached has it already.
+func createDatabase(ctx context.Context, opts ch.Options, db, cluster string) error {
 	opts.Auth.Database = ""
 	if opts.DialTimeout == 0 {
 		opts.DialTimeout = 5 * time.Second
@@ -228,7 +247,17 @@ func createDatabase(ctx context.Context, opts ch.Options, db string) error {
 		return fmt.Errorf("connect to ClickHouse: %w", err)
 	}
 	defer conn.Close()
-	if err := conn.Exec(ctx, "CREATE DATABASE IF NOT EXISTS "+quoteIdent(db)); err != nil {
+	if cluster != "" {
+		var n uint64
+		if err := conn.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = ?", db).Scan(&n); err != nil {
+			return fmt.Errorf("connect to ClickHouse: %w", err)
+		}
+		if n > 0 {
+			return nil
+		}
+		ctx = ddlContext(ctx)
+	}
+	if err := conn.Exec(ctx, createDatabaseStmt(db, cluster)); err != nil {
 		return fmt.Errorf("create database %s: %w", db, err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/clickhouse"
@@ -113,6 +114,13 @@ func BenchmarkTimeline10M(b *testing.B) {
 	_ = conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active").Scan(&parts)
 	b.Logf("events: %d rows in %d parts", rows, parts)
 
+	benchTimelineQueries(b, s, conn)
+}
+
+// benchTimelineQueries times the analyst's queries over the generated
+// events (benchGenerate), through s; conn picks an audit id to open.
+func benchTimelineQueries(b *testing.B, s *clickhouse.Store, conn driver.Conn) {
+	ctx := context.Background()
 	var someID string
 	if err := conn.QueryRow(ctx, "SELECT audit_id FROM events WHERE time_us > 1765000000000000 LIMIT 1").Scan(&someID); err != nil {
 		b.Fatal(err)
