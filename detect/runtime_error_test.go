@@ -3,11 +3,10 @@ package detect_test
 import (
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/rules"
+	"github.com/kaudit/kaudit/rules/ruletest"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
@@ -15,26 +14,7 @@ import (
 // subject name is a number) is reported, and costs no other rule its
 // finding: the cluster-admin binding is still found.
 func TestRuleRuntimeErrorCostsNoOtherFinding(t *testing.T) {
-	builtin, err := rulefile.LoadFS(rules.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := rulefile.LoadFS(fstest.MapFS{"site.yaml": {Data: []byte(`rules:
-- id: subject-name-prefix
-  title: subject names of a site's convention
-  technique_id: MS-TA9019
-  technique: Cluster-admin binding
-  tactic: Privilege Escalation
-  attack: [T1078.003]
-  severity: low
-  level: RequestResponse
-  match: {verbs: [create], resources: [clusterrolebindings]}
-  condition: 'any(get(object, "subjects") ?? [], {lower(get(#, "name")) startsWith "svc-"})'
-`)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rulefile.Merge(builtin, user)
+	set, err := ruletest.WithFailingRule(rules.FS)
 	if err != nil {
 		t.Fatal(err)
 	}

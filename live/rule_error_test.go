@@ -6,18 +6,17 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-	"testing/fstest"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
-	"github.com/kaudit/kaudit/detect/rulefile"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/pipeline"
 	"github.com/kaudit/kaudit/redact"
 	"github.com/kaudit/kaudit/rules"
+	"github.com/kaudit/kaudit/rules/ruletest"
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/memory"
 )
@@ -25,26 +24,7 @@ import (
 // A rule failing at run time is counted and logged, naming the rule; the
 // batch is stored all the same, with the other rules' findings.
 func TestRuleRuntimeErrorCountedAndLogged(t *testing.T) {
-	builtin, err := rulefile.LoadFS(rules.FS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, err := rulefile.LoadFS(fstest.MapFS{"site.yaml": {Data: []byte(`rules:
-- id: subject-name-prefix
-  title: subject names of a site's convention
-  technique_id: MS-TA9019
-  technique: Cluster-admin binding
-  tactic: Privilege Escalation
-  attack: [T1078.003]
-  severity: low
-  level: RequestResponse
-  match: {verbs: [create], resources: [clusterrolebindings]}
-  condition: 'any(get(object, "subjects") ?? [], {lower(get(#, "name")) startsWith "svc-"})'
-`)}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := rulefile.Merge(builtin, user)
+	set, err := ruletest.WithFailingRule(rules.FS)
 	if err != nil {
 		t.Fatal(err)
 	}
