@@ -64,6 +64,8 @@ type serveEnv struct {
 	spoolMax, maxBody string
 	// extra is YAML appended to the configuration (notify: ...).
 	extra string
+	// spoolExtra is YAML added to the spool section (flush_interval: 1h).
+	spoolExtra string
 	// env is added to the child's environment (GOMEMLIMIT).
 	env []string
 }
@@ -110,10 +112,10 @@ store:
 spool:
   dir: %s
   max_bytes: %s
-redact:
+%sredact:
   key: serve-test-key
 `, maxBody, e.pki.ServerCert, e.pki.ServerKey, e.pki.CAFile, filepath.Join(e.dir, "webhook.tokens"), filepath.Join(e.dir, "api.tokens"),
-		e.ch.DSN(e.db), e.spoolDir, spoolMax) + e.extra
+		e.ch.DSN(e.db), e.spoolDir, spoolMax, e.spoolExtra) + e.extra
 	path := filepath.Join(e.dir, "kaudit.yaml")
 	writeFile(e.t, path, cfg)
 	return path
