@@ -44,3 +44,35 @@ func BenchmarkLooksLikeCredential(b *testing.B) {
 		isCredentialKey("resourceVersion")
 	}
 }
+
+// foldWords finds, in one pass, each word containsFold finds.
+func TestFoldWordsAgreesWithContainsFold(t *testing.T) {
+	parts := []string{"authorization", "AUTHORIZATION", "Bearer", "bearer", "BASIC", "basic", "passw", "PassW", "secret", "token", "KEY",
+		"key", "credential", "Credential", "x", " ", "=", ":", "auth", "bear", "bas", "pass", "secre", "tok", "ke", "cred", "é", "\x00"}
+	rng := rand.New(rand.NewSource(17))
+	for i := 0; i < 20000; i++ {
+		var b strings.Builder
+		for j := rng.Intn(5); j >= 0; j-- {
+			b.WriteString(parts[rng.Intn(len(parts))])
+		}
+		s := b.String()
+		want := 0
+		if containsFold(s, "authorization") {
+			want |= wordAuthorization
+		}
+		if containsFold(s, "bearer") {
+			want |= wordBearer
+		}
+		if containsFold(s, "basic") {
+			want |= wordBasic
+		}
+		for _, w := range []string{"passw", "secret", "token", "key", "credential"} {
+			if containsFold(s, w) {
+				want |= wordKeyValue
+			}
+		}
+		if got := foldWords(s); got != want {
+			t.Fatalf("foldWords(%q) = %b, containsFold says %b", s, got, want)
+		}
+	}
+}
