@@ -204,7 +204,8 @@ func insertCopy(ctx context.Context, conn ch.Conn, table string, rows []store.Ro
 // query on events alone (PREWHERE on its narrow columns, every partition
 // pruned by its min/max index where a window is given), over the events of
 // BenchmarkTimeline10M (KAUDIT_BENCH_EVENTS, default 10 million, generated
-// when missing).
+// when missing): the first step of a page (its audit ids), then whole
+// pages (their entries too).
 func BenchmarkCopyQueries(b *testing.B) {
 	ctx := context.Background()
 	conn, someID := benchData(b)
@@ -225,6 +226,8 @@ func BenchmarkCopyQueries(b *testing.B) {
 	for _, q := range []struct{ name, sql string }{
 		{"object/events_by_object", "SELECT time_us, audit_id FROM events_by_object WHERE resource = 'pods' AND namespace = 'ns-5' AND name = 'obj-1005'" + page},
 		{"object/events", "SELECT time_us, audit_id FROM events PREWHERE resource = 'pods' AND namespace = 'ns-5' AND name = 'obj-1005'" + page},
+		{"object/events-name-first", "SELECT time_us, audit_id FROM events PREWHERE name = 'obj-1005' WHERE resource = 'pods' AND namespace = 'ns-5'" + page},
+		{"object/events-last-day", "SELECT time_us, audit_id FROM events PREWHERE name = 'obj-1005' WHERE resource = 'pods' AND namespace = 'ns-5' AND ts >= toDateTime('2025-12-20 00:00:00')" + page},
 		{"source-ip/events_by_source", "SELECT time_us, audit_id FROM events_by_source WHERE source_ip = '10.0.1.1'" + page},
 		{"source-ip/events", "SELECT time_us, audit_id FROM events PREWHERE has(source_ips, '10.0.1.1')" + page},
 		{"audit-id/event_index", "SELECT user, time_us FROM event_index WHERE audit_id = '" + someID + "' LIMIT 1"},
@@ -237,19 +240,80 @@ func BenchmarkCopyQueries(b *testing.B) {
 		b.Run(q.name, func(b *testing.B) {
 			var got int
 			for b.Loop() {
-				rows, err := conn.Query(ctx, q.sql)
-				if err != nil {
-					b.Fatal(err)
-				}
-				got = 0
-				for rows.Next() {
-					got++
-				}
-				rows.Close()
+				got = countRows(b, conn, q.sql)
 			}
 			b.ReportMetric(float64(got), "rows")
 		})
 	}
+	// A whole page as Store.timeline reads it: the first step above, then
+	// the entries of those requests. From a copy they are contiguous; from
+	// events they are spread over a granule each, read whole.
+	for _, p := range []struct{ name, table, pre, cond string }{
+		{"object-page/events_by_object", "events_by_object", "", "resource = 'pods' AND namespace = 'ns-5' AND name = 'obj-1005'"},
+		{"object-page/events", "events", "name = 'obj-1005'", "resource = 'pods' AND namespace = 'ns-5'"},
+		{"source-ip-page/events_by_source", "events_by_source", "", "source_ip = '10.0.1.1'"},
+		{"source-ip-page/events", "events", "has(source_ips, '10.0.1.1')", "1"},
+	} {
+		b.Run(p.name, func(b *testing.B) {
+			var got int
+			for b.Loop() {
+				got = readPage(b, conn, p.table, p.pre, p.cond)
+			}
+			b.ReportMetric(float64(got), "entries")
+		})
+	}
+}
+
+func countRows(b *testing.B, conn ch.Conn, sql string) int {
+	rows, err := conn.Query(context.Background(), sql)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		n++
+	}
+	return n
+}
+
+// readPage reads a page of 1000 entries in Store.timeline's two steps.
+func readPage(b *testing.B, conn ch.Conn, table, pre, cond string) int {
+	ctx := context.Background()
+	from := table
+	if pre != "" {
+		from += " PREWHERE " + pre
+	}
+	rows, err := conn.Query(ctx, "SELECT time_us, audit_id FROM "+from+" WHERE "+cond+" ORDER BY time_us, audit_id LIMIT 1000")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var ids []string
+	var lo, hi int64
+	for rows.Next() {
+		var t int64
+		var id string
+		if err := rows.Scan(&t, &id); err != nil {
+			b.Fatal(err)
+		}
+		if len(ids) == 0 {
+			lo = t
+		}
+		hi = t
+		ids = append(ids, "'"+id+"'")
+	}
+	rows.Close()
+	if len(ids) == 0 {
+		return 0
+	}
+	// Every column of a timeline entry, as Store.timeline reads them.
+	var sel []string
+	for _, c := range strings.Split("stage, user, groups, impersonated_user, source_ips, user_agent, verb, api_group, resource, subresource, namespace, name, code, request_uri, decision, location", ", ") {
+		sel = append(sel, "argMax("+c+", version)")
+	}
+	return countRows(b, conn, fmt.Sprintf("SELECT audit_id, argMax(time_us, version) AS t, %s"+
+		" FROM %s WHERE %s AND audit_id IN (%s) AND ts >= toDateTime(%d) AND ts <= toDateTime(%d) GROUP BY audit_id ORDER BY t, audit_id",
+		strings.Join(sel, ", "), from, cond, strings.Join(ids, ","), lo/1e6, hi/1e6+1))
 }
 
 // fillCopy creates a copy table of migrations 1-3 and fills it from events.
