@@ -232,7 +232,12 @@ func (a *Acceptor) spoolBatch(recs []ingest.Record, findings []detect.Finding) e
 
 // appendSpool appends one entry of n events, noting a full spool.
 func (a *Acceptor) appendSpool(data []byte, n int) error {
-	if err := a.cfg.Spool.Append(data); err != nil {
+	return a.appendSpoolWith(n, func() error { return a.cfg.Spool.Append(data) })
+}
+
+// appendSpoolWith runs an append of n events, noting a full spool.
+func (a *Acceptor) appendSpoolWith(n int, appendEntry func() error) error {
+	if err := appendEntry(); err != nil {
 		var full *spool.FullError
 		if errors.As(err, &full) {
 			a.m.SpoolFull.Inc()

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 	"unsafe"
 
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/store"
 )
 
@@ -35,14 +37,26 @@ var rowMagic = []byte("KRW1")
 // isRowEntry tells a row entry from a JSON one.
 func isRowEntry(data []byte) bool { return bytes.HasPrefix(data, rowMagic) }
 
-// encodeRows renders a judged batch as a row entry.
-func encodeRows(recs []ingest.Record, findings []detect.Finding) ([]byte, int, error) {
-	buf := make([]byte, 0, 1600*len(recs)+64) // events average 1.3 KB
+// entryBufs are the buffers row entries are rendered into, reused once the
+// spool wrote them: a webhook batch makes an entry of half a megabyte.
+var entryBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// encodeRows renders a judged batch as a row entry after spool.Headroom
+// bytes of room for its frame, in a buffer of entryBufs: release it once
+// the spool has the entry.
+func encodeRows(recs []ingest.Record, findings []detect.Finding) (entry *[]byte, n int, err error) {
+	entry = entryBufs.Get().(*[]byte)
+	buf := append((*entry)[:0], make([]byte, spool.Headroom)...)
+	if need := len(buf) + 1600*len(recs) + 64; cap(buf) < need { // events average 1.3 KB
+		buf = append(make([]byte, 0, need), buf...)
+	}
+	defer func() { *entry = buf }()
 	buf = append(buf, rowMagic...)
 	buf = binary.AppendUvarint(buf, uint64(len(recs)))
 	for i := range recs {
 		r, err := store.RowOf(&recs[i])
 		if err != nil {
+			releaseEntry(entry)
 			return nil, 0, err
 		}
 		buf = appendRow(buf, &r)
@@ -51,11 +65,20 @@ func encodeRows(recs []ingest.Record, findings []detect.Finding) ([]byte, int, e
 	if len(findings) > 0 {
 		var err error
 		if fj, err = json.Marshal(findings); err != nil {
+			releaseEntry(entry)
 			return nil, 0, fmt.Errorf("marshal findings: %w", err)
 		}
 	}
 	buf = appendBytes(buf, fj)
-	return buf, len(recs), nil
+	return entry, len(recs), nil
+}
+
+// releaseEntry returns an entry's buffer for reuse; a very large one is
+// let go, so that one huge batch does not stay in memory.
+func releaseEntry(entry *[]byte) {
+	if cap(*entry) <= 8<<20 {
+		entryBufs.Put(entry)
+	}
 }
 
 func appendRow(buf []byte, r *store.Row) []byte {

@@ -60,11 +60,13 @@ func (a *Acceptor) setFlush() error {
 // the fsync of its commit round is the acknowledgement. The flusher is
 // woken only once a flush is due by size.
 func (a *Acceptor) spoolRows(recs []ingest.Record, findings []detect.Finding) error {
-	data, n, err := encodeRows(recs, findings)
+	entry, n, err := encodeRows(recs, findings)
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	if err := a.appendSpool(data, n); err != nil {
+	err = a.appendSpoolWith(n, func() error { return a.cfg.Spool.AppendReserved(*entry) })
+	releaseEntry(entry) // the spool copied it
+	if err != nil {
 		return err
 	}
 	if _, pending := a.cfg.Spool.Stats(); pending >= a.cfg.FlushBytes {

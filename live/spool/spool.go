@@ -167,6 +167,25 @@ func (s *Spool) Append(entries ...[]byte) error {
 	return s.groupCommit(framed)
 }
 
+// Headroom is the room AppendReserved wants before each payload: the
+// checksum frame is written there instead of copying the payload into a
+// framed buffer of its own (an entry is a whole webhook batch, half a
+// megabyte).
+const Headroom = frameHeader
+
+// AppendReserved is Append for entries whose first Headroom bytes are
+// room for the frame: it fills them, and keeps no reference to the entries
+// once it returns, so that the caller may reuse them.
+func (s *Spool) AppendReserved(entries ...[]byte) error {
+	for _, e := range entries {
+		if len(e) < frameHeader {
+			return fmt.Errorf("spool: entry of %d bytes has no room for its frame", len(e))
+		}
+		frameInPlace(e)
+	}
+	return s.groupCommit(entries)
+}
+
 // Peek returns the oldest pending entry and its index; ok is false when
 // nothing is pending. An entry that fails its checksum is a *CorruptError
 // (Ack skips it).
