@@ -26,12 +26,15 @@ import (
 const DefaultFlushInterval = 2 * time.Second
 
 // DefaultFlushBytes is spool.flush_bytes when unset: a flush starts once
-// that much waits, and takes at most that much (about 50,000 events), which
-// bounds the flusher's memory.
-const DefaultFlushBytes = 64 << 20
+// that much waits, and takes at most that much (about 25,000 events, a
+// second and a half of 15,000 events/s), which bounds the flusher's memory:
+// the entries, their rows and the driver's blocks came to about three
+// times this much of live heap under load (heap profile of
+// cmd/kaudit-load/bench.sh --profile).
+const DefaultFlushBytes = 32 << 20
 
 // flushMaxEntries bounds the entries of one flush (webhook batches of 400
-// events make a 64 MiB flush about 130 entries).
+// events make a 32 MiB flush about 65 entries).
 const flushMaxEntries = 4096
 
 // setFlush checks the write-ahead settings.

@@ -31,7 +31,6 @@ KPID=
 cleanup() {
   [ -n "${KPID:-}" ] && kill "$KPID" 2>/dev/null && wait "$KPID" 2>/dev/null
   ch_stop
-  [ -d "$WORK/prev-src" ] && git worktree remove --force "$WORK/prev-src" 2>/dev/null
   rm -rf "$WORK"
   echo "logs in $LOGS"
 }
@@ -41,8 +40,10 @@ trap cleanup EXIT
 mkdir -p "$WORK/cur" && go build -o "$WORK/cur/kaudit" ./cmd/kaudit
 go build -o "$WORK/kaudit-load" ./cmd/kaudit-load
 if [ -n "$REV" ]; then
-  git worktree add --detach "$WORK/prev-src" "$REV" >/dev/null
-  mkdir -p "$WORK/prev" && (cd "$WORK/prev-src" && go build -o "$WORK/prev/kaudit" ./cmd/kaudit)
+  # An export of the revision, not a worktree: nothing is registered in
+  # the repository.
+  mkdir -p "$WORK/prev-src" "$WORK/prev" && git archive "$REV" | tar -x -C "$WORK/prev-src"
+  (cd "$WORK/prev-src" && go build -o "$WORK/prev/kaudit" ./cmd/kaudit)
 fi
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$WORK/tls.key" -out "$WORK/tls.crt" \
   -days 1 -subj /CN=kaudit -addext subjectAltName=IP:127.0.0.1 2>/dev/null
@@ -70,7 +71,7 @@ run() {
     --duration "$DURATION" --pid "$KPID" --clickhouse-pid "$CH_PID" "${popts[@]}" | tee "$WORK/$label.out"
   if [ -n "$pp" ] && [ -s "$LOGS/kaudit.cpu.pprof" ]; then
     go tool pprof -top -nodecount=40 "$bin" "$LOGS/kaudit.cpu.pprof" 2>/dev/null > "$LOGS/kaudit.cpu.top" || true
-    echo "CPU profile: $LOGS/kaudit.cpu.pprof (go tool pprof -http=: $bin $LOGS/kaudit.cpu.pprof); top in $LOGS/kaudit.cpu.top"
+    echo "CPU profile: $LOGS/kaudit.cpu.pprof (go tool pprof -http=: $bin $LOGS/kaudit.cpu.pprof); top in $LOGS/kaudit.cpu.top; heap at the end: $LOGS/kaudit.cpu.heap.pprof"
   fi
   # The write-ahead path flushes every few seconds: let the last flush land.
   for _ in $(seq 120); do

@@ -57,6 +57,7 @@ func main() {
 	cpuPids = map[string]int{"kaudit": *pid, "clickhouse": *chPid, "load": os.Getpid()}
 	if *profURL != "" {
 		go takeProfile(*profURL, *profOut, *duration)
+		defer takeHeap(strings.TrimSuffix(*profURL, "/profile")+"/heap", strings.TrimSuffix(*profOut, ".pprof")+".heap.pprof")
 	}
 	if *token == "" {
 		*token = os.Getenv("KAUDIT_LOAD_TOKEN")

@@ -34,6 +34,24 @@ func takeProfile(url, out string, duration time.Duration) {
 	}
 }
 
+// takeHeap fetches the heap profile at the end of the run (what kaudit
+// holds under load: its RSS in the RESULT line).
+func takeHeap(url, out string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kaudit-load: heap profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "kaudit-load: heap profile:", err)
+		return
+	}
+	defer f.Close()
+	_, _ = io.Copy(f, resp.Body)
+}
+
 // loadAvg is the machine's load average (1, 5, 15 minutes), printed beside
 // every figure: the machine is shared, and throughput follows its load.
 func loadAvg() string {
