@@ -1,7 +1,8 @@
-// Package spool is kaudit's local write-ahead log: when the store cannot take
-// a batch, the batch is appended here and fsynced before the apiserver gets
-// its 2xx, and a background worker drains it into the store once the store
-// is back. The on-disk format is github.com/tidwall/wal's (segment files of
+// Package spool is kaudit's local write-ahead log: every batch (or, with
+// spool.ack_from_spool false, every batch the store cannot take) is
+// appended here and fsynced before the apiserver gets its 2xx, concurrent
+// appends sharing one write and one fsync (commit.go), and a background
+// worker moves it into the store. The on-disk format is github.com/tidwall/wal's (segment files of
 // length-prefixed entries); this package adds a size limit, the bookkeeping
 // of what is still pending, and recovery of a torn tail.
 //
