@@ -36,6 +36,7 @@ import (
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/live/spool"
 	"github.com/kaudit/kaudit/pipeline"
+	"github.com/kaudit/kaudit/store"
 )
 
 // DefaultStoreTimeout bounds one store write of a live batch. Past it the
@@ -66,6 +67,20 @@ type Config struct {
 	After BatchWriter
 	// StoreTimeout bounds one store write (DefaultStoreTimeout when zero).
 	StoreTimeout time.Duration
+	// AckFromSpool makes the spool the write-ahead log of every batch
+	// (issue 17): Accept returns once the batch is fsynced to the spool,
+	// in a group commit with the batches arriving beside it, and one
+	// flusher moves the spool into the store in large writes, once the
+	// oldest entry is FlushInterval old or FlushBytes wait. Store must be a
+	// store.RowWriter: the spool holds rendered rows. Without it a batch
+	// goes to the store first and to the spool only when the store cannot
+	// take it.
+	AckFromSpool bool
+	// FlushInterval (DefaultFlushInterval when zero) bounds how stale the
+	// store is behind what was acknowledged; FlushBytes
+	// (DefaultFlushBytes when zero) bounds one flush, and its memory.
+	FlushInterval time.Duration
+	FlushBytes    int64
 	// Metrics counts what the acceptor does (nil: not counted).
 	Metrics *Metrics
 	// Logger (nil: slog.Default()).
@@ -78,6 +93,11 @@ type Acceptor struct {
 	cfg Config
 	log *slog.Logger
 	m   *Metrics
+	// wal is Config.AckFromSpool, in effect (wal.go).
+	wal bool
+	// rows is Store as a RowWriter, when it is one: it drains row
+	// entries, whichever path spooled them.
+	rows store.RowWriter
 	// storeDown is set after a failed store write and cleared by the
 	// drainer's first success: meanwhile batches go straight to the spool
 	// instead of each waiting for the store to time out.
@@ -117,6 +137,9 @@ func New(cfg Config) (*Acceptor, error) {
 	}
 	a := &Acceptor{cfg: cfg, log: cfg.Logger, m: cfg.Metrics,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), drained: make(chan struct{})}
+	if err := a.setFlush(); err != nil {
+		return nil, err
+	}
 	if cfg.Spool == nil {
 		close(a.drained)
 		return a, nil
@@ -142,7 +165,7 @@ func (a *Acceptor) Accept(ctx context.Context, b ingest.Batch) error {
 	if len(b.Records) == 0 && len(b.Bad) == 0 {
 		return nil
 	}
-	if a.storeDown.Load() && a.spoolFull.Load() {
+	if (a.wal || a.storeDown.Load()) && a.spoolFull.Load() {
 		_, pending := a.cfg.Spool.Stats()
 		a.m.SpoolFull.Inc()
 		return &spool.FullError{Pending: pending, Max: a.cfg.Spool.Max(), Wait: 5 * time.Second}
@@ -175,6 +198,9 @@ func (a *Acceptor) persist(ctx context.Context, recs []ingest.Record, findings [
 	if a.cfg.Store == nil {
 		return nil
 	}
+	if a.wal {
+		return a.spoolRows(recs, findings)
+	}
 	if !a.storeDown.Load() {
 		err := a.storeWrite(ctx, a.cfg.StoreTimeout, recs, findings)
 		if err == nil {
@@ -197,33 +223,56 @@ func (a *Acceptor) spoolBatch(recs []ingest.Record, findings []detect.Finding) e
 	if err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	if err := a.cfg.Spool.Append(data); err != nil {
-		var full *spool.FullError
-		if errors.As(err, &full) {
-			a.m.SpoolFull.Inc()
-			if !a.spoolFull.Swap(true) {
-				a.log.Warn("spool full: refusing batches until the store is back", "pending_bytes", full.Pending, "max_bytes", full.Max)
-			}
-		}
+	if err := a.appendSpool(data, len(recs)); err != nil {
 		return err
 	}
-	a.spoolFull.Store(false)
-	a.m.Spooled.Add(float64(len(recs)))
 	a.kick()
 	return nil
 }
 
+// appendSpool appends one entry of n events, noting a full spool.
+func (a *Acceptor) appendSpool(data []byte, n int) error {
+	return a.appendSpoolWith(n, func() error { return a.cfg.Spool.Append(data) })
+}
+
+// appendSpoolWith runs an append of n events, noting a full spool.
+func (a *Acceptor) appendSpoolWith(n int, appendEntry func() error) error {
+	if err := appendEntry(); err != nil {
+		var full *spool.FullError
+		if errors.As(err, &full) {
+			a.m.SpoolFull.Inc()
+			if !a.spoolFull.Swap(true) {
+				a.log.Warn("spool full: refusing batches until the store takes some", "pending_bytes", full.Pending, "max_bytes", full.Max)
+			}
+		}
+		return err
+	}
+	if !a.wal {
+		// On the write-ahead path only the flusher clears it, by making
+		// room: a small batch squeezing in is no sign of room for the next.
+		a.spoolFull.Store(false)
+	}
+	a.m.Spooled.Add(float64(n))
+	return nil
+}
+
 func (a *Acceptor) storeWrite(ctx context.Context, timeout time.Duration, recs []ingest.Record, findings []detect.Finding) error {
+	return a.timedWrite(ctx, timeout, len(recs), func(ctx context.Context) error { return a.cfg.Store.Write(ctx, recs, findings) })
+}
+
+// timedWrite runs one store write of n events within timeout, timing and
+// counting it.
+func (a *Acceptor) timedWrite(ctx context.Context, timeout time.Duration, n int, write func(context.Context) error) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	t0 := time.Now()
-	err := a.cfg.Store.Write(ctx, recs, findings)
+	err := write(ctx)
 	a.m.StoreWrite.Observe(time.Since(t0).Seconds())
 	if err != nil {
 		a.m.StoreErrors.Inc()
 		return err
 	}
-	a.m.Stored.Add(float64(len(recs)))
+	a.m.Stored.Add(float64(n))
 	return nil
 }
 
@@ -240,10 +289,13 @@ func (a *Acceptor) Ready() error {
 	if a.closed.Load() {
 		return ErrClosed
 	}
-	if !a.storeDown.Load() || !a.spoolFull.Load() {
+	if !a.spoolFull.Load() || !a.wal && !a.storeDown.Load() {
 		return nil
 	}
 	n, pending := a.cfg.Spool.Stats()
+	if a.wal {
+		return fmt.Errorf("spool full (%d batches, %d bytes pending)", n, pending)
+	}
 	return fmt.Errorf("store down and spool full (%d batches, %d bytes pending)", n, pending)
 }
 
@@ -259,7 +311,9 @@ func (a *Acceptor) Spooling() (spooling bool, batches int, bytes int64) {
 }
 
 // Close refuses new batches, waits for those in flight to be durable (or
-// for ctx), and stops the drainer. What is spooled stays for the next run.
+// for ctx), and stops the drainer; on the write-ahead path it then writes
+// what the spool holds while ctx lasts. What is spooled stays for the next
+// run.
 func (a *Acceptor) Close(ctx context.Context) error {
 	a.closed.Store(true)
 	done := make(chan struct{})
@@ -272,5 +326,8 @@ func (a *Acceptor) Close(ctx context.Context) error {
 	}
 	a.once.Do(func() { close(a.stop) })
 	<-a.drained
+	if a.cfg.Spool != nil {
+		a.flushRemaining(ctx)
+	}
 	return err
 }

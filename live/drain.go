@@ -13,6 +13,7 @@ import (
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/live/spool"
+	"github.com/kaudit/kaudit/store"
 )
 
 // drainIdle is how often an idle drainer looks at the spool even without
@@ -28,14 +29,21 @@ func drainBackoff() *backoff.ExponentialBackOff {
 	return b
 }
 
-// drainLoop moves spooled entries into the store, oldest first, one at a
-// time, and removes each from the spool only after the store took it. A
-// crash between the two writes it again on restart; the store collapses the
-// duplicate ((auditID, stage) is an event's identity).
+// drainLoop moves spooled entries into the store, oldest first, and removes
+// them from the spool only after the store took them. A crash between the
+// two writes them again on restart; the store collapses the duplicates
+// ((auditID, stage) is an event's identity). On the write-ahead path it is
+// the flusher, and waits until a flush is due (flushWait).
 func (a *Acceptor) drainLoop() {
 	defer close(a.drained)
 	retry := drainBackoff()
 	for {
+		if wait := a.flushWait(); wait > 0 {
+			if !a.pause(wait) {
+				return
+			}
+			continue
+		}
 		progressed, err := a.drainOne()
 		switch {
 		case err != nil:
@@ -51,18 +59,21 @@ func (a *Acceptor) drainLoop() {
 				return
 			default:
 			}
-		default:
-			t := time.NewTimer(drainIdle)
-			select {
-			case <-a.stop:
-				t.Stop()
-				return
-			case <-a.wake:
-			case <-t.C:
-			}
-			t.Stop()
 		}
 	}
+}
+
+// pause waits for d, a wake-up or the stop; false means stop.
+func (a *Acceptor) pause(d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-a.stop:
+		return false
+	case <-a.wake:
+	case <-t.C:
+	}
+	return true
 }
 
 func (a *Acceptor) sleep(d time.Duration) bool {
@@ -102,7 +113,7 @@ func (a *Acceptor) setAside(idx uint64, data []byte, kind string, why error) err
 // drainOne stores the oldest spooled entries in one write. progressed is
 // false when the spool is empty.
 func (a *Acceptor) drainOne() (progressed bool, err error) {
-	first, entries, err := a.cfg.Spool.PeekN(drainMaxEntries, drainMaxBytes)
+	first, entries, err := a.cfg.Spool.PeekN(a.drainLimits())
 	var corrupt *spool.CorruptError
 	if errors.As(err, &corrupt) {
 		// Changed on disk since it was written: never store it as it
@@ -113,27 +124,14 @@ func (a *Acceptor) drainOne() (progressed bool, err error) {
 	if err != nil || len(entries) == 0 {
 		return false, err
 	}
-	var recs []ingest.Record
-	var findings []detect.Finding
-	n := 0 // entries decoded, stored together
-	for i, data := range entries {
-		idx := first + uint64(i)
-		r, f, err := decodeEntry(data)
-		if err != nil {
-			if i > 0 {
-				break // store the readable ones before it first
-			}
-			// An entry this binary cannot read would block the spool for
-			// good: keep it aside for a person, and go on.
-			return true, a.setAside(idx, data, "unreadable", err)
-		}
-		recs = append(recs, r...)
-		findings = append(findings, f...)
-		n++
+	var n, events int // entries decoded and stored together, their events
+	if isRowEntry(entries[0]) && a.rows != nil {
+		n, events, err = a.drainRows(first, entries)
+	} else {
+		n, events, err = a.drainRecords(first, entries)
 	}
-	if err := a.storeWrite(context.Background(), drainTimeout, recs, findings); err != nil {
-		a.storeDown.Store(true)
-		return false, err
+	if err != nil || n == 0 {
+		return n == 0 && err == nil, err
 	}
 	if err := a.cfg.Spool.Ack(first + uint64(n) - 1); err != nil {
 		return false, err
@@ -142,9 +140,66 @@ func (a *Acceptor) drainOne() (progressed bool, err error) {
 	if a.storeDown.Swap(false) {
 		a.log.Info("store is back: writing batches to it again, draining the spool")
 	}
-	a.m.Drained.Add(float64(len(recs)))
-	if left, _ := a.cfg.Spool.Stats(); left == 0 {
+	a.m.Drained.Add(float64(events))
+	if left, _ := a.cfg.Spool.Stats(); left == 0 && !a.wal {
 		a.log.Info("spool drained")
 	}
 	return true, nil
+}
+
+// drainRecords stores the leading JSON entries (codec.go) in one Write.
+// n is 0 when the first was set aside.
+func (a *Acceptor) drainRecords(first uint64, entries [][]byte) (n, events int, err error) {
+	var recs []ingest.Record
+	var findings []detect.Finding
+	for i, data := range entries {
+		if isRowEntry(data) && i > 0 {
+			break
+		}
+		r, f, err := decodeEntry(data)
+		if err != nil {
+			if i > 0 {
+				break // store the readable ones before it first
+			}
+			// An entry this binary cannot read would block the spool for
+			// good: keep it aside for a person, and go on.
+			return 0, 0, a.setAside(first, data, "unreadable", err)
+		}
+		recs = append(recs, r...)
+		findings = append(findings, f...)
+		n++
+	}
+	if err := a.storeWrite(context.Background(), drainTimeout, recs, findings); err != nil {
+		a.storeDown.Store(true)
+		return 0, 0, err
+	}
+	return n, len(recs), nil
+}
+
+// drainRows stores the leading row entries (rowcodec.go) in one WriteRows.
+func (a *Acceptor) drainRows(first uint64, entries [][]byte) (n, events int, err error) {
+	var rows []store.Row
+	var findings []detect.Finding
+	for i, data := range entries {
+		if !isRowEntry(data) {
+			break
+		}
+		before := len(rows)
+		var f []detect.Finding
+		rows, f, err = decodeRows(data, rows)
+		if err != nil {
+			rows = rows[:before]
+			if i > 0 {
+				break
+			}
+			return 0, 0, a.setAside(first, data, "unreadable", err)
+		}
+		findings = append(findings, f...)
+		n++
+	}
+	if err := a.writeRows(context.Background(), rows, findings); err != nil {
+		a.storeDown.Store(true)
+		return 0, 0, err
+	}
+	return n, len(rows), nil
 }

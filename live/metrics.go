@@ -2,6 +2,7 @@ package live
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -50,7 +51,7 @@ func NewMetrics(reg, detections prometheus.Registerer, rules []string) *Metrics 
 			Name: "kaudit_events_stored_total", Help: "Audit events written to the store, directly or drained from the spool.",
 		}),
 		Spooled: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "kaudit_events_spooled_total", Help: "Audit events written (fsynced) to the local spool because the store could not take them.",
+			Name: "kaudit_events_spooled_total", Help: "Audit events written (fsynced) to the local spool: every event with spool.ack_from_spool, else those the store could not take.",
 		}),
 		Drained: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kaudit_events_drained_total", Help: "Audit events moved from the spool into the store.",
@@ -72,7 +73,7 @@ func NewMetrics(reg, detections prometheus.Registerer, rules []string) *Metrics 
 		}, []string{"rule"}),
 		StoreWrite: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "kaudit_store_write_seconds",
-			Help:    "Latency of store writes (one per webhook batch, or per drained group of spool entries).",
+			Help:    "Latency of store writes (one per flush of the spool, or per webhook batch without spool.ack_from_spool).",
 			Buckets: []float64{.005, .01, .025, .05, .1, .2, .3, .5, 1, 2, 5, 10},
 		}),
 	}
@@ -110,6 +111,15 @@ func (m *Metrics) watchSpool(sp *spool.Spool, storeDown *atomic.Bool) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kaudit_spool_max_bytes", Help: "The spool's limit (spool.max_bytes); at it, batches are refused with 429.",
 		}, func() float64 { return float64(sp.Max()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaudit_store_lag_seconds",
+			Help: "Age of the oldest acknowledged batch not yet in the store (0 when the spool is empty): how far queries lag behind ingest.",
+		}, func() float64 {
+			if at, ok := sp.Oldest(); ok {
+				return time.Since(at).Seconds()
+			}
+			return 0
+		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kaudit_store_up", Help: "1 when batches go to the store, 0 while they go to the spool.",
 		}, func() float64 {

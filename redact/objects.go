@@ -163,7 +163,7 @@ func (r *Redactor) walkObject(n *node, c objectContext, top bool) bool {
 		if done[v] {
 			continue
 		}
-		if v.kind == kindString && v.str != "" && !strings.HasPrefix(v.str, MarkerPrefix) && credentialKey.MatchString(m.key) {
+		if v.kind == kindString && v.str != "" && !strings.HasPrefix(v.str, MarkerPrefix) && isCredentialKey(m.key) {
 			m.val.setString(r.markerFor(v, false))
 			changed = true
 			continue

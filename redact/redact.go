@@ -41,10 +41,6 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // that conventionally hold credentials.
 var credentialName = regexp.MustCompile(`(?i)(passw(or)?d|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|auth|bearer|dsn|connection[_-]?string|cert[_-]?key)`)
 
-// LooksLikeCredential reports whether a variable or key name conventionally
-// holds a credential.
-func LooksLikeCredential(name string) bool { return credentialName.MatchString(name) }
-
 // Redactor replaces secrets with keyed hashes. It is safe for concurrent use.
 type Redactor struct {
 	key  []byte

@@ -17,7 +17,7 @@ var credentialParamSuffix = regexp.MustCompile(`(?i)(^|[_.-])(key|sig|signature|
 // credentialParam reports whether a query parameter's name says it holds a
 // credential: token, access_token, password, secret, key, api_key…
 func credentialParam(name string) bool {
-	return LooksLikeCredential(name) || credentialParamSuffix.MatchString(name)
+	return LooksLikeCredential(name) || isCredentialParamSuffix(name)
 }
 
 // redactURI redacts the request URI's query: the values of parameters whose

@@ -55,9 +55,13 @@ func (r *Redactor) scrub(s string) (string, bool) {
 		return s, false
 	}
 	changed := false
+	words := foldWords(s) // one pass for every word the checks below look for
 	apply := func(out string, ch bool) {
 		s = out
-		changed = changed || ch
+		if ch {
+			changed = true
+			words = foldWords(s) // judged on the text as it now reads
+		}
 	}
 	if strings.Contains(s, "PRIVATE KEY") {
 		apply(r.replace(s, pemPrivateKey, 0, nil))
@@ -68,17 +72,16 @@ func (r *Redactor) scrub(s string) (string, bool) {
 	if strings.Contains(s, "://") && strings.Contains(s, "@") {
 		apply(r.userinfo(s))
 	}
-	if containsFold(s, "authorization") {
+	if words&wordAuthorization != 0 {
 		apply(r.replace(s, authorization, 1, looksLikeToken))
 	}
-	if containsFold(s, "bearer") {
+	if words&wordBearer != 0 {
 		apply(r.replace(s, bearer, 1, looksLikeToken))
 	}
-	if containsFold(s, "basic") {
+	if words&wordBasic != 0 {
 		apply(r.replace(s, basic, 1, looksLikeBasic))
 	}
-	if strings.ContainsAny(s, "=:") && (containsFold(s, "passw") || containsFold(s, "secret") || containsFold(s, "token") ||
-		containsFold(s, "key") || containsFold(s, "credential")) {
+	if strings.ContainsAny(s, "=:") && words&wordKeyValue != 0 {
 		apply(r.replace(s, keyValue, 1, worthHiding))
 	}
 	if !changed && looksBase64(s) {
@@ -188,6 +191,77 @@ func looksBase64(s string) bool {
 		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/':
 		case c == '=' && i >= len(s)-2:
 		default:
+			return false
+		}
+	}
+	return true
+}
+
+// The words scrub looks for before it runs an expression, as bits of
+// foldWords.
+const (
+	wordAuthorization = 1 << iota
+	wordBearer
+	wordBasic
+	// wordKeyValue is any of passw, secret, token, key, credential.
+	wordKeyValue
+)
+
+// foldWords reports, as bits, which of scrub's words s contains, ignoring
+// ASCII case: what containsFold says for each, in one pass over s instead
+// of eight (scrub runs on every string of every body).
+func foldWords(s string) int {
+	m := 0
+	for i := 0; i < len(s); i++ {
+		switch s[i] | 0x20 {
+		case 'a':
+			if containsFoldAt(s, i, "authorization") {
+				m |= wordAuthorization
+			}
+		case 'b':
+			if containsFoldAt(s, i, "bearer") {
+				m |= wordBearer
+			}
+			if containsFoldAt(s, i, "basic") {
+				m |= wordBasic
+			}
+		case 'p':
+			if containsFoldAt(s, i, "passw") {
+				m |= wordKeyValue
+			}
+		case 's':
+			if containsFoldAt(s, i, "secret") {
+				m |= wordKeyValue
+			}
+		case 't':
+			if containsFoldAt(s, i, "token") {
+				m |= wordKeyValue
+			}
+		case 'k':
+			if containsFoldAt(s, i, "key") {
+				m |= wordKeyValue
+			}
+		case 'c':
+			if containsFoldAt(s, i, "credential") {
+				m |= wordKeyValue
+			}
+		}
+	}
+	return m
+}
+
+// containsFoldAt reports whether s holds the lower-case ASCII word w at i,
+// ignoring ASCII case.
+func containsFoldAt(s string, i int, w string) bool {
+	if len(s)-i < len(w) {
+		return false
+	}
+	for j := 0; j < len(w); j++ {
+		c := s[i+j]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != w[j] {
 			return false
 		}
 	}

@@ -43,8 +43,22 @@ func main() {
 	interval := flag.Duration("interval", 10*time.Second, "progress report interval")
 	pid := flag.Int("pid", 0, "pid of kaudit serve, to report its memory and CPU time")
 	chPid := flag.Int("clickhouse-pid", 0, "pid of clickhouse-server, to report its CPU time")
+	profURL := flag.String("profile-url", "", "pprof CPU profile URL of kaudit (debug.pprof_listen): a 30 s profile is taken half-way")
+	profOut := flag.String("profile-out", "kaudit.cpu.pprof", "where --profile-url's profile is written")
+	compare := flag.Bool("compare", false, "print a before/after table of the RESULT lines in the two files given as arguments, and exit")
 	flag.Parse()
-	cpuPids = map[string]int{"kaudit": *pid, "clickhouse": *chPid}
+	if *compare {
+		if err := compareResults(flag.Args()); err != nil {
+			fmt.Fprintln(os.Stderr, "kaudit-load:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	cpuPids = map[string]int{"kaudit": *pid, "clickhouse": *chPid, "load": os.Getpid()}
+	if *profURL != "" {
+		go takeProfile(*profURL, *profOut, *duration)
+		defer takeHeap(strings.TrimSuffix(*profURL, "/profile")+"/heap", strings.TrimSuffix(*profOut, ".pprof")+".heap.pprof")
+	}
 	if *token == "" {
 		*token = os.Getenv("KAUDIT_LOAD_TOKEN")
 	}
@@ -116,6 +130,9 @@ type load struct {
 	cpu0            map[string]time.Duration
 	start           time.Time
 	peakRSS         int64
+	// rssMin and rssMax are kaudit's RSS range after the first minute
+	// (warm-up): flat memory means a narrow range.
+	rssMin, rssMax int64
 }
 
 // send is one sender: it posts batches one after another until ctx ends,
@@ -157,6 +174,12 @@ func (l *load) progress() {
 	el := time.Since(l.start).Seconds()
 	rss, hwm := memory(l.pid)
 	l.peakRSS = max(l.peakRSS, hwm)
+	if el >= 60 && rss > 0 {
+		if l.rssMin == 0 || rss < l.rssMin {
+			l.rssMin = rss
+		}
+		l.rssMax = max(l.rssMax, rss)
+	}
 	line := fmt.Sprintf("t=%4.0fs acked=%d events (%.0f events/s) requests=%d", el, l.acked.Load(), float64(l.acked.Load())/el, l.requests.Load())
 	if l.pid > 0 {
 		line += fmt.Sprintf(" kaudit_rss=%dMiB peak=%dMiB", rss>>20, hwm>>20)
@@ -191,13 +214,16 @@ func (l *load) result() {
 		l.senders, l.batch, time.Since(l.start).Round(time.Second), acked, float64(acked)/el, strings.Join(parts, ","), p(0.5), p(0.99))
 	if l.pid > 0 {
 		fmt.Printf(" kaudit_peak_rss=%dMiB", l.peakRSS>>20)
+		if l.rssMax > 0 {
+			fmt.Printf(" kaudit_rss_after_1m=%d..%dMiB", l.rssMin>>20, l.rssMax>>20)
+		}
 	}
-	for _, name := range []string{"kaudit", "clickhouse"} {
+	for _, name := range []string{"kaudit", "clickhouse", "load"} {
 		if used := cpuTime(cpuPids[name]) - l.cpu0[name]; used > 0 && acked > 0 {
 			fmt.Printf(" %s_cpu=%.1fs (%.1fus/event)", name, used.Seconds(), float64(used.Microseconds())/float64(acked))
 		}
 	}
-	fmt.Println()
+	fmt.Printf(" loadavg=%s\n", loadAvg())
 }
 
 func post(ctx context.Context, c *http.Client, url, token string, body []byte) (int, error) {

@@ -65,6 +65,16 @@ const (
 
 	keySpoolDir      = "spool.dir"
 	keySpoolMaxBytes = "spool.max_bytes"
+	// The write-ahead path (issue 17): batches are acknowledged once in the
+	// spool, and one flusher moves the spool into the store in large
+	// inserts, after spool.flush_interval or once spool.flush_bytes wait.
+	keySpoolAckFromSpool  = "spool.ack_from_spool"
+	keySpoolFlushInterval = "spool.flush_interval"
+	keySpoolFlushBytes    = "spool.flush_bytes"
+
+	// keyDebugPprofListen serves net/http/pprof on a loopback address, for
+	// profiling serve under load (cmd/kaudit-load/bench.sh --profile).
+	keyDebugPprofListen = "debug.pprof_listen"
 
 	keyKafkaBrokers         = "kafka.brokers"
 	keyKafkaTopic           = "kafka.topic"

@@ -155,7 +155,8 @@ func (a *app) assemble(ctx context.Context, cfg *serveConfig, s *server) error {
 	if err != nil {
 		return err
 	}
-	lcfg := live.Config{Pipeline: s.pipeline, Store: s.store, Spool: sp, Logger: s.log}
+	lcfg := live.Config{Pipeline: s.pipeline, Store: s.store, Spool: sp, Logger: s.log,
+		AckFromSpool: cfg.ackFromSpool, FlushInterval: cfg.flushInterval, FlushBytes: cfg.flushBytes}
 	if sink != nil {
 		lcfg.After, s.incidents = sink, corr
 		s.closers = append(s.closers, func() error { return errors.Join(sink.Close(), corr.Close()) })

@@ -3,6 +3,7 @@ package main
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -33,6 +34,10 @@ type serveConfig struct {
 	storeDSN      string
 	spoolDir      string
 	spoolMax      int64
+	ackFromSpool  bool          // spool.ack_from_spool
+	flushInterval time.Duration // spool.flush_interval
+	flushBytes    int64         // spool.flush_bytes
+	pprofListen   string        // debug.pprof_listen
 	kafka         bool
 	notify        *notifyConfig // nil without notify.receivers
 	maxClockSkew  time.Duration // ingest.max_clock_skew
@@ -89,6 +94,9 @@ func (a *app) serveConfig() (*serveConfig, error) {
 		return nil, usageError("%s is set but %s is not: subjects restrict client certificates, which need a client CA", keyWebhookClientSubjects, keyWebhookTLSClientCA)
 	}
 	if err := c.checkDestination(v.GetString(keySpoolMaxBytes)); err != nil {
+		return nil, err
+	}
+	if err := c.walConfig(a); err != nil {
 		return nil, err
 	}
 	if c.notify, err = a.notifyConfig(); err != nil {
@@ -187,6 +195,44 @@ func (c *serveConfig) checkDestination(spoolMax string) error {
 	if c.spoolMax > 0 && c.spoolMax < c.maxBody {
 		return usageError("%s (%d) is smaller than %s (%d): the spool could not hold one batch", keySpoolMaxBytes, c.spoolMax, keyWebhookMaxBody, c.maxBody)
 	}
+	return nil
+}
+
+// walConfig reads the write-ahead settings (spool.ack_from_spool,
+// spool.flush_interval, spool.flush_bytes) and debug.pprof_listen.
+func (c *serveConfig) walConfig(a *app) error {
+	v := a.v
+	c.ackFromSpool = true
+	if v.IsSet(keySpoolAckFromSpool) {
+		c.ackFromSpool = v.GetBool(keySpoolAckFromSpool)
+	}
+	if c.flushInterval = v.GetDuration(keySpoolFlushInterval); c.flushInterval < 0 {
+		return usageError("%s must not be negative", keySpoolFlushInterval)
+	}
+	var err error
+	if c.flushBytes, err = byteSize(v.GetString(keySpoolFlushBytes), keySpoolFlushBytes); err != nil {
+		return err
+	}
+	if c.flushBytes > 0 && c.spoolMax > 0 && c.flushBytes > c.spoolMax {
+		return usageError("%s (%d) is larger than %s (%d): a flush would never start by size", keySpoolFlushBytes, c.flushBytes, keySpoolMaxBytes, c.spoolMax)
+	}
+	return c.pprofConfig(v.GetString(keyDebugPprofListen))
+}
+
+// pprofConfig accepts a loopback address only: profiles show the code's
+// hot paths and goroutine stacks, and the endpoint has no authentication.
+func (c *serveConfig) pprofConfig(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return usageError("%s %q: %v", keyDebugPprofListen, addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return usageError("%s %q: want a loopback address (127.0.0.1:PORT): profiles are served without authentication", keyDebugPprofListen, addr)
+	}
+	c.pprofListen = addr
 	return nil
 }
 

@@ -69,6 +69,8 @@ type serveEnv struct {
 	spoolMax, maxBody string
 	// extra is YAML appended to the configuration (notify: ...).
 	extra string
+	// spoolExtra is YAML added to the spool section (flush_interval: 1h).
+	spoolExtra string
 	// env is added to the child's environment (GOMEMLIMIT).
 	env []string
 }
@@ -119,10 +121,10 @@ store:
 spool:
   dir: %s
   max_bytes: %s
-redact:
+%sredact:
   key: serve-test-key
 `, maxBody, e.pki.ServerCert, e.pki.ServerKey, e.pki.CAFile, filepath.Join(e.dir, "webhook.tokens"), filepath.Join(e.dir, "api.tokens"),
-		store, e.spoolDir, spoolMax) + e.extra
+		store, e.spoolDir, spoolMax, e.spoolExtra) + e.extra
 	path := filepath.Join(e.dir, "kaudit.yaml")
 	writeFile(e.t, path, cfg)
 	return path

@@ -20,6 +20,7 @@ import (
 // the operational endpoints.
 type servers struct {
 	webhook, api *http.Server
+	pprof        *http.Server // nil without debug.pprof_listen
 	failed       chan error
 }
 
@@ -50,7 +51,7 @@ func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 	errLog := slog.NewLogLogger(logger.Handler(), slog.LevelWarn)
 	whMux := http.NewServeMux()
 	whMux.Handle(webhook.Path, wh)
-	s := &servers{failed: make(chan error, 2)}
+	s := &servers{failed: make(chan error, 3)}
 	s.webhook = newHTTPServer(whMux, cfg.tls, errLog)
 
 	apiMux := http.NewServeMux()
@@ -102,6 +103,10 @@ func (a *app) startServers(cfg *serveConfig, sv *server) (*servers, error) {
 	logger.Info("query API listening", "addr", apiLn.Addr().String(), "url", scheme+"://"+apiLn.Addr().String()+"/api/v1/")
 	go s.serve(s.webhook, whLn, "webhook")
 	go s.serve(s.api, apiLn, "query API")
+	if err := startPprof(cfg.pprofListen, logger, errLog, s); err != nil {
+		_ = s.shutdown(context.Background())
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -125,7 +130,11 @@ func (s *servers) serve(srv *http.Server, ln net.Listener, name string) {
 // shutdown stops both listeners and waits for their requests: a webhook
 // request in flight returns once its batch is durable.
 func (s *servers) shutdown(ctx context.Context) error {
-	return errors.Join(s.webhook.Shutdown(ctx), s.api.Shutdown(ctx))
+	err := errors.Join(s.webhook.Shutdown(ctx), s.api.Shutdown(ctx))
+	if s.pprof != nil {
+		err = errors.Join(err, s.pprof.Close())
+	}
+	return err
 }
 
 // newHTTPServer sets the timeouts a server facing a network needs. The

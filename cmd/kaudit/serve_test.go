@@ -146,6 +146,8 @@ func TestServeApiserverWebhook(t *testing.T) {
 	if err := json.Unmarshal(body, &resp); err != nil || code != http.StatusOK || resp.Accepted != 3 || len(resp.Rejected) != 1 || resp.Rejected[0].Index != 1 {
 		t.Fatalf("a list with one bad item: %d %s", code, body)
 	}
+	// Acknowledged from the spool; in ClickHouse after the next flush.
+	eventually(t, 60*time.Second, "spool flushed", func() bool { return p.metric("kaudit_spool_entries") == 0 })
 	assertStoredOnce(t, e, len(evs)+3)
 
 	big := bytes.Repeat([]byte(" "), 2<<20)
@@ -173,34 +175,80 @@ func TestServeApiserverWebhook(t *testing.T) {
 	assertStoredOnce(t, e, len(evs)+3)
 }
 
-// ClickHouse stops while batches arrive: they are spooled, acknowledged,
-// and drained into ClickHouse once it is back, each event stored once.
+// ClickHouse stops while batches arrive: they are acknowledged from the
+// spool and written into ClickHouse once it is back, each event stored
+// once. On the write-ahead path (the default) every batch goes through the
+// spool; with spool.ack_from_spool false, only those the store could not
+// take.
 func TestServeClickHouseStoppedAndRestarted(t *testing.T) {
-	e := newServeEnv(t, "serve_chdown")
+	for _, wal := range []bool{true, false} {
+		t.Run(fmt.Sprintf("ack_from_spool=%v", wal), func(t *testing.T) {
+			e := newServeEnv(t, "serve_chdown")
+			e.spoolExtra = fmt.Sprintf("  ack_from_spool: %v\n", wal)
+			p := e.start()
+			evs := webhooktest.Sample(t, sample)
+			kc := e.pki.Kubeconfig(t, p.webhook, testWebhookToken, false)
+
+			send(t, kc, evs[:400])
+			eventually(t, 60*time.Second, "the first batches in ClickHouse", func() bool { return p.metric("kaudit_spool_entries") == 0 })
+			if err := e.ch.Stop(); err != nil {
+				t.Fatal(err)
+			}
+			send(t, kc, evs[400:])
+			want := len(evs) - 400
+			if wal {
+				want = len(evs)
+			}
+			if got := p.metric("kaudit_events_spooled_total"); int(got) != want {
+				t.Fatalf("spooled %v events, want %d", got, want)
+			}
+			if code, body := p.get("/readyz", ""); code != http.StatusOK {
+				t.Fatalf("/readyz with the store down and room in the spool: %d %s", code, body)
+			}
+			if lag := p.metric("kaudit_store_lag_seconds"); lag <= 0 {
+				t.Fatalf("kaudit_store_lag_seconds %v with acknowledged batches not in the store", lag)
+			}
+			if err := e.ch.Restart(); err != nil {
+				t.Fatal(err)
+			}
+			eventually(t, 90*time.Second, "spool drained", func() bool { return p.metric("kaudit_spool_entries") == 0 })
+			assertStoredOnce(t, e, len(evs))
+			if got := p.metric("kaudit_store_up"); got != 1 {
+				t.Fatalf("kaudit_store_up %v after the drain", got)
+			}
+			if lag := p.metric("kaudit_store_lag_seconds"); lag != 0 {
+				t.Fatalf("kaudit_store_lag_seconds %v with the spool empty", lag)
+			}
+			p.stop()
+		})
+	}
+}
+
+// Acknowledged means fsynced to the spool, not yet in ClickHouse: kaudit
+// is SIGKILLed while ClickHouse is up but before the flusher wrote
+// anything (a flush interval of an hour), and the restarted kaudit writes
+// every acknowledged event, once.
+func TestServeSIGKILLBeforeFlush(t *testing.T) {
+	e := newServeEnv(t, "serve_kill_wal")
+	e.spoolExtra = "  flush_interval: 1h\n"
 	p := e.start()
 	evs := webhooktest.Sample(t, sample)
-	kc := e.pki.Kubeconfig(t, p.webhook, testWebhookToken, false)
-
-	send(t, kc, evs[:400])
-	if err := e.ch.Stop(); err != nil {
-		t.Fatal(err)
+	send(t, e.pki.Kubeconfig(t, p.webhook, testWebhookToken, false), evs)
+	if got := p.metric("kaudit_webhook_events_received_total"); int(got) != len(evs) {
+		t.Fatalf("received %v events, want %d", got, len(evs))
 	}
-	send(t, kc, evs[400:])
-	if got := p.metric("kaudit_events_spooled_total"); int(got) != len(evs)-400 {
-		t.Fatalf("spooled %v events with ClickHouse down, want %d", got, len(evs)-400)
+	if rows, _ := e.stored(); rows != 0 {
+		t.Fatalf("ClickHouse holds %d events before the first flush: the acknowledgement did not come from the spool", rows)
 	}
-	if code, body := p.get("/readyz", ""); code != http.StatusOK {
-		t.Fatalf("/readyz with the store down and room in the spool: %d %s", code, body)
+	if got := p.metric("kaudit_spool_entries"); got == 0 {
+		t.Fatal("acknowledged batches are not in the spool")
 	}
-	if err := e.ch.Restart(); err != nil {
-		t.Fatal(err)
-	}
-	eventually(t, 90*time.Second, "spool drained", func() bool { return p.metric("kaudit_spool_entries") == 0 })
+	p.kill()
+	e.spoolExtra = "  flush_interval: 100ms\n"
+	p2 := e.start()
+	eventually(t, 90*time.Second, "spool of the killed process flushed", func() bool { return p2.metric("kaudit_spool_entries") == 0 })
 	assertStoredOnce(t, e, len(evs))
-	if got := p.metric("kaudit_store_up"); got != 1 {
-		t.Fatalf("kaudit_store_up %v after the drain", got)
-	}
-	p.stop()
+	p2.stop()
 }
 
 // kaudit is SIGKILLed right after it acknowledged batches that only the

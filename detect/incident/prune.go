@@ -1,6 +1,7 @@
 package incident
 
 import (
+	"slices"
 	"sort"
 	"time"
 )
@@ -56,6 +57,17 @@ func (c *Correlator) Prune(l Limits, now time.Time) {
 type ranker struct{ bound time.Time }
 
 func (r ranker) future(t time.Time) bool { return !r.bound.IsZero() && t.After(r.bound) }
+
+// cmp orders a and b as before does, for the slices package.
+func (r ranker) cmp(a, b time.Time) int {
+	switch {
+	case r.before(a, b):
+		return -1
+	case r.before(b, a):
+		return 1
+	}
+	return 0
+}
 
 // before reports whether a ranks before (is dropped before) b.
 func (r ranker) before(a, b time.Time) bool {
@@ -118,7 +130,9 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 			}
 		}
 		if max > 0 && len(kept) > max {
-			sort.SliceStable(kept, func(i, j int) bool { return r.before(kept[i].At, kept[j].At) })
+			// Generic, not sort.SliceStable: swapping Touch values through
+			// reflection was 2% of serve's CPU under load. Same order.
+			slices.SortStableFunc(kept, func(a, b Touch) int { return r.cmp(a.At, b.At) })
 			kept = kept[len(kept)-max:]
 		}
 		if len(kept) == 0 {
@@ -140,7 +154,7 @@ func (c *Correlator) pruneLinks(cut time.Time, max int, r ranker) {
 		}
 	}
 	if max > 0 && len(links) > max {
-		sort.SliceStable(links, func(i, j int) bool { return r.before(links[i].at, links[j].at) })
+		slices.SortStableFunc(links, func(a, b Link) int { return r.cmp(a.at, b.at) })
 		links = links[len(links)-max:]
 	}
 	c.links = links

@@ -47,6 +47,15 @@ func frame(payload []byte) []byte {
 	return out
 }
 
+// frameInPlace writes the frame header into the first frameHeader bytes
+// of e, for the payload after them.
+func frameInPlace(e []byte) {
+	payload := e[frameHeader:]
+	copy(e, frameMagic)
+	binary.BigEndian.PutUint32(e[4:], uint32(len(payload)))
+	binary.BigEndian.PutUint32(e[8:], crc32.Checksum(payload, castagnoli))
+}
+
 // unframe checks an entry read at index and returns its payload.
 func unframe(index uint64, data []byte) ([]byte, error) {
 	if !bytes.HasPrefix(data, frameMagic) {

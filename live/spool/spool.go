@@ -1,7 +1,8 @@
-// Package spool is kaudit's local write-ahead log: when the store cannot take
-// a batch, the batch is appended here and fsynced before the apiserver gets
-// its 2xx, and a background worker drains it into the store once the store
-// is back. The on-disk format is github.com/tidwall/wal's (segment files of
+// Package spool is kaudit's local write-ahead log: every batch (or, with
+// spool.ack_from_spool false, every batch the store cannot take) is
+// appended here and fsynced before the apiserver gets its 2xx, concurrent
+// appends sharing one write and one fsync (commit.go), and a background
+// worker moves it into the store. The on-disk format is github.com/tidwall/wal's (segment files of
 // length-prefixed entries); this package adds a size limit, the bookkeeping
 // of what is still pending, and recovery of a torn tail.
 //
@@ -60,8 +61,17 @@ type Spool struct {
 	mu      sync.Mutex
 	log     *wal.Log
 	sizes   []int64 // sizes of pending entries, oldest first
+	added   []int64 // when each pending entry was appended (unix nanoseconds)
 	first   uint64  // index of sizes[0]
 	pending int64   // sum of sizes
+
+	// Group commit (commit.go): appenders queue their entries, and one of
+	// them writes and fsyncs every queued entry at once.
+	queue      []*commit
+	queued     int64 // bytes in queue and being committed, counted against max
+	committing bool
+	idle       *sync.Cond // signalled when a commit round ends (Close waits)
+	rounds     int        // commit rounds so far (each one write and fsync)
 }
 
 // Open opens or creates the spool in dir. Entries left by an earlier run
@@ -86,6 +96,7 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
 	s := &Spool{dir: dir, max: maxBytes, log: l, TornBytes: torn}
+	s.idle = sync.NewCond(&s.mu)
 	if err := s.load(); err != nil {
 		l.Close()
 		return nil, err
@@ -125,12 +136,14 @@ func (s *Spool) load() error {
 		return fmt.Errorf("spool %s: %w", s.dir, err)
 	}
 	s.first = first
+	now := time.Now().UnixNano() // an earlier run's entries: their age counts from now
 	for i := first; i <= last && last != 0; i++ {
 		data, err := s.log.Read(i)
 		if err != nil {
 			return fmt.Errorf("spool %s: entry %d: %w", s.dir, i, err)
 		}
 		s.sizes = append(s.sizes, int64(len(data)))
+		s.added = append(s.added, now)
 		s.pending += int64(len(data))
 	}
 	return nil
@@ -143,37 +156,35 @@ func sumLen(bs [][]byte) (n int64) {
 	return n
 }
 
-// Append writes entries, each framed with its checksum, and fsyncs them
-// once, all or none. It returns a *FullError, writing nothing, when they
-// would pass the limit.
+// Append writes entries, each framed with its checksum, and fsyncs them,
+// all or none. It returns a *FullError, writing nothing, when they would
+// pass the limit. Appends from concurrent callers are committed together,
+// with one write and one fsync (commit.go).
 func (s *Spool) Append(entries ...[]byte) error {
 	framed := make([][]byte, len(entries))
 	for i, e := range entries {
 		framed[i] = frame(e)
 	}
-	entries = framed
-	n := sumLen(entries)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.log == nil {
-		return errors.New("spool closed")
-	}
-	if s.pending+n > s.max {
-		return &FullError{Pending: s.pending, Max: s.max, Wait: retryAfterFull}
-	}
-	next := s.first + uint64(len(s.sizes))
-	var b wal.Batch
-	for i, e := range entries {
-		b.Write(next+uint64(i), e)
-	}
-	if err := s.log.WriteBatch(&b); err != nil {
-		return fmt.Errorf("spool %s: write: %w", s.dir, err)
-	}
+	return s.groupCommit(framed)
+}
+
+// Headroom is the room AppendReserved wants before each payload: the
+// checksum frame is written there instead of copying the payload into a
+// framed buffer of its own (an entry is a whole webhook batch, half a
+// megabyte).
+const Headroom = frameHeader
+
+// AppendReserved is Append for entries whose first Headroom bytes are
+// room for the frame: it fills them, and keeps no reference to the entries
+// once it returns, so that the caller may reuse them.
+func (s *Spool) AppendReserved(entries ...[]byte) error {
 	for _, e := range entries {
-		s.sizes = append(s.sizes, int64(len(e)))
+		if len(e) < frameHeader {
+			return fmt.Errorf("spool: entry of %d bytes has no room for its frame", len(e))
+		}
+		frameInPlace(e)
 	}
-	s.pending += n
-	return nil
+	return s.groupCommit(entries)
 }
 
 // Peek returns the oldest pending entry and its index; ok is false when
@@ -248,6 +259,7 @@ func (s *Spool) Ack(index uint64) error {
 		s.pending -= n
 	}
 	s.sizes = append(s.sizes[:0], s.sizes[k:]...)
+	s.added = append(s.added[:0], s.added[k:]...)
 	s.first = index + 1
 	return nil
 }
@@ -260,12 +272,25 @@ func (s *Spool) Stats() (entries int, bytes int64) {
 	return len(s.sizes), s.pending
 }
 
+// Oldest returns when the oldest pending entry was appended (by this
+// process; at Open for an earlier run's entries); ok is false when nothing
+// is pending. Its age is how far the store lags behind what was
+// acknowledged.
+func (s *Spool) Oldest() (at time.Time, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.added) == 0 {
+		return time.Time{}, false
+	}
+	return time.Unix(0, s.added[0]), true
+}
+
 // HasRoom reports whether an entry of n bytes (and its frame) fits under
 // the limit.
 func (s *Spool) HasRoom(n int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.log != nil && s.pending+n+frameHeader <= s.max
+	return s.log != nil && s.pending+s.queued+n+frameHeader <= s.max
 }
 
 // Max is the spool's byte limit.
@@ -275,6 +300,9 @@ func (s *Spool) Max() int64 { return s.max }
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for s.committing {
+		s.idle.Wait() // a commit round in progress finishes first
+	}
 	if s.log == nil {
 		return nil
 	}

@@ -86,5 +86,5 @@ func BenchmarkClusterTimeline10M(b *testing.B) {
 			b.Logf("events: node %s holds %s rows in %s parts", node.Addr(), f[0], f[1])
 		}
 	}
-	benchTimelineQueries(b, s, conn)
+	benchTimelineQueries(b, s, conn, "")
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
-	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/clickhouse"
@@ -53,27 +52,31 @@ FROM (
 
 const narrowCols = "ts, time_us, audit_id, stage, user, groups, impersonated_user, source_ips, user_agent, verb, api_group, resource, subresource, namespace, name, code, request_uri, decision, location, version"
 
-// BenchmarkTimeline10M times analyst queries over 10 million stored events
-// (KAUDIT_BENCH_EVENTS overrides the count). Not part of `make test`:
-//
-//	go test -run '^$' -bench Timeline10M -benchtime 20x -timeout 30m ./store/clickhouse/
-func BenchmarkTimeline10M(b *testing.B) {
-	n := 10_000_000
+// benchEvents is KAUDIT_BENCH_EVENTS, 10 million by default.
+func benchEvents() int {
 	if v, err := strconv.Atoi(os.Getenv("KAUDIT_BENCH_EVENTS")); err == nil && v > 0 {
-		n = v
+		return v
 	}
+	return 10_000_000
+}
+
+// benchData opens (generating it when missing) the database of
+// KAUDIT_BENCH_EVENTS events, 10 million by default, and returns a
+// connection to it and an audit id of late November 2025. The tables
+// beside events that the store's schema has are filled from events.
+func benchData(b *testing.B) (ch.Conn, string) {
+	n := benchEvents()
 	ctx := context.Background()
 	dsn := server.DSN(fmt.Sprintf("kaudit_bench_%d", n))
 	s, err := clickhouse.Open(ctx, clickhouse.Config{DSN: dsn})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	s.Close()
 	conn, err := ch.Open(&ch.Options{Addr: []string{server.Addr()}, Auth: ch.Auth{Database: fmt.Sprintf("kaudit_bench_%d", n)}, ReadTimeout: 30 * time.Minute})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer conn.Close()
 	var have uint64
 	if err := conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&have); err != nil {
 		b.Fatal(err)
@@ -84,46 +87,75 @@ func BenchmarkTimeline10M(b *testing.B) {
 			b.Fatalf("generate: %v", err)
 		}
 		// The secondary tables kaudit fills beside events, filled here from
-		// events.
-		for _, fill := range []string{
-			"INSERT INTO events_impersonated (" + narrowCols + ") SELECT " + narrowCols + " FROM events WHERE impersonated_user != ''",
-			"INSERT INTO events_by_object (" + narrowCols + ") SELECT " + narrowCols + " FROM events",
-			"INSERT INTO events_by_source (source_ip, " + narrowCols + ") SELECT source_ips[1], " + narrowCols + " FROM events",
-			"INSERT INTO event_index (ts, time_us, audit_id, stage, user, version) SELECT ts, time_us, audit_id, stage, user, version FROM events",
+		// events, when the schema has them.
+		for table, fill := range map[string]string{
+			"events_impersonated": "INSERT INTO events_impersonated (" + narrowCols + ") SELECT " + narrowCols + " FROM events WHERE impersonated_user != ''",
+			"events_by_object":    "INSERT INTO events_by_object (" + narrowCols + ") SELECT " + narrowCols + " FROM events",
+			"events_by_source":    "INSERT INTO events_by_source (source_ip, " + narrowCols + ") SELECT source_ips[1], " + narrowCols + " FROM events",
+			"event_index":         "INSERT INTO event_index (ts, time_us, audit_id, stage, user, version) SELECT ts, time_us, audit_id, stage, user, version FROM events",
 		} {
+			var exists uint64
+			_ = conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", table).Scan(&exists)
+			if exists == 0 {
+				continue
+			}
 			if err := conn.Exec(ctx, fill); err != nil {
 				b.Fatalf("generate: %v", err)
 			}
 		}
 		b.Logf("generated %d events server-side in %s", n, time.Since(start).Round(time.Millisecond))
 	}
-	// Let background merges settle so that they do not share the cores
-	// with the timed queries.
-	for i := 0; i < 600; i++ {
-		var merges uint64
-		if err := conn.QueryRow(ctx, "SELECT count() FROM system.merges").Scan(&merges); err != nil {
-			b.Fatal(err)
-		}
-		if merges == 0 {
-			break
-		}
-		time.Sleep(time.Second)
-	}
+	settle(b, conn)
 	var rows, parts uint64
 	_ = conn.QueryRow(ctx, "SELECT count() FROM events").Scan(&rows)
 	_ = conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE database = currentDatabase() AND table = 'events' AND active").Scan(&parts)
 	b.Logf("events: %d rows in %d parts", rows, parts)
-
-	benchTimelineQueries(b, s, conn)
-}
-
-// benchTimelineQueries times the analyst's queries over the generated
-// events (benchGenerate), through s; conn picks an audit id to open.
-func benchTimelineQueries(b *testing.B, s *clickhouse.Store, conn driver.Conn) {
-	ctx := context.Background()
 	var someID string
 	if err := conn.QueryRow(ctx, "SELECT audit_id FROM events WHERE time_us > 1765000000000000 LIMIT 1").Scan(&someID); err != nil {
 		b.Fatal(err)
+	}
+	return conn, someID
+}
+
+// settle lets background merges finish, so that they do not share the
+// cores with the timed queries.
+func settle(b *testing.B, conn ch.Conn) {
+	for i := 0; i < 600; i++ {
+		var merges uint64
+		if err := conn.QueryRow(context.Background(), "SELECT count() FROM system.merges").Scan(&merges); err != nil {
+			b.Fatal(err)
+		}
+		if merges == 0 {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// BenchmarkTimeline10M times analyst queries over 10 million stored events
+// (KAUDIT_BENCH_EVENTS overrides the count). Not part of `make test`:
+//
+//	go test -run '^$' -bench Timeline10M -benchtime 20x -timeout 30m ./store/clickhouse/
+func BenchmarkTimeline10M(b *testing.B) {
+	ctx := context.Background()
+	conn, someID := benchData(b)
+	defer conn.Close()
+	s, err := clickhouse.Open(ctx, clickhouse.Config{DSN: server.DSN(fmt.Sprintf("kaudit_bench_%d", benchEvents()))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	benchTimelineQueries(b, s, conn, someID)
+}
+
+// benchTimelineQueries times the analyst's queries over the generated
+// events (benchGenerate) through s; someID is an audit id to open.
+func benchTimelineQueries(b *testing.B, s *clickhouse.Store, conn ch.Conn, someID string) {
+	ctx := context.Background()
+	if someID == "" {
+		if err := conn.QueryRow(ctx, "SELECT audit_id FROM events WHERE time_us > 1765000000000000 LIMIT 1").Scan(&someID); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.Run("event-by-id", func(b *testing.B) {
 		for b.Loop() {

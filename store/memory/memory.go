@@ -81,6 +81,13 @@ func (s *Store) Write(_ context.Context, events []ingest.Record, findings []dete
 			raw:   raw,
 		})
 	}
+	s.put(stages, findings)
+	return nil
+}
+
+// put stores stages and findings; a stage stored again replaces the
+// earlier copy.
+func (s *Store) put(stages []*stage, findings []detect.Finding) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, st := range stages {
@@ -94,6 +101,20 @@ func (s *Store) Write(_ context.Context, events []ingest.Record, findings []dete
 	for _, f := range findings {
 		s.findings[findingKey{f.AuditID, f.Stage, f.Rule}] = f
 	}
+}
+
+// WriteRows stores rendered rows and their findings (store.RowWriter), as
+// Write stores the records they were rendered from: serve's write-ahead
+// path works on the in-memory store too.
+func (s *Store) WriteRows(_ context.Context, rows []store.Row, findings []detect.Finding) error {
+	stages := make([]*stage, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		// The row's bytes may belong to a larger buffer (a spool entry):
+		// keep a copy of the JSON only.
+		stages[i] = &stage{entry: r.Entry(), at: r.At, rank: store.StageRank(r.Stage), raw: append([]byte(nil), r.JSON...)}
+	}
+	s.put(stages, findings)
 	return nil
 }
 

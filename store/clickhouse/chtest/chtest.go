@@ -120,6 +120,15 @@ func (s *Server) PeakRSS() (int64, error) {
 	return 0, errors.New("chtest: no VmHWM in /proc status")
 }
 
+// Pid is the server process's id, 0 when it is not running: benchmarks
+// read its CPU time (/proc/PID/stat).
+func (s *Server) Pid() int {
+	if !s.Running() {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Running reports whether the server process is alive.
 func (s *Server) Running() bool {
 	if s.cmd == nil {

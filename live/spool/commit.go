@@ -1,0 +1,102 @@
+package spool
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/tidwall/wal"
+)
+
+// Group commit: when every webhook batch is acknowledged from the spool,
+// an fsync per batch would bound the ingest rate by the disk's fsync
+// latency and spend a write system call per request. Instead, appenders
+// queue their entries; the first to find no commit running becomes the
+// leader, takes the whole queue, writes it as one batch and fsyncs once,
+// then wakes every appender of the round. Appenders that queued while it
+// wrote wait, and one of them leads the next round. No appender returns
+// before its own entries are fsynced, and a round is all or none.
+
+// commit is one Append waiting for the fsync of its round.
+type commit struct {
+	entries [][]byte
+	bytes   int64
+	done    bool
+	err     error
+}
+
+// groupCommit appends framed entries through a commit round. The room
+// check counts what is queued, so that concurrent appends never take the
+// spool past its limit together.
+func (s *Spool) groupCommit(entries [][]byte) error {
+	n := sumLen(entries)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.log == nil {
+		return errors.New("spool closed")
+	}
+	if s.pending+s.queued+n > s.max {
+		return &FullError{Pending: s.pending + s.queued, Max: s.max, Wait: retryAfterFull}
+	}
+	c := &commit{entries: entries, bytes: n}
+	s.queue = append(s.queue, c)
+	s.queued += n
+	for !c.done && s.committing {
+		s.idle.Wait()
+	}
+	if !c.done {
+		s.lead()
+	}
+	return c.err
+}
+
+// lead runs one commit round over everything queued; s.mu is held, and
+// released while the log is written.
+func (s *Spool) lead() {
+	round := s.queue
+	s.queue = nil
+	s.committing = true
+	s.rounds++
+	var err error
+	if s.log == nil {
+		err = errors.New("spool closed")
+	} else {
+		next := s.first + uint64(len(s.sizes))
+		log := s.log
+		s.mu.Unlock()
+		err = writeRound(log, next, round)
+		s.mu.Lock()
+	}
+	now := time.Now().UnixNano()
+	for _, c := range round {
+		s.queued -= c.bytes
+		c.done, c.err = true, err
+		if err != nil {
+			continue
+		}
+		for _, e := range c.entries {
+			s.sizes = append(s.sizes, int64(len(e)))
+			s.added = append(s.added, now)
+		}
+		s.pending += c.bytes
+	}
+	s.committing = false
+	s.idle.Broadcast()
+}
+
+// writeRound writes a round's entries from index next on, as one batch
+// with one fsync. Indexes stay valid while s.mu is released: Ack moves the
+// front only, and only the leader appends.
+func writeRound(l *wal.Log, next uint64, round []*commit) error {
+	var b wal.Batch
+	for _, c := range round {
+		for _, e := range c.entries {
+			b.Write(next, e)
+			next++
+		}
+	}
+	if err := l.WriteBatch(&b); err != nil {
+		return fmt.Errorf("spool: write: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,134 @@
+package live
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/store"
+)
+
+// The write-ahead path (Config.AckFromSpool). ClickHouse wants few large
+// inserts, each a part on disk that merges absorb later, while the
+// apiserver sends batches of 400 events and waits for each answer. Writing
+// every batch to the store before answering made ClickHouse take an
+// insert per 200 ms per table, and kept the answer waiting for it. Here
+// the answer waits only for the spool's fsync (shared with the batches
+// arriving at the same time), and the flusher hands the store seconds of
+// batches at once.
+
+// DefaultFlushInterval is spool.flush_interval when unset: how long an
+// acknowledged batch may wait before the flusher writes it, so how stale
+// queries may be (plus the write itself).
+const DefaultFlushInterval = 2 * time.Second
+
+// DefaultFlushBytes is spool.flush_bytes when unset: a flush starts once
+// that much waits, and takes at most that much (about 25,000 events, a
+// second and a half of 15,000 events/s), which bounds the flusher's memory:
+// the entries, their rows and the driver's blocks came to about three
+// times this much of live heap under load (heap profile of
+// cmd/kaudit-load/bench.sh --profile).
+const DefaultFlushBytes = 32 << 20
+
+// flushMaxEntries bounds the entries of one flush (webhook batches of 400
+// events make a 32 MiB flush about 65 entries).
+const flushMaxEntries = 4096
+
+// setFlush checks the write-ahead settings.
+func (a *Acceptor) setFlush() error {
+	a.rows, _ = a.cfg.Store.(store.RowWriter)
+	if !a.cfg.AckFromSpool || a.cfg.Store == nil {
+		return nil
+	}
+	if a.cfg.Spool == nil {
+		return errors.New("live: acknowledging from the spool needs a spool")
+	}
+	if a.rows == nil {
+		return fmt.Errorf("live: store %T cannot take rendered rows: acknowledge from the store instead", a.cfg.Store)
+	}
+	a.wal = true
+	if a.cfg.FlushInterval <= 0 {
+		a.cfg.FlushInterval = DefaultFlushInterval
+	}
+	if a.cfg.FlushBytes <= 0 {
+		a.cfg.FlushBytes = DefaultFlushBytes
+	}
+	return nil
+}
+
+// spoolRows renders the judged batch as rows and appends it to the spool;
+// the fsync of its commit round is the acknowledgement. The flusher is
+// woken only once a flush is due by size.
+func (a *Acceptor) spoolRows(recs []ingest.Record, findings []detect.Finding) error {
+	entry, n, err := encodeRows(recs, findings)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	err = a.appendSpoolWith(n, func() error { return a.cfg.Spool.AppendReserved(*entry) })
+	releaseEntry(entry) // the spool copied it
+	if err != nil {
+		return err
+	}
+	if _, pending := a.cfg.Spool.Stats(); pending >= a.cfg.FlushBytes {
+		a.kick()
+	}
+	return nil
+}
+
+// drainLimits are how many entries and bytes one store write takes from
+// the spool.
+func (a *Acceptor) drainLimits() (int, int64) {
+	if a.wal {
+		return flushMaxEntries, a.cfg.FlushBytes
+	}
+	return drainMaxEntries, drainMaxBytes
+}
+
+// flushWait is how long the flusher waits before its next write: zero
+// when one is due (FlushBytes wait, or the oldest entry is FlushInterval
+// old), else until the oldest entry is due; drainIdle when nothing waits.
+// The store-first path drains whatever waits at once.
+func (a *Acceptor) flushWait() time.Duration {
+	n, pending := a.cfg.Spool.Stats()
+	if n == 0 {
+		return drainIdle
+	}
+	if !a.wal || pending >= a.cfg.FlushBytes {
+		return 0
+	}
+	oldest, ok := a.cfg.Spool.Oldest()
+	if !ok {
+		return drainIdle
+	}
+	return max(a.cfg.FlushInterval-time.Since(oldest), 0)
+}
+
+// writeRows stores the rows of spooled entries.
+func (a *Acceptor) writeRows(ctx context.Context, rows []store.Row, findings []detect.Finding) error {
+	return a.timedWrite(ctx, drainTimeout, len(rows), func(ctx context.Context) error { return a.rows.WriteRows(ctx, rows, findings) })
+}
+
+// flushRemaining writes what the spool holds before shutdown, while the
+// store takes it and ctx lasts, so that a rolling restart leaves the store
+// current; what it cannot write stays in the spool for the next start.
+func (a *Acceptor) flushRemaining(ctx context.Context) {
+	if !a.wal || a.storeDown.Load() {
+		return
+	}
+	for ctx.Err() == nil {
+		if n, _ := a.cfg.Spool.Stats(); n == 0 {
+			return
+		}
+		progressed, err := a.drainOne()
+		if err != nil {
+			a.log.Warn("flush at shutdown: the spool keeps the rest for the next start", "err", err)
+			return
+		}
+		if !progressed {
+			return
+		}
+	}
+}

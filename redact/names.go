@@ -1,0 +1,139 @@
+package redact
+
+import (
+	"strings"
+	"unsafe"
+)
+
+// Names are judged for every key of every object and every query
+// parameter: on the webhook path the case-insensitive regular expressions
+// (credentialName, credentialKey, credentialParamSuffix) were a fifth of
+// kaudit's CPU. Names are nearly always short ASCII, for which the
+// functions below decide exactly what the expressions decide, without
+// backtracking or allocating; any other name (non-ASCII, where (?i) also
+// folds 'ſ' to s and 'K' (Kelvin) to k, or longer than foldMax) still goes
+// to the expression. names_test.go checks both agree.
+
+// foldMax is the longest name lower-cased on the stack.
+const foldMax = 128
+
+// lowerASCII writes s lower-cased into buf; ok is false when s is not
+// ASCII or longer than buf.
+func lowerASCII(buf *[foldMax]byte, s string) ([]byte, bool) {
+	if len(s) > foldMax {
+		return nil, false
+	}
+	b := buf[:len(s)]
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x80 {
+			return nil, false
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return b, true
+}
+
+// nameWords are what credentialName finds anywhere in a name ("api",
+// "access", "private", "connection" and "cert" are checked with their
+// optional separator by sepWords).
+var nameWords = []string{"passwd", "password", "secret", "token", "credential", "auth", "bearer", "dsn"}
+
+// sepWords are credentialName's WORD[_-]?TAIL alternatives.
+var sepWords = [][2]string{{"api", "key"}, {"access", "key"}, {"private", "key"}, {"connection", "string"}, {"cert", "key"}}
+
+// LooksLikeCredential reports whether a variable or key name conventionally
+// holds a credential.
+func LooksLikeCredential(name string) bool {
+	var buf [foldMax]byte
+	b, ok := lowerASCII(&buf, name)
+	if !ok {
+		return credentialName.MatchString(name)
+	}
+	s := bytesString(b)
+	for _, w := range nameWords {
+		if strings.Contains(s, w) {
+			return true
+		}
+	}
+	for _, p := range sepWords {
+		if containsSep(s, p[0], p[1]) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsSep reports whether s contains a, then optionally '_' or '-',
+// then b.
+func containsSep(s, a, b string) bool {
+	for i := strings.Index(s, a); i >= 0; {
+		rest := s[i+len(a):]
+		if strings.HasPrefix(rest, b) || len(rest) > 0 && (rest[0] == '_' || rest[0] == '-') && strings.HasPrefix(rest[1:], b) {
+			return true
+		}
+		j := strings.Index(s[i+1:], a)
+		if j < 0 {
+			return false
+		}
+		i += 1 + j
+	}
+	return false
+}
+
+// isCredentialKey is credentialKey.MatchString: the name ends with a
+// credential word.
+func isCredentialKey(name string) bool {
+	var buf [foldMax]byte
+	b, ok := lowerASCII(&buf, name)
+	if !ok {
+		return credentialKey.MatchString(name)
+	}
+	s := bytesString(b)
+	for _, w := range []string{"password", "passwd", "secret", "token", "credential", "credentials"} {
+		if strings.HasSuffix(s, w) {
+			return true
+		}
+	}
+	// api[_-]?key, access[_-]?key, private[_-]?key; secret[_-]?access[_-]?key
+	// ends with access[_-]?key.
+	return endsSep(s, "api", "key") || endsSep(s, "access", "key") || endsSep(s, "private", "key")
+}
+
+// endsSep reports whether s ends with a, then optionally '_' or '-', then b.
+func endsSep(s, a, b string) bool {
+	s, ok := strings.CutSuffix(s, b)
+	if !ok {
+		return false
+	}
+	if strings.HasSuffix(s, a) {
+		return true
+	}
+	return len(s) > 0 && (s[len(s)-1] == '_' || s[len(s)-1] == '-') && strings.HasSuffix(s[:len(s)-1], a)
+}
+
+// isCredentialParamSuffix is credentialParamSuffix.MatchString: the name
+// is, or ends after '_', '.' or '-' with, key, sig, signature, pass or pwd.
+func isCredentialParamSuffix(name string) bool {
+	var buf [foldMax]byte
+	b, ok := lowerASCII(&buf, name)
+	if !ok {
+		return credentialParamSuffix.MatchString(name)
+	}
+	s := bytesString(b)
+	for _, w := range []string{"key", "sig", "signature", "pass", "pwd"} {
+		if rest, ok := strings.CutSuffix(s, w); ok {
+			if rest == "" || rest[len(rest)-1] == '_' || rest[len(rest)-1] == '.' || rest[len(rest)-1] == '-' {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// bytesString views a stack buffer as a string for the searches above,
+// without copying it; the string does not outlive the call.
+func bytesString(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
