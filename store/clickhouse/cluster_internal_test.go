@@ -190,3 +190,38 @@ func TestFailoverConnRunsAReadAgainOnABrokenConnection(t *testing.T) {
 		t.Fatalf("%v after %d calls; want ECONNRESET after %d", err, c.calls, len(results))
 	}
 }
+
+// TestRereadStartsOver: a cluster-mode read cut part-way by a broken
+// connection is read again from the start, and its partial answer dropped;
+// a single server's read, or an answer of the server, is not.
+func TestRereadStartsOver(t *testing.T) {
+	ctx := context.Background()
+	cut := fmt.Errorf("timeline query: %w", io.EOF)
+	read := func(errs ...error) (func() ([]int, error), *int) {
+		calls := 0
+		return func() ([]int, error) {
+			calls++
+			if calls <= len(errs) {
+				return []int{1}, errs[calls-1] // a partial answer
+			}
+			return []int{1, 2, 3}, nil
+		}, &calls
+	}
+
+	f, calls := read(cut, cut)
+	got, err := reread(ctx, &Store{cfg: Config{Cluster: "c"}}, f)
+	if err != nil || len(got) != 3 || *calls != 3 {
+		t.Fatalf("cluster: %v, %v after %d calls; want the whole answer after 3", got, err, *calls)
+	}
+
+	f, calls = read(cut)
+	if _, err := reread(ctx, &Store{}, f); !errors.Is(err, io.EOF) || *calls != 1 {
+		t.Fatalf("single server: %v after %d calls; want EOF after 1", err, *calls)
+	}
+
+	ex := &ch.Exception{Code: 241, Message: "Memory limit exceeded"}
+	f, calls = read(ex)
+	if _, err := reread(ctx, &Store{cfg: Config{Cluster: "c"}}, f); err != ex || *calls != 1 {
+		t.Fatalf("server's answer: %v after %d calls; want the exception after 1", err, *calls)
+	}
+}

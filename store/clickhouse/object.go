@@ -9,12 +9,12 @@ import (
 	"github.com/kaudit/kaudit/store"
 )
 
-// ObjectBefore returns the object as the latest request on it before t
+// objectBefore returns the object as the latest request on it before t
 // showed it. It reads the store.VersionCandidates latest successful
 // requests on the object from events_by_object (through its key), then
 // their event JSON from events (through its key), newest first, until one
 // shows the object.
-func (s *Store) ObjectBefore(ctx context.Context, ref store.ObjectRef, t time.Time) (*store.ObjectVersion, error) {
+func (s *Store) objectBefore(ctx context.Context, ref store.ObjectRef, t time.Time) (*store.ObjectVersion, error) {
 	var w where
 	w.add("resource = ? AND namespace = ? AND name = ? AND api_group = ?", ref.Resource, ref.Namespace, ref.Name, ref.APIGroup)
 	w.add("subresource = '' AND verb IN ('get', 'create', 'update', 'patch') AND code >= 200 AND code < 300")
@@ -75,9 +75,9 @@ func (s *Store) bestStage(ctx context.Context, user string, timeUs int64, auditI
 	return []byte(raw), nil
 }
 
-// Span returns the times of the first and last stored request, from the
+// spanOf returns the times of the first and last stored request, from the
 // event index (narrow: no event JSON).
-func (s *Store) Span(ctx context.Context) (first, last time.Time, err error) {
+func (s *Store) spanOf(ctx context.Context) (first, last time.Time, err error) {
 	rows, err := s.conn.Query(ctx, "SELECT count(), min(time_us), max(time_us) FROM event_index")
 	if err != nil {
 		return first, last, fmt.Errorf("span query: %w", err)

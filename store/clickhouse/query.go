@@ -88,11 +88,11 @@ func (w *where) window(since, until time.Time) {
 	}
 }
 
-// Timeline lists one entry per request in time order (ties broken by audit
+// timelineOf lists one entry per request in time order (ties broken by audit
 // id). Every filter is a property shared by all stages of a request, so
 // filtering rows before grouping them gives the same answer as the
 // in-memory store. A zero Limit means no limit.
-func (s *Store) Timeline(ctx context.Context, q store.Query) ([]store.Entry, error) {
+func (s *Store) timelineOf(ctx context.Context, q store.Query) ([]store.Entry, error) {
 	var w where
 	bySource := q.SourceIP != "" && q.Actor == "" && q.Resource == "" && q.Namespace == "" && q.Name == ""
 	switch {
@@ -304,10 +304,10 @@ func (s *Store) readEntries(ctx context.Context, query string, args []any) ([]st
 	return out, nil
 }
 
-// Incidents lists incidents, most severe first, then by start time. The
+// incidentsOf lists incidents, most severe first, then by start time. The
 // latest version of each is read and filtered here, with the same rules as
 // the in-memory store (incidents are few next to events).
-func (s *Store) Incidents(ctx context.Context, q store.IncidentQuery) ([]incident.Incident, error) {
+func (s *Store) incidentsOf(ctx context.Context, q store.IncidentQuery) ([]incident.Incident, error) {
 	var w where
 	if q.Actor != "" {
 		w.add("has(actors, ?)", q.Actor)
@@ -353,9 +353,9 @@ func (s *Store) readIncidents(ctx context.Context, w *where) ([]incident.Inciden
 	return out, nil
 }
 
-// Incident returns one incident with its findings and every request of its
+// incidentOf returns one incident with its findings and every request of its
 // actors (as user or impersonated user) over its span.
-func (s *Store) Incident(ctx context.Context, id string) (*store.IncidentDetail, error) {
+func (s *Store) incidentOf(ctx context.Context, id string) (*store.IncidentDetail, error) {
 	var w where
 	w.add("id = ?", id)
 	incs, err := s.readIncidents(ctx, &w)
@@ -368,7 +368,7 @@ func (s *Store) Incident(ctx context.Context, id string) (*store.IncidentDetail,
 	d := &store.IncidentDetail{Incident: incs[0], Findings: []detect.Finding{}, Timeline: []store.Entry{}}
 	inc := &d.Incident
 	if len(inc.Findings) > 0 {
-		if d.Findings, err = s.Findings(ctx, inc.Findings); err != nil {
+		if d.Findings, err = s.findingsOf(ctx, inc.Findings); err != nil {
 			return nil, err
 		}
 	}
@@ -382,8 +382,8 @@ func (s *Store) Incident(ctx context.Context, id string) (*store.IncidentDetail,
 	return d, nil
 }
 
-// Findings reads the findings on the given requests, each once.
-func (s *Store) Findings(ctx context.Context, auditIDs []string) ([]detect.Finding, error) {
+// findingsOf reads the findings on the given requests, each once.
+func (s *Store) findingsOf(ctx context.Context, auditIDs []string) ([]detect.Finding, error) {
 	if len(auditIDs) == 0 {
 		return []detect.Finding{}, nil
 	}
@@ -411,9 +411,9 @@ func (s *Store) Findings(ctx context.Context, auditIDs []string) ([]detect.Findi
 	return out, nil
 }
 
-// Event returns the redacted JSON of every stored stage of a request, in
+// eventOf returns the redacted JSON of every stored stage of a request, in
 // stage order, each stage once.
-func (s *Store) Event(ctx context.Context, auditID string) ([][]byte, error) {
+func (s *Store) eventOf(ctx context.Context, auditID string) ([][]byte, error) {
 	user, timeUs, found, err := s.locate(ctx, auditID)
 	if err != nil {
 		return nil, err
