@@ -68,12 +68,24 @@ func main() {
 	}
 }
 
-// template is one request body with the byte offsets of its audit IDs.
+// template is one request body with the byte offsets of its audit IDs and
+// timestamps.
 type template struct {
 	body    []byte
 	offsets []int // where each auditID value starts (after the quote)
+	times   []int // where each timestamp of wireTimeFormat's width starts
 	events  int
 }
+
+// wireTimeFormat is how the apiserver writes its timestamps (MicroTime):
+// always 27 bytes, so a send can stamp the current time in place.
+const wireTimeFormat = "2006-01-02T15:04:05.000000Z07:00"
+
+// timeFields are the timestamps of an event, stamped with the time of each
+// send: the engine's windows and the correlator's pruning follow event
+// time, and a load whose events all carry the sample's few minutes would
+// never let them expire, so memory would grow for that reason alone.
+var timeFields = [][]byte{[]byte(`"requestReceivedTimestamp":"`), []byte(`"stageTimestamp":"`)}
 
 func run(url, token, sample string, senders, batch int, duration, interval time.Duration, pid int) error {
 	tmpls, err := templates(sample, batch)
@@ -144,6 +156,7 @@ func (l *load) send(ctx context.Context, s int) {
 		t := &l.tmpls[i%len(l.tmpls)]
 		buf = append(buf[:0], t.body...)
 		stamp(buf, t.offsets, l.seq.Add(1))
+		stampTime(buf, t.times, time.Now())
 		t0 := time.Now()
 		code, err := post(ctx, l.client, l.url, l.token, buf)
 		d := time.Since(t0)
@@ -258,17 +271,31 @@ func stamp(body []byte, offsets []int, n uint64) {
 	}
 }
 
-// templates builds request bodies of batch events each from the sample,
-// cycling through it.
+// stampTime writes now over every timestamp of a body.
+func stampTime(body []byte, offsets []int, now time.Time) {
+	var d [32]byte
+	ts := now.UTC().AppendFormat(d[:0], wireTimeFormat)
+	for _, o := range offsets {
+		copy(body[o:o+len(ts)], ts)
+	}
+}
+
+// templates builds request bodies of about batch events each from the
+// sample, cycling through it. Every stage of a request goes in the same
+// body, as the apiserver's batches mostly do: a request whose stages were
+// split between bodies would get two audit IDs, and the engine would wait
+// for a stage that never comes.
 func templates(path string, batch int) ([]template, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	var lines [][]byte
+	var requests [][][]byte // each request's stages, in the order of its first
+	index := map[string]int{}
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 16<<20)
+	events := 0
 	for sc.Scan() {
 		var head struct {
 			AuditID string `json:"auditID"`
@@ -276,33 +303,51 @@ func templates(path string, batch int) ([]template, error) {
 		if err := json.Unmarshal(sc.Bytes(), &head); err != nil || len(head.AuditID) < 12 {
 			continue
 		}
-		lines = append(lines, append([]byte(nil), sc.Bytes()...))
+		i, ok := index[head.AuditID]
+		if !ok {
+			i = len(requests)
+			index[head.AuditID] = i
+			requests = append(requests, nil)
+		}
+		requests[i] = append(requests[i], append([]byte(nil), sc.Bytes()...))
+		events++
 	}
 	if err := sc.Err(); err != nil {
 		return nil, err
 	}
-	if len(lines) == 0 {
+	if events == 0 {
 		return nil, errors.New("no usable event in " + path)
 	}
-	n := max(len(lines)/batch, 1) * 4
+	n := max(events/batch, 1) * 4
 	out := make([]template, 0, n)
 	next := 0
 	for t := 0; t < n; t++ {
 		var b bytes.Buffer
 		b.WriteString(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[`)
-		var offs []int
-		for i := 0; i < batch; i++ {
-			if i > 0 {
-				b.WriteByte(',')
+		var tm template
+		for tm.events < batch {
+			for _, line := range requests[next%len(requests)] {
+				if tm.events > 0 {
+					b.WriteByte(',')
+				}
+				k := bytes.Index(line, []byte(`"auditID":"`))
+				tm.offsets = append(tm.offsets, b.Len()+k+len(`"auditID":"`))
+				for _, field := range timeFields {
+					if k := bytes.Index(line, field); k >= 0 {
+						v := line[k+len(field):]
+						if end := bytes.IndexByte(v, '"'); end == len("2006-01-02T15:04:05.000000Z") {
+							tm.times = append(tm.times, b.Len()+k+len(field))
+						}
+					}
+				}
+				b.Write(line)
+				tm.events++
 			}
-			line := lines[next%len(lines)]
 			next++
-			k := bytes.Index(line, []byte(`"auditID":"`))
-			offs = append(offs, b.Len()+k+len(`"auditID":"`))
-			b.Write(line)
 		}
 		b.WriteString("]}")
-		out = append(out, template{body: b.Bytes(), offsets: offs, events: batch})
+		tm.body = b.Bytes()
+		out = append(out, tm)
 	}
 	return out, nil
 }
