@@ -271,6 +271,33 @@ func stamp(body []byte, offsets []int, n uint64) {
 	}
 }
 
+// completeWatches gives every long-running request that the recording
+// caught open (a watch whose ResponseStarted is the last stage logged) the
+// ResponseComplete it would have had, and returns how many it added. On a
+// cluster a watch ends within the hour; replayed with fresh IDs, each open
+// one would stay in kaudit's memory of started requests for a day, and
+// memory would grow for the generator's sake alone.
+func completeWatches(requests [][][]byte) int {
+	started, complete := []byte(`"stage":"ResponseStarted"`), []byte(`"stage":"ResponseComplete"`)
+	added := 0
+	for i, stages := range requests {
+		var open []byte
+		for _, line := range stages {
+			switch {
+			case bytes.Contains(line, started):
+				open = line
+			case bytes.Contains(line, complete):
+				open = nil
+			}
+		}
+		if open != nil {
+			requests[i] = append(stages, bytes.Replace(open, started, complete, 1))
+			added++
+		}
+	}
+	return added
+}
+
 // stampTime writes now over every timestamp of a body.
 func stampTime(body []byte, offsets []int, now time.Time) {
 	var d [32]byte
@@ -318,6 +345,7 @@ func templates(path string, batch int) ([]template, error) {
 	if events == 0 {
 		return nil, errors.New("no usable event in " + path)
 	}
+	events += completeWatches(requests)
 	n := max(events/batch, 1) * 4
 	out := make([]template, 0, n)
 	next := 0

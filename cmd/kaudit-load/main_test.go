@@ -40,10 +40,21 @@ func TestTemplatesKeepRequestsWholeAndStampTime(t *testing.T) {
 			}
 		}
 		// The sample's requests with two stages (ResponseStarted, then
-		// ResponseComplete) keep both here.
+		// ResponseComplete) keep both here, and every request started
+		// completes.
 		seen := map[string]int{}
+		open := map[string]bool{}
 		for _, it := range list.Items {
 			seen[it.AuditID]++
+			switch it.Stage {
+			case "ResponseStarted":
+				open[it.AuditID] = true
+			case "ResponseComplete":
+				delete(open, it.AuditID)
+			}
+		}
+		if len(open) > 0 {
+			t.Fatalf("template %d: %d requests started and never completed", n, len(open))
 		}
 		for _, c := range seen {
 			if c > 1 {
