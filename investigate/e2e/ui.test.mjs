@@ -287,8 +287,10 @@ async function largeIncident({ url, token, incident }, shots) {
   // Two addresses stay two: the X-Forwarded-For one and the peer, each
   // marked, never run together ("203.0.113.5127.0.0.1").
   await input.fill('203.0.113.5');
-  const xrow = page.locator('.vlist .vrow').first();
-  await xrow.waitFor();
+  // The row that holds the address, with both of its addresses drawn: the
+  // first row may still be the unfiltered list's until the filter renders.
+  const xrow = page.locator('.vlist .vrow', { hasText: '203.0.113.5' }).first();
+  await xrow.locator('.ip-addr .ip-role').nth(1).waitFor();
   const addrs = await xrow.locator('.ip-addr').evaluateAll((els) => els.map((e) => [e.querySelector('a').textContent, e.querySelector('.ip-role').textContent]));
   assert.deepEqual(addrs, [['203.0.113.5', 'XFF'], ['127.0.0.1', 'peer']], 'source addresses: ' + JSON.stringify(addrs));
   await xrow.locator('.verb').click();
