@@ -37,32 +37,8 @@ func StageRank(stage string) int {
 // EntryOf reduces a record to its timeline entry: who, from where, what
 // verb on which object, with which outcome.
 func EntryOf(rec *ingest.Record) Entry {
-	ev := rec.Event
-	e := Entry{
-		Time:       detect.EventTime(ev).Format(detect.TimeFormat),
-		AuditID:    string(ev.AuditID),
-		Stage:      string(ev.Stage),
-		User:       ev.User.Username,
-		Groups:     nonNil(ev.User.Groups),
-		SourceIPs:  nonNil(ev.SourceIPs),
-		UserAgent:  ev.UserAgent,
-		Verb:       ev.Verb,
-		RequestURI: ev.RequestURI,
-		Decision:   ev.Annotations["authorization.k8s.io/decision"],
-		Location:   rec.Location,
-	}
-	if iu := ev.ImpersonatedUser; iu != nil {
-		e.ImpersonatedUser = iu.Username
-	}
-	if ref := ev.ObjectRef; ref != nil {
-		e.APIGroup, e.Resource, e.Subresource = ref.APIGroup, ref.Resource, ref.Subresource
-		e.Namespace, e.Name = ref.Namespace, ref.Name
-	}
-	if ev.ResponseStatus != nil {
-		e.Code = int(ev.ResponseStatus.Code)
-	}
-	e.Derive()
-	return e
+	r := columnsOf(rec)
+	return r.Entry()
 }
 
 // Derive sets the fields an entry derives from its others (Actor, Denied),

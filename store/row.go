@@ -45,6 +45,14 @@ func RowOf(rec *ingest.Record) (Row, error) {
 	if err != nil {
 		return Row{}, fmt.Errorf("marshal event %s: %w", rec.Event.AuditID, err)
 	}
+	r := columnsOf(rec)
+	r.JSON = raw
+	return r, nil
+}
+
+// columnsOf reads a record's columns: the one place an event's fields are
+// mapped to what stores keep (RowOf, EntryOf).
+func columnsOf(rec *ingest.Record) Row {
 	ev := rec.Event
 	r := Row{
 		At:         detect.EventTime(ev),
@@ -58,7 +66,6 @@ func RowOf(rec *ingest.Record) (Row, error) {
 		RequestURI: ev.RequestURI,
 		Decision:   ev.Annotations["authorization.k8s.io/decision"],
 		Location:   rec.Location,
-		JSON:       raw,
 	}
 	if iu := ev.ImpersonatedUser; iu != nil {
 		r.ImpersonatedUser = iu.Username
@@ -70,7 +77,7 @@ func RowOf(rec *ingest.Record) (Row, error) {
 	if ev.ResponseStatus != nil {
 		r.Code = ev.ResponseStatus.Code
 	}
-	return r, nil
+	return r
 }
 
 // WriteRows stores rows through the store behind, when it takes rows
