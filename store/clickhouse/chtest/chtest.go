@@ -41,24 +41,40 @@ type Server struct {
 // when the test ends. It fails tb if the server cannot be started.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s, err := New()
+	return startFor(tb, New)
+}
+
+// startFor starts what start starts for tb, and closes it when the test
+// ends; it fails tb if it cannot start.
+func startFor[T interface{ Close() error }](tb testing.TB, start func() (T, error)) T {
+	tb.Helper()
+	v, err := start()
 	if err != nil {
 		tb.Fatalf("chtest: %v", err)
 	}
 	tb.Cleanup(func() {
-		if err := s.Close(); err != nil {
+		if err := v.Close(); err != nil {
 			tb.Errorf("chtest: %v", err)
 		}
 	})
-	return s
+	return v
+}
+
+// serverBinary finds clickhouse-server, or says how to install it.
+func serverBinary() (string, error) {
+	bin, err := exec.LookPath("clickhouse-server")
+	if err != nil {
+		return "", errors.New("clickhouse-server is not installed: run `make deps` (apt-get install clickhouse-server clickhouse-client)")
+	}
+	return bin, nil
 }
 
 // New starts a server in a new temporary directory; the caller must Close
 // it. Use it from TestMain, where there is no testing.TB.
 func New() (*Server, error) {
-	bin, err := exec.LookPath("clickhouse-server")
+	bin, err := serverBinary()
 	if err != nil {
-		return nil, errors.New("clickhouse-server is not installed: run `make deps` (apt-get install clickhouse-server clickhouse-client)")
+		return nil, err
 	}
 	dir, err := os.MkdirTemp("", "kaudit-clickhouse-")
 	if err != nil {
@@ -175,7 +191,7 @@ func (s *Server) Restart() error {
 	if s.cmd != nil {
 		return errors.New("chtest: restart of a running server")
 	}
-	bin, err := exec.LookPath("clickhouse-server")
+	bin, err := serverBinary()
 	if err != nil {
 		return fmt.Errorf("chtest: %w", err)
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -46,25 +45,16 @@ const (
 // directory) when the test ends. It fails tb if the cluster cannot start.
 func StartCluster(tb testing.TB) *Cluster {
 	tb.Helper()
-	c, err := NewCluster()
-	if err != nil {
-		tb.Fatalf("chtest: %v", err)
-	}
-	tb.Cleanup(func() {
-		if err := c.Close(); err != nil {
-			tb.Errorf("chtest: %v", err)
-		}
-	})
-	return c
+	return startFor(tb, NewCluster)
 }
 
 // NewCluster starts ZooKeeper, then the four servers at once, and returns
 // once every server answers queries and reaches ZooKeeper. The caller must
 // Close it.
 func NewCluster() (*Cluster, error) {
-	bin, err := exec.LookPath("clickhouse-server")
+	bin, err := serverBinary()
 	if err != nil {
-		return nil, errors.New("clickhouse-server is not installed: run `make deps` (apt-get install clickhouse-server clickhouse-client)")
+		return nil, err
 	}
 	zk, err := NewZooKeeper()
 	if err != nil {
