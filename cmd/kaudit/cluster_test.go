@@ -14,10 +14,6 @@ import (
 	"testing"
 	"time"
 
-	kafkago "github.com/segmentio/kafka-go"
-
-	"github.com/kaudit/kaudit/detect"
-	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
 	"github.com/kaudit/kaudit/ingest/webhook/webhooktest"
 	"github.com/kaudit/kaudit/store/clickhouse/chtest"
@@ -138,14 +134,7 @@ func TestClusterServeKafkaConsumers(t *testing.T) {
 // every event is stored exactly once, on both replicas.
 func TestClusterServeKafkaReplicaKilledMidStream(t *testing.T) {
 	lines := kafkatest.Copies(kafkatest.Lines(t, sample), 10000)
-	msgs := make([]kafkago.Message, len(lines))
-	for i, l := range lines {
-		ev, err := ingest.DecodeEvent(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs[i] = kafkago.Message{Key: []byte(detect.ActorOf(ev)), Value: l}
-	}
+	msgs := actorMessages(t, lines)
 	k := kafkatest.Start(t, 4, []string{"kaudit-audit"})
 	// A fifth of the stream before the kill, the rest after it: the kill
 	// comes mid-stream however fast kaudit consumes.

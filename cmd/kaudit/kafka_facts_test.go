@@ -13,7 +13,6 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/spf13/viper"
 
-	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
@@ -155,14 +154,7 @@ func kafkaFactsAcrossConsumers(t *testing.T, newEnv func() *serveEnv) {
 		t.Fatalf("admin (partition %d) and mallory (partition %d) are on one member: %v", pAdmin, pMallory, before)
 	}
 
-	msgs := make([]kafkago.Message, len(lines))
-	for i, l := range lines {
-		ev, err := ingest.DecodeEvent(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs[i] = kafkago.Message{Key: []byte(detect.ActorOf(ev)), Value: l}
-	}
+	msgs := actorMessages(t, lines)
 	c.Produce(t, "kaudit-audit", msgs)
 	eventually(t, 90*time.Second, "every event consumed into ClickHouse", func() bool {
 		_, ids := e.stored()

@@ -13,7 +13,6 @@ import (
 	kafkago "github.com/segmentio/kafka-go"
 	"github.com/spf13/viper"
 
-	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/kafka/kafkatest"
 	"github.com/kaudit/kaudit/ingest/webhook/webhooktest"
@@ -114,14 +113,7 @@ func TestServeKafkaBadSettings(t *testing.T) {
 // same group: every event is in ClickHouse exactly once.
 func TestServeKafkaSIGKILLMidStream(t *testing.T) {
 	lines := kafkatest.Copies(kafkatest.Lines(t, sample), 20000)
-	msgs := make([]kafkago.Message, len(lines))
-	for i, l := range lines {
-		ev, err := ingest.DecodeEvent(l)
-		if err != nil {
-			t.Fatal(err)
-		}
-		msgs[i] = kafkago.Message{Key: []byte(detect.ActorOf(ev)), Value: l}
-	}
+	msgs := actorMessages(t, lines)
 	c := kafkatest.Start(t, 4, []string{"kaudit-audit"})
 	c.Produce(t, "kaudit-audit", msgs)
 	t.Setenv("KAUDIT_KAFKA_BROKERS", strings.Join(c.Brokers, ","))

@@ -20,8 +20,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kaudit/kaudit/detect"
+	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/ingest/webhook/webhooktest"
 	"github.com/kaudit/kaudit/store/clickhouse/chtest"
+	kafkago "github.com/segmentio/kafka-go"
 )
 
 // Tokens of the serve tests: the apiserver's and an analyst's.
@@ -365,4 +368,19 @@ func (e *serveEnv) stored() (rows, identities int) {
 	rows, _ = strconv.Atoi(f[0])
 	identities, _ = strconv.Atoi(f[1])
 	return rows, identities
+}
+
+// actorMessages wraps log lines as Kafka messages keyed by actor, as the
+// forwarder and a well-configured shipper key them.
+func actorMessages(t *testing.T, lines [][]byte) []kafkago.Message {
+	t.Helper()
+	msgs := make([]kafkago.Message, len(lines))
+	for i, l := range lines {
+		ev, err := ingest.DecodeEvent(l)
+		if err != nil {
+			t.Fatalf("line %d: %v", i+1, err)
+		}
+		msgs[i] = kafkago.Message{Key: []byte(detect.ActorOf(ev)), Value: l}
+	}
+	return msgs
 }
