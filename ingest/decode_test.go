@@ -128,3 +128,27 @@ func FuzzDecodeBatch(f *testing.F) {
 		}
 	})
 }
+
+// skipString jumps from quote to quote: it must end every string where a
+// byte-by-byte scan of escapes does, and refuse the same unterminated ones.
+func TestSkipStringAgreesWithScan(t *testing.T) {
+	scan := func(data []byte, i int) (int, error) {
+		for i++; i < len(data); i++ {
+			switch data[i] {
+			case '\\':
+				i++
+			case '"':
+				return i + 1, nil
+			}
+		}
+		return 0, errTruncated
+	}
+	for _, s := range []string{`""`, `"a"`, `"\""`, `"\\"`, `"\\\""`, `"\\\\"x`, `"a\\\\\"b"c"`, `"\"`, `"abc`, `"\\\"`,
+		`"\u0022"`, `"x\\"y"`, `"` + strings.Repeat(`\\`, 40) + `"`, `"` + strings.Repeat(`\\`, 41) + `"`} {
+		got, gerr := skipString([]byte(s), 0)
+		want, werr := scan([]byte(s), 0)
+		if got != want || (gerr == nil) != (werr == nil) {
+			t.Errorf("%s: skipString %d %v, scan %d %v", s, got, gerr, want, werr)
+		}
+	}
+}

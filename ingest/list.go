@@ -206,11 +206,19 @@ func skipString(data []byte, i int) (int, error) {
 	if i >= len(data) || data[i] != '"' {
 		return 0, fmt.Errorf("want a string at byte %d", i)
 	}
+	// Jump from quote to quote (IndexByte is vectorized); a quote ends
+	// the string unless an odd run of backslashes escapes it.
 	for i++; i < len(data); i++ {
-		switch data[i] {
-		case '\\':
-			i++
-		case '"':
+		j := bytes.IndexByte(data[i:], '"')
+		if j < 0 {
+			break
+		}
+		i += j
+		k := i - 1
+		for k >= 0 && data[k] == '\\' {
+			k--
+		}
+		if (i-1-k)%2 == 0 {
 			return i + 1, nil
 		}
 	}

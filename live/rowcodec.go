@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"unsafe"
@@ -185,12 +186,18 @@ func (r *rowReader) list() []string {
 }
 
 // decodeRows reads a row entry, appending its rows to rows.
+// rowFields is how many fields encodeRows writes for each row.
+const rowFields = 20
+
 func decodeRows(data []byte, rows []store.Row) ([]store.Row, []detect.Finding, error) {
 	r := &rowReader{data: data[len(rowMagic):]}
 	n := r.uvarint()
 	if n > uint64(len(r.data)) {
 		return rows, nil, errShortEntry
 	}
+	// Every row takes at least one byte per field: a damaged count cannot
+	// make this reserve more than the entry could hold.
+	rows = slices.Grow(rows, int(min(n, uint64(len(r.data))/rowFields)))
 	for i := uint64(0); i < n && r.err == nil; i++ {
 		var row store.Row
 		sec := r.varint()

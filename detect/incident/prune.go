@@ -139,8 +139,7 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 			delete(c.touches, actor)
 			continue
 		}
-		// Copy so that the dropped requests' backing array is freed.
-		c.touches[actor] = append([]Touch(nil), kept...)
+		c.touches[actor] = compact(ts, kept)
 	}
 }
 
@@ -170,4 +169,17 @@ func (c *Correlator) Size() (findings, touches, links int) {
 		touches += len(ts)
 	}
 	return len(c.findings), touches, len(c.links)
+}
+
+// compact returns kept (a part of ts) at the start of ts's array, with the
+// dropped requests cleared so that they are freed; or in an array of its
+// own when it holds less than a quarter of it. Copying every actor's
+// requests at every prune was 3% of the bytes serve allocated under load.
+func compact(ts, kept []Touch) []Touch {
+	if len(kept) < cap(ts)/4 {
+		return append([]Touch(nil), kept...)
+	}
+	n := copy(ts, kept)
+	clear(ts[n:cap(ts)])
+	return ts[:n]
 }

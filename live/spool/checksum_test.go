@@ -6,7 +6,15 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tidwall/wal"
 )
+
+// openOldLog opens dir with the WAL library and the options kaudit's spool
+// used before it kept its own segment files.
+func openOldLog(dir string) (*wal.Log, error) {
+	return wal.Open(dir, &wal.Options{SegmentSize: 8 << 20, LogFormat: wal.Binary, SegmentCacheSize: 1, AllowEmpty: true, DirPerms: 0o700, FilePerms: 0o600})
+}
 
 // editSegment changes the first occurrence of old to new (same length) in
 // the spool's first segment file, as a flipped bit or an edit on disk would.
@@ -90,10 +98,11 @@ func TestChecksumCatchesChangedEntries(t *testing.T) {
 }
 
 // Entries written before frames existed (JSON, as kaudit spooled batches)
-// are read as they are.
+// are read as they are, from a directory written by github.com/tidwall/wal
+// as kaudit wrote its spool then.
 func TestEntriesWithoutFrameAreRead(t *testing.T) {
 	dir := t.TempDir()
-	l, err := openLog(dir)
+	l, err := openOldLog(dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"time"
-
-	"github.com/tidwall/wal"
 )
 
 // Group commit: when every webhook batch is acknowledged from the spool,
@@ -61,10 +59,9 @@ func (s *Spool) lead() {
 	if s.log == nil {
 		err = errors.New("spool closed")
 	} else {
-		next := s.first + uint64(len(s.sizes))
 		log := s.log
 		s.mu.Unlock()
-		err = writeRound(log, next, round)
+		err = writeRound(log, round)
 		s.mu.Lock()
 	}
 	now := time.Now().UnixNano()
@@ -84,18 +81,15 @@ func (s *Spool) lead() {
 	s.idle.Broadcast()
 }
 
-// writeRound writes a round's entries from index next on, as one batch
-// with one fsync. Indexes stay valid while s.mu is released: Ack moves the
-// front only, and only the leader appends.
-func writeRound(l *wal.Log, next uint64, round []*commit) error {
-	var b wal.Batch
+// writeRound writes a round's entries, in order, with one write and one
+// fsync. Indexes stay valid while s.mu is released: Ack moves the front
+// only, and only the leader appends.
+func writeRound(l *segments, round []*commit) error {
+	var entries [][]byte
 	for _, c := range round {
-		for _, e := range c.entries {
-			b.Write(next, e)
-			next++
-		}
+		entries = append(entries, c.entries...)
 	}
-	if err := l.WriteBatch(&b); err != nil {
+	if err := l.append(entries); err != nil {
 		return fmt.Errorf("spool: write: %w", err)
 	}
 	return nil

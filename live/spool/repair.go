@@ -10,7 +10,7 @@ import (
 
 // repairTail cuts a torn last entry off the tail segment. A crash (power
 // loss, SIGKILL in the middle of a write) can leave a partial entry at the
-// end of the newest segment; the WAL library then refuses to open the log.
+// end of the newest segment, and the log refuses to open (errTorn).
 // Such an entry was never acknowledged (its fsync had not returned), so
 // dropping it loses nothing that was promised, while refusing to start would
 // hold back every complete entry before it. Only the binary format's framing

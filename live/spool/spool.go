@@ -2,9 +2,9 @@
 // spool.ack_from_spool false, every batch the store cannot take) is
 // appended here and fsynced before the apiserver gets its 2xx, concurrent
 // appends sharing one write and one fsync (commit.go), and a background
-// worker moves it into the store. The on-disk format is github.com/tidwall/wal's (segment files of
-// length-prefixed entries); this package adds a size limit, the bookkeeping
-// of what is still pending, and recovery of a torn tail.
+// worker moves it into the store. The files are segments of
+// length-prefixed entries (segments.go); this package adds a size limit,
+// the bookkeeping of what is still pending, and recovery of a torn tail.
 //
 // Entries are opaque bytes: what a batch looks like on disk is the business
 // of the package that spools it. Each carries a checksum (frame.go) checked
@@ -16,8 +16,6 @@ import (
 	"fmt"
 	"sync"
 	"time"
-
-	"github.com/tidwall/wal"
 )
 
 // FullError is returned by Append when the entries would take the spool past
@@ -41,10 +39,6 @@ func (e *FullError) RetryAfter() time.Duration { return e.Wait }
 // own 10 s first backoff.
 const retryAfterFull = 5 * time.Second
 
-// segmentSize keeps each segment file, and the tail segment the WAL library
-// holds in memory, small.
-const segmentSize = 8 << 20
-
 // Spool is a durable FIFO of entries with a byte limit. It is safe for
 // concurrent use: appenders (request handlers) and one drainer.
 type Spool struct {
@@ -59,7 +53,7 @@ type Spool struct {
 	max int64
 
 	mu      sync.Mutex
-	log     *wal.Log
+	log     *segments
 	sizes   []int64 // sizes of pending entries, oldest first
 	added   []int64 // when each pending entry was appended (unix nanoseconds)
 	first   uint64  // index of sizes[0]
@@ -82,15 +76,15 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 	if maxBytes <= 0 {
 		return nil, fmt.Errorf("spool %s: limit must be positive, got %d", dir, maxBytes)
 	}
-	l, err := openLog(dir)
+	l, err := openSegments(dir)
 	var torn int64
 	var saved [][]byte
-	if errors.Is(err, wal.ErrCorrupt) {
+	if errors.Is(err, errTorn) {
 		var rerr error
 		if torn, saved, rerr = repairTail(dir); rerr != nil {
 			return nil, fmt.Errorf("spool %s: %w (repair: %v)", dir, err, rerr)
 		}
-		l, err = openLog(dir)
+		l, err = openSegments(dir)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
@@ -98,7 +92,7 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 	s := &Spool{dir: dir, max: maxBytes, log: l, TornBytes: torn}
 	s.idle = sync.NewCond(&s.mu)
 	if err := s.load(); err != nil {
-		l.Close()
+		l.close()
 		return nil, err
 	}
 	if len(saved) > 0 {
@@ -106,7 +100,7 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 		// again (the store keeps each event once, in any order).
 		s.max = max(s.max, s.pending+int64(len(saved))*frameHeader+sumLen(saved))
 		if err := s.Append(saved...); err != nil {
-			l.Close()
+			l.close()
 			return nil, fmt.Errorf("spool %s: appending %d salvaged entries: %w", dir, len(saved), err)
 		}
 		s.max, s.Salvaged = maxBytes, len(saved)
@@ -114,37 +108,14 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 	return s, nil
 }
 
-func openLog(dir string) (*wal.Log, error) {
-	return wal.Open(dir, &wal.Options{
-		SegmentSize:      segmentSize,
-		LogFormat:        wal.Binary,
-		SegmentCacheSize: 1,
-		AllowEmpty:       true, // fully drained is the normal state
-		DirPerms:         0o700,
-		FilePerms:        0o600, // redacted, but still the cluster's activity
-	})
-}
-
-// load reads the size of every pending entry.
+// load takes the size of every pending entry from the log's index.
 func (s *Spool) load() error {
-	first, err := s.log.FirstIndex()
-	if err != nil {
-		return fmt.Errorf("spool %s: %w", s.dir, err)
-	}
-	last, err := s.log.LastIndex()
-	if err != nil {
-		return fmt.Errorf("spool %s: %w", s.dir, err)
-	}
-	s.first = first
+	s.first = s.log.first
+	s.sizes = s.log.pendingSizes()
 	now := time.Now().UnixNano() // an earlier run's entries: their age counts from now
-	for i := first; i <= last && last != 0; i++ {
-		data, err := s.log.Read(i)
-		if err != nil {
-			return fmt.Errorf("spool %s: entry %d: %w", s.dir, i, err)
-		}
-		s.sizes = append(s.sizes, int64(len(data)))
+	for _, n := range s.sizes {
 		s.added = append(s.added, now)
-		s.pending += int64(len(data))
+		s.pending += n
 	}
 	return nil
 }
@@ -199,7 +170,7 @@ func (s *Spool) Peek() (index uint64, data []byte, ok bool, err error) {
 	if len(s.sizes) == 0 {
 		return 0, nil, false, nil
 	}
-	data, err = s.log.Read(s.first)
+	data, err = s.log.read(s.first)
 	if err != nil {
 		return 0, nil, false, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first, err)
 	}
@@ -225,7 +196,7 @@ func (s *Spool) PeekN(n int, maxBytes int64) (first uint64, entries [][]byte, er
 		if i > 0 && total+s.sizes[i] > maxBytes {
 			break
 		}
-		data, err := s.log.Read(s.first + uint64(i))
+		data, err := s.log.read(s.first + uint64(i))
 		if err != nil {
 			return 0, nil, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first+uint64(i), err)
 		}
@@ -251,7 +222,7 @@ func (s *Spool) Ack(index uint64) error {
 	if index < s.first || index >= s.first+uint64(len(s.sizes)) {
 		return fmt.Errorf("spool %s: ack of %d outside pending %d..%d", s.dir, index, s.first, s.first+uint64(len(s.sizes)))
 	}
-	if err := s.log.TruncateFront(index + 1); err != nil {
+	if err := s.log.truncateFront(index + 1); err != nil {
 		return fmt.Errorf("spool %s: truncate: %w", s.dir, err)
 	}
 	k := int(index - s.first + 1)
@@ -306,7 +277,7 @@ func (s *Spool) Close() error {
 	if s.log == nil {
 		return nil
 	}
-	err := s.log.Close()
+	err := s.log.close()
 	s.log = nil
 	if err != nil {
 		return fmt.Errorf("spool %s: close: %w", s.dir, err)

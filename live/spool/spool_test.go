@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/tidwall/wal"
 )
 
 func entry(i int) []byte { return bytes.Repeat([]byte(fmt.Sprintf("entry-%04d;", i)), 10) }
@@ -154,5 +156,100 @@ func TestTornTailIsCut(t *testing.T) {
 func TestOpenRejectsNoLimit(t *testing.T) {
 	if _, err := Open(t.TempDir(), 0); err == nil {
 		t.Fatal("a spool without a limit opened")
+	}
+}
+
+// A spool directory an earlier kaudit left (written by the WAL library,
+// entries acknowledged by its TruncateFront, several segments) opens with
+// exactly its pending entries, and takes new ones after them.
+func TestOpensSpoolOfEarlierKaudit(t *testing.T) {
+	dir := t.TempDir()
+	l, err := wal.Open(dir, &wal.Options{SegmentSize: 1 << 10, LogFormat: wal.Binary, AllowEmpty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		if err := l.Write(uint64(i+1), frame(entry(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.TruncateFront(13); err != nil { // entries 0..11 were stored
+		t.Fatal(err)
+	}
+	l.Close()
+	s, err := Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Stats(); n != 28 {
+		t.Fatalf("%d pending, want 28", n)
+	}
+	if err := s.Append(entry(40)); err != nil {
+		t.Fatal(err)
+	}
+	first, got, err := s.PeekN(100, 1<<20)
+	if err != nil || len(got) != 29 {
+		t.Fatalf("PeekN: %d entries, %v", len(got), err)
+	}
+	for i, data := range got {
+		if !bytes.Equal(data, entry(12+i)) {
+			t.Fatalf("entry %d: %q", 12+i, data[:10])
+		}
+	}
+	// Acknowledged part-way into a segment, the rest survives a restart.
+	if err := s.Ack(first + 9); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s, err = Open(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	idx, data, ok, err := s.Peek()
+	if err != nil || !ok || idx != first+10 || !bytes.Equal(data, entry(22)) {
+		t.Fatalf("after restart: %d %q %v %v", idx, data, ok, err)
+	}
+	if n, _ := s.Stats(); n != 19 {
+		t.Fatalf("%d pending after restart, want 19", n)
+	}
+}
+
+// Acknowledged segments are deleted: a drained spool keeps one segment.
+func TestAckDeletesDrainedSegments(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	big := bytes.Repeat([]byte("x"), 3<<20)
+	for i := 0; i < 8; i++ {
+		if err := s.Append(big); err != nil {
+			t.Fatal(err)
+		}
+	}
+	segs := func() int {
+		m, _ := filepath.Glob(filepath.Join(dir, "0*"))
+		return len(m)
+	}
+	if n := segs(); n < 3 {
+		t.Fatalf("%d segments for 24 MiB, want 3 or more", n)
+	}
+	first, got, err := s.PeekN(100, 1<<30)
+	if err != nil || len(got) != 8 {
+		t.Fatalf("PeekN: %d, %v", len(got), err)
+	}
+	if err := s.Ack(first + 7); err != nil {
+		t.Fatal(err)
+	}
+	if n := segs(); n != 1 {
+		t.Fatalf("%d segments after a full drain, want 1", n)
+	}
+	if err := s.Append(entry(1)); err != nil {
+		t.Fatal(err)
+	}
+	if idx, data, ok, err := s.Peek(); err != nil || !ok || idx != first+8 || !bytes.Equal(data, entry(1)) {
+		t.Fatalf("after the drain: %d %q %v %v", idx, data, ok, err)
 	}
 }
