@@ -53,7 +53,7 @@ var errDepth = errors.New("nested too deeply")
 
 // parseJSON reads one JSON document into a tree.
 func parseJSON(data []byte) (*node, error) {
-	p := parser{data: data}
+	p := parser{data: data, members: make([]member, 0, 32), elems: make([]*node, 0, 16)}
 	p.space()
 	n, err := p.value(0)
 	if err != nil {
@@ -69,6 +69,12 @@ func parseJSON(data []byte) (*node, error) {
 type parser struct {
 	data []byte
 	i    int
+	// Members and elements of the objects and arrays being read are
+	// gathered on these stacks, and each object or array gets a slice of
+	// exactly its size when it ends: growing each one by append was half
+	// the parser's time.
+	members []member
+	elems   []*node
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -178,6 +184,8 @@ func (p *parser) object(depth int) (*node, error) {
 		p.i++
 		return n, nil
 	}
+	base := len(p.members)
+	defer func() { p.members = p.members[:base] }()
 	for {
 		p.space()
 		if p.i >= len(p.data) || p.data[p.i] != '"' {
@@ -197,7 +205,7 @@ func (p *parser) object(depth int) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.members = append(n.members, member{key: key, val: v})
+		p.members = append(p.members, member{key: key, val: v})
 		p.space()
 		if p.i >= len(p.data) {
 			return nil, p.errorf("unexpected end of object")
@@ -207,6 +215,7 @@ func (p *parser) object(depth int) (*node, error) {
 			p.i++
 		case '}':
 			p.i++
+			n.members = append([]member(nil), p.members[base:]...)
 			return n, nil
 		default:
 			return nil, p.errorf("want ',' or '}'")
@@ -222,13 +231,15 @@ func (p *parser) array(depth int) (*node, error) {
 		p.i++
 		return n, nil
 	}
+	base := len(p.elems)
+	defer func() { p.elems = p.elems[:base] }()
 	for {
 		p.space()
 		v, err := p.value(depth + 1)
 		if err != nil {
 			return nil, err
 		}
-		n.elems = append(n.elems, v)
+		p.elems = append(p.elems, v)
 		p.space()
 		if p.i >= len(p.data) {
 			return nil, p.errorf("unexpected end of array")
@@ -238,6 +249,7 @@ func (p *parser) array(depth int) (*node, error) {
 			p.i++
 		case ']':
 			p.i++
+			n.elems = append([]*node(nil), p.elems[base:]...)
 			return n, nil
 		default:
 			return nil, p.errorf("want ',' or ']'")

@@ -2,6 +2,7 @@ package redact
 
 import (
 	"math/rand"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,7 @@ func TestNameMatchersAgreeWithExpressions(t *testing.T) {
 		"DB_PASSWORD", "client-secret", "privatekey", "private-key", "connection_string", "cert-key", "certkey", "oauth", "passwordx",
 		"keys", "monkey", "sigs", "a.sig", "a.pwd", "passport", "ſecret", "api_Key", strings.Repeat("a", 200) + "token"}
 	rng := rand.New(rand.NewSource(17))
-	for i := 0; i < 20000; i++ {
+	for i := 0; i < 200000; i++ {
 		var b strings.Builder
 		for j := rng.Intn(4); j >= 0; j-- {
 			b.WriteString(parts[rng.Intn(len(parts))])
@@ -45,34 +46,43 @@ func BenchmarkLooksLikeCredential(b *testing.B) {
 	}
 }
 
-// foldWords finds, in one pass, each word containsFold finds.
+// wordMeans is what each bit of foldWords stands for.
+var wordMeans = map[int]*regexp.Regexp{
+	wordAuthorization: regexp.MustCompile(`(?i)authorization["']?[ \t]*[=:]`),
+	wordBearer:        regexp.MustCompile(`(?i)bearer\s`),
+	wordBasic:         regexp.MustCompile(`(?i)basic\s`),
+	wordKeyValue:      regexp.MustCompile(`(?i)(passw(or)?d|secret|token|key|credentials?)["']?[ \t]*[=:]`),
+}
+
+// foldWords finds, in one pass, each word containsFold finds, and the
+// credential words that are assigned.
 func TestFoldWordsAgreesWithContainsFold(t *testing.T) {
 	parts := []string{"authorization", "AUTHORIZATION", "Bearer", "bearer", "BASIC", "basic", "passw", "PassW", "secret", "token", "KEY",
-		"key", "credential", "Credential", "x", " ", "=", ":", "auth", "bear", "bas", "pass", "secre", "tok", "ke", "cred", "é", "\x00"}
+		"key", "credential", "Credential", "x", " ", "=", ":", "auth", "bear", "bas", "pass", "secre", "tok", "ke", "cred", "é", "\x00",
+		"d", "D", "ord", "ORD", "s", "'", `"`, "\t", "\n", "\f", "\r", "-", "--db-", "api_", "proxy-", "abcdefgh12", "dXNlcjpwYXNz"}
 	rng := rand.New(rand.NewSource(17))
-	for i := 0; i < 20000; i++ {
+	for i := 0; i < 200000; i++ {
 		var b strings.Builder
 		for j := rng.Intn(5); j >= 0; j-- {
 			b.WriteString(parts[rng.Intn(len(parts))])
 		}
 		s := b.String()
 		want := 0
-		if containsFold(s, "authorization") {
-			want |= wordAuthorization
-		}
-		if containsFold(s, "bearer") {
-			want |= wordBearer
-		}
-		if containsFold(s, "basic") {
-			want |= wordBasic
-		}
-		for _, w := range []string{"passw", "secret", "token", "key", "credential"} {
-			if containsFold(s, w) {
-				want |= wordKeyValue
+		for bit, re := range wordMeans {
+			if re.MatchString(s) {
+				want |= bit
 			}
 		}
-		if got := foldWords(s); got != want {
-			t.Fatalf("foldWords(%q) = %b, containsFold says %b", s, got, want)
+		got := foldWords(s)
+		if got != want {
+			t.Fatalf("foldWords(%q) = %b, the expressions say %b", s, got, want)
+		}
+		// Each bit gates an expression of scrub: wherever it matches,
+		// the bit is set.
+		for bit, re := range map[int]*regexp.Regexp{wordKeyValue: keyValue, wordAuthorization: authorization, wordBearer: bearer, wordBasic: basic} {
+			if re.MatchString(s) && got&bit == 0 {
+				t.Fatalf("%v matches %q, foldWords leaves its bit out", re, s)
+			}
 		}
 	}
 }

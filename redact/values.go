@@ -208,46 +208,69 @@ const (
 )
 
 // foldWords reports, as bits, which of scrub's words s contains, ignoring
-// ASCII case: what containsFold says for each, in one pass over s instead
-// of eight (scrub runs on every string of every body).
+// ASCII case, in one pass over s instead of eight (scrub runs on every
+// string of every body). A bit is set only where its expression could
+// match: a credential word or "authorization" followed by = or : (after a
+// quote and blanks at most), "bearer" or "basic" followed by a space. So
+// the expressions do not run on what every request holds: the API group
+// rbac.authorization.k8s.io, RBAC reasons naming "system:basic-user" or
+// "token-cleaner".
 func foldWords(s string) int {
 	m := 0
 	for i := 0; i < len(s); i++ {
 		switch s[i] | 0x20 {
 		case 'a':
-			if containsFoldAt(s, i, "authorization") {
+			if containsFoldAt(s, i, "authorization") && assignsAt(s, i+13) {
 				m |= wordAuthorization
 			}
 		case 'b':
-			if containsFoldAt(s, i, "bearer") {
+			if containsFoldAt(s, i, "bearer") && spaceAt(s, i+6) {
 				m |= wordBearer
 			}
-			if containsFoldAt(s, i, "basic") {
+			if containsFoldAt(s, i, "basic") && spaceAt(s, i+5) {
 				m |= wordBasic
 			}
 		case 'p':
-			if containsFoldAt(s, i, "passw") {
+			if containsFoldAt(s, i, "passw") && (containsFoldAt(s, i+5, "d") && assignsAt(s, i+6) ||
+				containsFoldAt(s, i+5, "ord") && assignsAt(s, i+8)) {
 				m |= wordKeyValue
 			}
 		case 's':
-			if containsFoldAt(s, i, "secret") {
+			if containsFoldAt(s, i, "secret") && assignsAt(s, i+6) {
 				m |= wordKeyValue
 			}
 		case 't':
-			if containsFoldAt(s, i, "token") {
+			if containsFoldAt(s, i, "token") && assignsAt(s, i+5) {
 				m |= wordKeyValue
 			}
 		case 'k':
-			if containsFoldAt(s, i, "key") {
+			if containsFoldAt(s, i, "key") && assignsAt(s, i+3) {
 				m |= wordKeyValue
 			}
 		case 'c':
-			if containsFoldAt(s, i, "credential") {
+			if containsFoldAt(s, i, "credential") && (assignsAt(s, i+10) || containsFoldAt(s, i+10, "s") && assignsAt(s, i+11)) {
 				m |= wordKeyValue
 			}
 		}
 	}
 	return m
+}
+
+// spaceAt reports whether s[i] is a space as \s means it.
+func spaceAt(s string, i int) bool {
+	return i < len(s) && strings.IndexByte(" \t\n\f\r", s[i]) >= 0
+}
+
+// assignsAt reports whether s assigns at i, as keyValue's NAME is followed:
+// an optional quote, blanks, then = or :.
+func assignsAt(s string, i int) bool {
+	if i < len(s) && (s[i] == '"' || s[i] == '\'') {
+		i++
+	}
+	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
+		i++
+	}
+	return i < len(s) && (s[i] == '=' || s[i] == ':')
 }
 
 // containsFoldAt reports whether s holds the lower-case ASCII word w at i,
