@@ -87,6 +87,17 @@ func containsSep(s, a, b string) bool {
 // isCredentialKey is credentialKey.MatchString: the name ends with a
 // credential word.
 func isCredentialKey(name string) bool {
+	if len(name) == 0 {
+		return false
+	}
+	// Every credential word ends in d, t, n, y, l or s, in either case,
+	// or in ſ (which (?i) folds with s, and which ends in byte 0xBF):
+	// most names are told apart by their last byte.
+	switch c := name[len(name)-1]; c | 0x20 {
+	case 'd', 't', 'n', 'y', 'l', 's', 0xBF:
+	default:
+		return false
+	}
 	var buf [foldMax]byte
 	b, ok := lowerASCII(&buf, name)
 	if !ok {

@@ -60,9 +60,14 @@ var credentialKey = regexp.MustCompile(`(?i)` + credentialWord + `$`)
 // not JSON cannot be inspected, so it is replaced whole by a marker:
 // failing closed keeps secrets out of storage.
 func (r *Redactor) redactBody(raw []byte, c objectContext) ([]byte, bool) {
-	if len(raw) == 0 {
+	if len(raw) == 0 || c == ctxNone && quietBody(raw) {
 		return raw, false
 	}
+	return r.redactTree(raw, c)
+}
+
+// redactTree is redactBody on the body read into a tree.
+func (r *Redactor) redactTree(raw []byte, c objectContext) ([]byte, bool) {
 	n, err := parseJSON(raw)
 	if err != nil {
 		return []byte(`"` + r.Marker(raw) + `"`), true

@@ -1,0 +1,285 @@
+package redact
+
+import (
+	"encoding/base64"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Most bodies hold nothing to redact: leases, events, pods without
+// credentials in their environment. Reading each into a tree (jsontree.go)
+// to find that out was the larger part of redaction's cost, in allocations
+// the garbage collector then paid for again. quietBody reads a body once,
+// allocating nothing, and says whether redactBody would leave it as it is;
+// only the others are read into a tree.
+//
+// It answers true only when that is certain: the body is one JSON document
+// the tree's parser accepts (escapes decoded by the parser's own decoder,
+// since an escaped letter can hide a word), and no string is one that walk
+// acts on or judges by: a kind that gives an object a context (a Secret), the
+// last-applied annotation, a name that looks like a credential (of a key,
+// a flag, an environment variable), or a value scrub could change. It
+// must hold that quietBody(b) implies redactBody(b, ctxNone) changes
+// nothing; TestQuietBodiesAreLeftAsTheyAre checks it on every body of the
+// fixtures and the corpus and on generated ones.
+
+// quietBody reports whether redactBody(data, ctxNone) would return data
+// unchanged, without building the tree; false means "read it in full",
+// not "it holds a secret".
+func quietBody(data []byte) bool {
+	q := quietScanner{data: data}
+	q.space()
+	if !q.value(0, roleNone) {
+		return false
+	}
+	q.space()
+	return q.i == len(data)
+}
+
+// role is what walk makes of a value by where it stands: the list under
+// an "env" key, or one entry of it (whose "name" is judged).
+type role uint8
+
+const (
+	roleNone role = iota
+	roleEnvList
+	roleEnvEntry
+)
+
+// quietScanner follows the grammar of parser (jsontree.go) exactly, so
+// that what it accepts the parser accepts.
+type quietScanner struct {
+	data []byte
+	i    int
+}
+
+func (q *quietScanner) space() {
+	for q.i < len(q.data) {
+		switch q.data[q.i] {
+		case ' ', '\t', '\n', '\r':
+			q.i++
+		default:
+			return
+		}
+	}
+}
+
+func (q *quietScanner) value(depth int, r role) bool {
+	if depth > maxDepth || q.i >= len(q.data) {
+		return false
+	}
+	switch c := q.data[q.i]; {
+	case c == '{':
+		return q.object(depth, r)
+	case c == '[':
+		return q.array(depth, r)
+	case c == '"':
+		s, ok := q.string()
+		return ok && quietString(s)
+	case c == 't':
+		return q.word("true")
+	case c == 'f':
+		return q.word("false")
+	case c == 'n':
+		return q.word("null")
+	case c == '-' || c >= '0' && c <= '9':
+		return q.number()
+	}
+	return false
+}
+
+func (q *quietScanner) word(w string) bool {
+	if !strings.HasPrefix(string(q.data[q.i:min(len(q.data), q.i+len(w))]), w) {
+		return false
+	}
+	q.i += len(w)
+	return true
+}
+
+func (q *quietScanner) number() bool {
+	if q.data[q.i] == '-' {
+		q.i++
+	}
+	digits := func() int {
+		n := 0
+		for q.i < len(q.data) && q.data[q.i] >= '0' && q.data[q.i] <= '9' {
+			q.i++
+			n++
+		}
+		return n
+	}
+	if digits() == 0 {
+		return false
+	}
+	if q.i < len(q.data) && q.data[q.i] == '.' {
+		q.i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if q.i < len(q.data) && (q.data[q.i] == 'e' || q.data[q.i] == 'E') {
+		q.i++
+		if q.i < len(q.data) && (q.data[q.i] == '+' || q.data[q.i] == '-') {
+			q.i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (q *quietScanner) object(depth int, r role) bool {
+	q.i++ // {
+	q.space()
+	if q.i < len(q.data) && q.data[q.i] == '}' {
+		q.i++
+		return true
+	}
+	for {
+		q.space()
+		if q.i >= len(q.data) || q.data[q.i] != '"' {
+			return false
+		}
+		key, ok := q.string()
+		if !ok || !quietString(key) {
+			return false
+		}
+		q.space()
+		if q.i >= len(q.data) || q.data[q.i] != ':' {
+			return false
+		}
+		q.i++
+		q.space()
+		vr := roleNone
+		if key == "env" {
+			vr = roleEnvList
+		}
+		if r == roleEnvEntry && key == "name" && q.i < len(q.data) && q.data[q.i] == '"' {
+			// An environment variable's name: walk redacts its value
+			// when the name looks like a credential.
+			name, ok := q.string()
+			if !ok || depth+1 > maxDepth || LooksLikeCredential(name) || !quietString(name) {
+				return false
+			}
+		} else if !q.value(depth+1, vr) {
+			return false
+		}
+		q.space()
+		if q.i >= len(q.data) {
+			return false
+		}
+		switch q.data[q.i] {
+		case ',':
+			q.i++
+		case '}':
+			q.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (q *quietScanner) array(depth int, r role) bool {
+	q.i++ // [
+	q.space()
+	if q.i < len(q.data) && q.data[q.i] == ']' {
+		q.i++
+		return true
+	}
+	er := roleNone
+	if r == roleEnvList {
+		er = roleEnvEntry
+	}
+	for {
+		q.space()
+		if !q.value(depth+1, er) {
+			return false
+		}
+		q.space()
+		if q.i >= len(q.data) {
+			return false
+		}
+		switch q.data[q.i] {
+		case ',':
+			q.i++
+		case ']':
+			q.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// string reads a string as a view of the body (it is only looked at); one
+// with escapes (the apiserver writes < as \u003c) is decoded by the tree's
+// own decoder, so that it reads exactly as walk would read it.
+func (q *quietScanner) string() (string, bool) {
+	quote := q.i
+	q.i++
+	for q.i < len(q.data) {
+		c := q.data[q.i]
+		if c == '"' {
+			b := q.data[quote+1 : q.i]
+			q.i++
+			return unsafe.String(unsafe.SliceData(b), len(b)), true
+		}
+		if c == '\\' {
+			p := parser{data: q.data, i: quote}
+			s, err := p.string()
+			q.i = p.i
+			return s, err == nil
+		}
+		if c < 0x20 {
+			return "", false
+		}
+		q.i++
+	}
+	return "", false
+}
+
+// quietString reports whether walk leaves s alone wherever it stands: as a
+// key, a value, a kind, a flag or an element of a list.
+func quietString(s string) bool {
+	if kindContext(s) != ctxNone || s == "SecretList" || s == lastApplied || isCredentialKey(s) {
+		return false
+	}
+	return !scrubMayChange(s)
+}
+
+// scrubMayChange reports whether scrub could change s: it is false only
+// when none of scrub's tests that lead to a change can pass.
+func scrubMayChange(s string) bool {
+	if len(s) < 8 || strings.HasPrefix(s, MarkerPrefix) {
+		return false
+	}
+	if foldWords(s) != 0 {
+		return true
+	}
+	// scrub's other tests, in one pass: "PRIVATE KEY", "eyJ", "://" with
+	// an "@".
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case 'P':
+			if strings.HasPrefix(s[i:], "PRIVATE KEY") {
+				return true
+			}
+		case 'e':
+			if strings.HasPrefix(s[i:], "eyJ") {
+				return true
+			}
+		case ':':
+			if strings.HasPrefix(s[i:], "://") && strings.IndexByte(s, '@') >= 0 {
+				return true
+			}
+		}
+	}
+	if looksBase64(s) {
+		dec, err := base64.StdEncoding.DecodeString(s)
+		return err == nil && utf8.Valid(dec) && scrubMayChange(string(dec))
+	}
+	return false
+}
