@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"math"
 	"path"
 	"sort"
 	"strconv"
@@ -49,15 +50,19 @@ func walkDiff(p string, old, new any, out *[]Change) {
 	om, oIsMap := old.(map[string]any)
 	nm, nIsMap := new.(map[string]any)
 	if oIsMap && nIsMap {
-		keys := map[string]bool{}
-		for k := range om {
-			keys[k] = true
+		// Most leaves of an update are as they were: those are passed
+		// over before their path is even written.
+		for k, o := range om {
+			n := nm[k]
+			if isScalar(o) && equalJSON(o, n) {
+				continue
+			}
+			walkDiff(join(p, k), o, n, out)
 		}
-		for k := range nm {
-			keys[k] = true
-		}
-		for k := range keys {
-			walkDiff(join(p, k), om[k], nm[k], out)
+		for k, n := range nm {
+			if _, ok := om[k]; !ok {
+				walkDiff(join(p, k), nil, n, out)
+			}
 		}
 		return
 	}
@@ -124,11 +129,37 @@ func join(p, k string) string {
 	return p + "." + k
 }
 
+// equalJSON reports whether two leaves read the same. Leaves of one type
+// are compared as such; others by how they print (a number and the string
+// of it are the same leaf), as before the common case had its own path.
 func equalJSON(a, b any) bool {
 	if a == nil || b == nil {
 		return a == nil && b == nil
 	}
+	switch x := a.(type) {
+	case string:
+		if y, ok := b.(string); ok {
+			return x == y
+		}
+	case float64:
+		if y, ok := b.(float64); ok {
+			return x == y && math.Signbit(x) == math.Signbit(y) // fmt prints -0 and 0 apart
+		}
+	case bool:
+		if y, ok := b.(bool); ok {
+			return x == y
+		}
+	}
 	return fmt.Sprint(a) == fmt.Sprint(b)
+}
+
+// isScalar reports whether v is a leaf: not an object, not a list.
+func isScalar(v any) bool {
+	switch v.(type) {
+	case map[string]any, []any:
+		return false
+	}
+	return true
 }
 
 // patchChanges lists what a patch body sets when the object it patches is

@@ -2,6 +2,8 @@ package detect
 
 import (
 	"encoding/json"
+	"fmt"
+	"math"
 	"testing"
 )
 
@@ -83,6 +85,20 @@ func TestMatchPath(t *testing.T) {
 	} {
 		if got := matchPath(c.pattern, c.path); got != c.want {
 			t.Errorf("matchPath(%q, %q) = %v", c.pattern, c.path, got)
+		}
+	}
+}
+
+// equalJSON's typed comparisons agree with comparing how leaves print, the
+// rule it had before them.
+func TestEqualJSONAgreesWithPrinting(t *testing.T) {
+	leaves := []any{"", "1", "true", "a", float64(1), float64(0), math.Copysign(0, -1), 1.5, 1e21, true, false,
+		map[string]any{"a": 1.0}, []any{1.0}, []any{"1"}}
+	for _, a := range leaves {
+		for _, b := range leaves {
+			if got, want := equalJSON(a, b), fmt.Sprint(a) == fmt.Sprint(b); got != want {
+				t.Errorf("equalJSON(%#v, %#v) = %v, printing says %v", a, b, got, want)
+			}
 		}
 	}
 }

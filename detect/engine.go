@@ -31,6 +31,7 @@ type Engine struct {
 	started    map[string]time.Time // long-running requests already judged at ResponseStarted
 	lastPrune  time.Time
 	objects    *objects         // the last version of objects whose changes rules grade
+	bodies     bodyReaders      // which verbs and resources rules read the bodies of (Parse)
 	writes     writes           // writes late findings are made of
 	history    History          // the baseline (nil: none)
 	clock      func() time.Time // the receiver's clock (time.Now)
@@ -470,6 +471,12 @@ func (e *Engine) pruneStarted(now time.Time) {
 // event dated beyond the allowed skew is judged with the clock's time as
 // its time for windows and pruning (Skew).
 func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Finding, judged bool, err error) {
+	return e.EvaluateParsed(ev, nil, location)
+}
+
+// EvaluateParsed is Evaluate with the event's bodies parsed beforehand by
+// Parse (nil: parsed here, when a rule reads them).
+func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location string) (findings []Finding, judged bool, err error) {
 	skew := SkewOf(EventTime(ev), e.clock(), e.maxSkew)
 	if !e.judged(ev, skew.Now) {
 		return nil, false, nil
@@ -481,7 +488,7 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 	now := skew.Now
 	e.pruneStarted(now)
 	e.state.prune(now)
-	j := judgement{ev: ev, now: now, skew: skew, level: rulefile.LevelRank(string(ev.Level)), location: location}
+	j := judgement{ev: ev, parsed: parsed, now: now, skew: skew, level: rulefile.LevelRank(string(ev.Level)), location: location}
 	var errs []error
 	for _, i := range cands {
 		f, ok, err := e.evaluateRule(e.rules[i], &j)
@@ -499,6 +506,7 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 		if j.env == nil {
 			j.env = &e.env
 			fillEnv(j.env, ev)
+			j.env.parsed = parsed
 		}
 		if e.objects.tracks(ev) {
 			j.env.loadObjects(ev)
@@ -513,6 +521,7 @@ func (e *Engine) Evaluate(ev *auditv1.Event, location string) (findings []Findin
 // filled on the first rule that gets past the cheap filters.
 type judgement struct {
 	ev       *auditv1.Event
+	parsed   *Parsed // the event's bodies parsed beforehand (Parse), or nil
 	env      *Env
 	now      time.Time // the event's time, bounded by the receiver's clock
 	skew     Skew
@@ -618,6 +627,7 @@ func (e *Engine) envOf(j *judgement) *Env {
 	if j.env == nil {
 		j.env = &e.env
 		fillEnv(j.env, j.ev)
+		j.env.parsed = j.parsed
 		j.env.ClockSkewed = j.skew.Skewed
 		j.env.AheadSeconds = max(int(j.skew.Ahead/time.Second), 0)
 		e.fillHistory(j.env, j.ev)

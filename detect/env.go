@@ -131,6 +131,10 @@ type Env struct {
 	ClockSkewed  bool `expr:"clock_skewed"`
 	AheadSeconds int  `expr:"ahead_seconds"`
 
+	// parsed is the event's bodies parsed beforehand (Engine.Parse), if
+	// they were.
+	parsed *Parsed
+
 	objectsLoaded bool
 	queryLoaded   bool
 	changesLoaded bool
@@ -241,15 +245,11 @@ func (e *Env) loadObjects(ev *auditv1.Event) {
 		return
 	}
 	e.objectsLoaded = true
-	if ev.RequestObject != nil {
-		e.Request = parseObject(ev.RequestObject.Raw)
-		if raw := ev.RequestObject.Raw; len(raw) > 0 && raw[0] == '[' {
-			_ = json.Unmarshal(raw, &e.Patch)
-		}
+	p := e.parsed
+	if p == nil {
+		p = parseBodies(ev)
 	}
-	if ev.ResponseObject != nil {
-		e.Response = parseObject(ev.ResponseObject.Raw)
-	}
+	e.Request, e.Response, e.Patch = p.request, p.response, p.patch
 	e.Object = e.Response
 	if e.Object == nil || isStatus(e.Object) {
 		e.Object = e.Request

@@ -24,6 +24,11 @@ type Record struct {
 	// Redacted is set once the redaction stage has run on Event, so that a
 	// source which redacts in its own workers is not redacted twice.
 	Redacted bool
+	// Parsed is what detection worked out of Event ahead of judging it,
+	// in the source's own workers (its bodies, parsed), so that judging,
+	// which runs one event at a time, does not. Opaque here; nil when
+	// nothing was.
+	Parsed any
 }
 
 // BadInput is input that could not be decoded into an event: a malformed line,

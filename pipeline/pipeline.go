@@ -52,9 +52,18 @@ func New(r *redact.Redactor, e *detect.Engine, c *incident.Correlator) *Pipeline
 	return &Pipeline{redactor: r, engine: e, correlator: c, stats: Stats{Type: "summary", ByRule: map[string]int{}}}
 }
 
-// Prepare redacts one record. It is safe for concurrent use, so sources
-// call it from their decoding workers (ingest.FileReader.Prepare).
-func (p *Pipeline) Prepare(rec *ingest.Record) { p.redactor.Record(rec) }
+// Prepare redacts one record and parses the bodies rules will read
+// (detect.Engine.Parse). It is safe for concurrent use, so sources call it
+// from their decoding workers (ingest.FileReader.Prepare), and Judge from
+// the caller's goroutine, before it takes its lock.
+func (p *Pipeline) Prepare(rec *ingest.Record) {
+	p.redactor.Record(rec)
+	if rec.Parsed == nil && rec.Event != nil {
+		if parsed := p.engine.Parse(rec.Event); parsed != nil {
+			rec.Parsed = parsed
+		}
+	}
+}
 
 // Judge redacts the batch's records in place, runs the rules on them and
 // hands them to the correlator; it returns the batch's findings. Bad inputs
@@ -74,8 +83,11 @@ func (p *Pipeline) Judge(b ingest.Batch) ([]detect.Finding, error) {
 	defer p.mu.Unlock()
 	var findings []detect.Finding
 	var evalErr error
-	for _, rec := range b.Records {
-		fs, judged, err := p.engine.Evaluate(rec.Event, rec.Location)
+	for i := range b.Records {
+		rec := &b.Records[i]
+		parsed, _ := rec.Parsed.(*detect.Parsed)
+		rec.Parsed = nil // judged once: its maps need not outlive the batch
+		fs, judged, err := p.engine.EvaluateParsed(rec.Event, parsed, rec.Location)
 		if err != nil && evalErr == nil {
 			evalErr = fmt.Errorf("detect: %w", err)
 		}
