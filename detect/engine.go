@@ -42,19 +42,28 @@ type Engine struct {
 // detect/baseline learns it): whether a request is routine for its actor,
 // and what about it is new.
 type History interface {
-	// Routine says why the event is routine for its actor, or false.
-	Routine(ev *auditv1.Event) (why string, ok bool)
-	// NewNetworks lists the networks of the event's source chain its actor
-	// was never seen acting from (none when the actor has no history).
-	NewNetworks(ev *auditv1.Event) []string
-	// NewClient reports whether the actor, which has a history, never used
-	// the event's client.
-	NewClient(ev *auditv1.Event) bool
+	// Assess says what the history makes of the event's request: whether
+	// it is routine for its actor, and what about it is new. One call, so
+	// that the request is reduced to what a history keeps once.
+	Assess(ev *auditv1.Event) Assessment
 	// CredentialRoutes lists the routes (SourceNetworks) a token was used
 	// from.
 	CredentialRoutes(credential string) []string
 	// Known reports whether the actor has a history.
 	Known(actor string) bool
+}
+
+// Assessment is what a History says of one request.
+type Assessment struct {
+	// Routine says why the request is routine for its actor (empty when
+	// IsRoutine is false).
+	Routine   string
+	IsRoutine bool
+	// NewNetworks lists the networks of the source chain the actor was
+	// never seen acting from, and NewClient whether it never used the
+	// client: both only for an actor with a history.
+	NewNetworks []string
+	NewClient   bool
 }
 
 // SetHistory gives the engine a baseline: findings of routine requests are
@@ -686,11 +695,11 @@ func (e *Engine) fillHistory(env *Env, ev *auditv1.Event) {
 	if e.history == nil {
 		return
 	}
-	if why, ok := e.history.Routine(ev); ok {
-		env.Routine = why
+	a := e.history.Assess(ev)
+	if a.IsRoutine {
+		env.Routine = a.Routine
 	}
-	env.NewNetworks = e.history.NewNetworks(ev)
-	env.NewClient = e.history.NewClient(ev)
+	env.NewNetworks, env.NewClient = a.NewNetworks, a.NewClient
 	env.HasHistory = e.history.Known(env.Actor)
 	if env.Credential != "" {
 		env.CredentialRoutes = e.history.CredentialRoutes(env.Credential)

@@ -248,8 +248,28 @@ func (b *Baseline) minCount() int {
 	return b.MinCount
 }
 
+// Assess says, in one reduction of the event, whether it is routine for
+// its actor and what is new about it (detect.History): Routine,
+// NewNetworks and NewClient at once.
+func (b *Baseline) Assess(ev *auditv1.Event) detect.Assessment {
+	if b == nil || b.Identities[detect.ActorOf(ev)] == nil {
+		return detect.Assessment{} // no history of the actor: nothing is routine, nothing news
+	}
+	r := RequestOf(ev)
+	var a detect.Assessment
+	if s, ok := b.routine(r); ok {
+		a.Routine, a.IsRoutine = b.Describe(r, s), true
+	}
+	if b.Known(r.Actor) {
+		a.NewNetworks = b.newNetworks(r)
+		_, seen := b.Identities[r.Actor].Clients[r.Client]
+		a.NewClient = !seen
+	}
+	return a
+}
+
 // Routine reports whether the event is routine for its actor (see
-// routine), and says why for the finding (detect.History).
+// routine), and says why for the finding.
 func (b *Baseline) Routine(ev *auditv1.Event) (why string, ok bool) {
 	r := RequestOf(ev)
 	s, ok := b.routine(r)
@@ -295,13 +315,18 @@ func (b *Baseline) Known(actor string) bool {
 }
 
 // NewNetworks returns the networks of the event's source chain its actor
-// was never seen acting from, when the actor has a history
-// (detect.History).
+// was never seen acting from, when the actor has a history.
 func (b *Baseline) NewNetworks(ev *auditv1.Event) []string {
 	r := RequestOf(ev)
 	if !b.Known(r.Actor) {
 		return nil
 	}
+	return b.newNetworks(r)
+}
+
+// newNetworks lists the networks of r's source chain its actor was never
+// seen acting from.
+func (b *Baseline) newNetworks(r Request) []string {
 	var out []string
 	for _, net := range r.Networks {
 		if _, ok := b.Identities[r.Actor].Networks[net]; !ok {
@@ -312,7 +337,7 @@ func (b *Baseline) NewNetworks(ev *auditv1.Event) []string {
 }
 
 // NewClient reports whether the event's actor, which has a history, never
-// used its client before (detect.History).
+// used its client before.
 func (b *Baseline) NewClient(ev *auditv1.Event) bool {
 	r := RequestOf(ev)
 	if !b.Known(r.Actor) {

@@ -2,6 +2,7 @@ package baseline
 
 import (
 	"bytes"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -116,5 +117,34 @@ func TestSnapshotRoundTrip(t *testing.T) {
 	}
 	if _, err := Read(strings.NewReader("not gzip")); err == nil {
 		t.Fatal("garbage read as a snapshot")
+	}
+}
+
+// Assess says in one call what Routine, NewNetworks and NewClient say, on
+// every event of the operators' fixtures (their work, and their tokens
+// stolen) and of an intrusion, judged against the operators' history.
+func TestAssessAgreesWithItsParts(t *testing.T) {
+	b := learned(t, "../../testdata/apiserver-1.36-operators-history.log")
+	routine, news := 0, 0
+	var evs []*auditv1.Event
+	for _, f := range []string{"operators", "operator-token-theft", "basic-intrusion"} {
+		evs = append(evs, ingesttest.Events(t, "../../testdata/apiserver-1.36-"+f+".log")...)
+	}
+	for _, ev := range evs {
+		a := b.Assess(ev)
+		why, ok := b.Routine(ev)
+		if a.IsRoutine != ok || a.Routine != why || !reflect.DeepEqual(a.NewNetworks, b.NewNetworks(ev)) || a.NewClient != b.NewClient(ev) {
+			t.Fatalf("event %s: Assess %+v; Routine %q %v, NewNetworks %v, NewClient %v",
+				ev.AuditID, a, why, ok, b.NewNetworks(ev), b.NewClient(ev))
+		}
+		if ok {
+			routine++
+		}
+		if a.NewClient || len(a.NewNetworks) > 0 {
+			news++
+		}
+	}
+	if routine == 0 || news == 0 {
+		t.Fatalf("%d routine and %d with news: the fixture exercises neither", routine, news)
 	}
 }
