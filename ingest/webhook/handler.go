@@ -231,7 +231,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	batch, bad, err := ingest.DecodeBatchFunc(body, "webhook:"+r.RemoteAddr, func(item []byte) error { return c.add(itemWeight(len(item))) })
-	body = nil // let the raw body go before the batch is written
+	putBody(body) // decoded: the events hold copies of what they keep
+	body = nil
 	switch {
 	case errors.Is(err, errBudgetBusy) || errors.Is(err, errBudgetTooBig):
 		h.rejectBudget(w, r, http.StatusRequestEntityTooLarge, reasonTooLarge, err)
@@ -362,6 +363,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, c *charge) (b
 		return nil, http.StatusBadRequest, reasonBadBody, fmt.Errorf("gzip body: %w", err)
 	}
 	out, err := readCharged(zr, c, max, -1)
+	putBody(raw) // inflated (or failed): the compressed body is done with
 	switch {
 	case errors.Is(err, errTooLarge):
 		return nil, http.StatusRequestEntityTooLarge, reasonDecompressedTooLarge,
