@@ -110,12 +110,14 @@ func TestServeKafkaBadSettings(t *testing.T) {
 }
 
 // A consuming kaudit killed with SIGKILL mid-stream and started again on the
-// same group: every event is in ClickHouse exactly once.
+// same group: every event is in ClickHouse exactly once. A fifth of the
+// stream is produced before the kill and the rest after it, so that the
+// kill lands mid-stream however fast the consumer is.
 func TestServeKafkaSIGKILLMidStream(t *testing.T) {
 	lines := kafkatest.Copies(kafkatest.Lines(t, sample), 20000)
 	msgs := actorMessages(t, lines)
 	c := kafkatest.Start(t, 4, []string{"kaudit-audit"})
-	c.Produce(t, "kaudit-audit", msgs)
+	c.Produce(t, "kaudit-audit", msgs[:len(msgs)/5])
 	t.Setenv("KAUDIT_KAFKA_BROKERS", strings.Join(c.Brokers, ","))
 	t.Setenv("KAUDIT_KAFKA_BATCH_MESSAGES", "1000")
 	// The killed member holds its partitions until its session times out.
@@ -130,6 +132,7 @@ func TestServeKafkaSIGKILLMidStream(t *testing.T) {
 	if before >= len(lines) {
 		t.Fatalf("all %d events were stored before the kill; the kill should come mid-stream", before)
 	}
+	c.Produce(t, "kaudit-audit", msgs[len(msgs)/5:])
 
 	second := e.start()
 	eventually(t, 120*time.Second, "every event after the restart", func() bool { _, ids := e.stored(); return ids == len(lines) })
