@@ -82,6 +82,7 @@ const maxCacheKeys = 4096
 type compiled struct {
 	rule             *rulefile.Rule
 	cond             *vm.Program
+	quick            quickTest   // cond's first conjunct read without the VM (quick.go), or nil
 	fallback         *vm.Program // condition when the event's level is below the rule's
 	msg              *vm.Program
 	level            int // LevelRank of the rule's level
@@ -189,6 +190,7 @@ func compileRule(r *rulefile.Rule, opts []expr.Option) (*compiled, error) {
 	if c.cond, err = expr.Compile(r.Condition, append(opts, expr.AsBool())...); err != nil {
 		return nil, fmt.Errorf("rules %s: rule %s: condition: %w", r.Source, r.ID, err)
 	}
+	c.quick = compileQuick(r.Condition)
 	if strings.TrimSpace(r.Fallback) != "" {
 		if c.fallback, err = expr.Compile(r.Fallback, append(opts, expr.AsBool())...); err != nil {
 			return nil, fmt.Errorf("rules %s: rule %s: fallback: %w", r.Source, r.ID, err)
@@ -562,6 +564,9 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	// the cluster's own bulk writes (bootstrap roles) cost no parse.
 	if exempt(c.exception, env) {
 		return f, false, nil
+	}
+	if !degraded && c.quick != nil && !c.quick(env) {
+		return f, false, nil // the first conjunct is false: so is the condition
 	}
 	if c.objects {
 		env.loadObjects(ev)

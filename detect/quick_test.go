@@ -1,0 +1,66 @@
+package detect
+
+import (
+	"reflect"
+	"testing"
+)
+
+// Quick tests change what is computed, never what fires: every fixture
+// event gives the same findings, in the same order, with them and without.
+func TestQuickTestsChangeNoFinding(t *testing.T) {
+	evs := fixtureEvents(t)
+	quick, plain := library(t), library(t)
+	n := 0
+	for _, c := range plain.rules {
+		if c.quick != nil {
+			n++
+		}
+		c.quick = nil
+	}
+	if n < 5 {
+		t.Fatalf("%d rules have a quick test; the library's rules on every request start with a flag", n)
+	}
+	findings := 0
+	for _, ev := range evs {
+		want, _, werr := plain.Evaluate(ev, "fixture")
+		got, _, gerr := quick.Evaluate(ev, "fixture")
+		if (werr == nil) != (gerr == nil) || !reflect.DeepEqual(got, want) {
+			t.Fatalf("event %s: with quick tests %v (%v), without %v (%v)", ev.AuditID, got, gerr, want, werr)
+		}
+		findings += len(got)
+	}
+	if findings == 0 {
+		t.Fatal("no findings: the test compares nothing")
+	}
+}
+
+// Only a first conjunct that reads one field is read without the VM.
+func TestQuickTestShapes(t *testing.T) {
+	env := &Env{Denied: true, AllowedBy: "ClusterRoleBinding x", Verb: "get"}
+	for cond, want := range map[string]int{ // -1: no quick test; else its answer on env
+		`clock_skewed`: 0,
+		`denied && count_in("a", actor, "1m") > 2`: 1,
+		`!denied && verb == "get"`:                 0,
+		`not denied`:                               0,
+		`allowed_by != "" && seen("x", "y", "1h")`: 1,
+		`verb == "list" && denied`:                 0,
+		`"get" == verb`:                            -1,
+		`code >= 400`:                              -1,
+		`(denied || failed) && verb == "get"`:      -1,
+		`get(object, "x") == true`:                 -1,
+		`request_uri matches "x" && denied`:        -1,
+		`let d = denied; d`:                        -1,
+		`groups == "x"`:                            -1,
+		`denied || clock_skewed`:                   -1,
+	} {
+		q := compileQuick(cond)
+		switch {
+		case want == -1 && q != nil:
+			t.Errorf("%s: read without the VM, but it is not one field", cond)
+		case want != -1 && q == nil:
+			t.Errorf("%s: no quick test", cond)
+		case want != -1 && q(env) != (want == 1):
+			t.Errorf("%s: quick test says %v on %+v", cond, q(env), env)
+		}
+	}
+}
