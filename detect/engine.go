@@ -23,8 +23,7 @@ type Engine struct {
 	rules      []*compiled
 	byResource map[string][]int // "pods", "pods/exec", "pods/*"
 	wildcard   []int
-	candidates map[string][]int   // cache of merged lists per resource key
-	narrowed   map[matchKey][]int // cache of candidates filtered by verb and API group
+	narrowed   map[matchKey][]int // narrow's answers, by verb, resource and API group
 	state      *state
 	vm         vm.VM
 	env        Env                  // reused for every event: the engine is serial
@@ -118,7 +117,6 @@ type compiledGrade struct {
 func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 	e := &Engine{
 		byResource: map[string][]int{},
-		candidates: map[string][]int{},
 		narrowed:   map[matchKey][]int{},
 		state:      newState(),
 		started:    map[string]time.Time{},
@@ -295,39 +293,8 @@ func (e *Engine) SetClock(now func() time.Time, maxSkew time.Duration) {
 // Rules returns the number of enabled rules.
 func (e *Engine) Rules() int { return len(e.rules) }
 
-// candidatesFor returns, in rule order, the rules whose resource filter
-// admits the event: exact "resource/subresource", "resource/*", and "*".
-func (e *Engine) candidatesFor(ref *auditv1.ObjectReference) []int {
-	key := ""
-	res := ""
-	if ref != nil {
-		res = ref.Resource
-		key = res
-		if ref.Subresource != "" {
-			key = res + "/" + ref.Subresource
-		}
-	}
-	if c, ok := e.candidates[key]; ok {
-		return c
-	}
-	if len(e.candidates) >= maxCacheKeys {
-		e.candidates = map[string][]int{}
-	}
-	var c []int
-	c = append(c, e.byResource[key]...)
-	if res != "" {
-		c = append(c, e.byResource[res+"/*"]...)
-	}
-	c = append(c, e.wildcard...)
-	sort.Ints(c)
-	e.candidates[key] = c
-	return c
-}
-
-// matching returns, in rule order, the rules whose resource, verb and API
-// group filters all admit the event: the per-event loop then visits only
-// rules the event could match, however large the library is.
-func (e *Engine) matching(ref *auditv1.ObjectReference, verb string) []int {
+// matchKeyOf is the index's key of a request of verb on ref.
+func matchKeyOf(ref *auditv1.ObjectReference, verb string) matchKey {
 	k := matchKey{verb: verb}
 	if ref != nil {
 		k.resource, k.group = ref.Resource, ref.APIGroup
@@ -335,16 +302,41 @@ func (e *Engine) matching(ref *auditv1.ObjectReference, verb string) []int {
 			k.resource += "/" + ref.Subresource
 		}
 	}
-	if c, ok := e.narrowed[k]; ok {
-		return c
+	return k
+}
+
+// narrow returns, in rule order, the rules whose resource, verb and API
+// group filters all admit a request of verb on ref: exact
+// "resource/subresource", "resource/*", and "*". It reads the compiled
+// index only, so that Parse may call it from many goroutines.
+func (e *Engine) narrow(ref *auditv1.ObjectReference, verb string) []int {
+	k := matchKeyOf(ref, verb)
+	var c []int
+	c = append(c, e.byResource[k.resource]...)
+	if ref != nil && ref.Resource != "" {
+		c = append(c, e.byResource[ref.Resource+"/*"]...)
 	}
-	var out []int
-	for _, i := range e.candidatesFor(ref) {
-		c := e.rules[i]
-		if (c.anyVerb || c.verbs[verb]) && (c.anyGroup || c.groups[k.group]) {
+	c = append(c, e.wildcard...)
+	sort.Ints(c)
+	out := c[:0]
+	for _, i := range c {
+		r := e.rules[i]
+		if (r.anyVerb || r.verbs[verb]) && (r.anyGroup || r.groups[k.group]) {
 			out = append(out, i)
 		}
 	}
+	return out
+}
+
+// matching is narrow, remembered per verb, resource and group: the
+// per-event loop then visits only rules the event could match, however
+// large the library is.
+func (e *Engine) matching(ref *auditv1.ObjectReference, verb string) []int {
+	k := matchKeyOf(ref, verb)
+	if c, ok := e.narrowed[k]; ok {
+		return c
+	}
+	out := e.narrow(ref, verb)
 	if len(e.narrowed) >= maxCacheKeys {
 		e.narrowed = map[matchKey][]int{}
 	}

@@ -50,39 +50,34 @@ func parseBodies(ev *auditv1.Event) *Parsed {
 }
 
 // bodyReaders remembers, per verb and resource, whether a rule reading
-// bodies (or grading an object's changes) may run on such a request.
-type bodyReaders struct{ m sync.Map } // matchKey -> bool
+// bodies (or grading an object's changes) may run on such a request. Like
+// the engine's own caches it holds at most maxCacheKeys keys: resource
+// names come from clients.
+type bodyReaders struct {
+	mu    sync.RWMutex
+	reads map[matchKey]bool
+}
 
 // readsBodies reports whether a rule that reads bodies matches requests of
-// verb on ref, from the rules alone (no cache of the engine's own is
-// touched, so that Parse may run in many goroutines).
+// verb on ref, or rules grade changes of ref's objects; from the compiled
+// rules alone (narrow), so that Parse may run in many goroutines.
 func (e *Engine) readsBodies(ref *auditv1.ObjectReference, verb string) bool {
-	k := matchKey{verb: verb}
-	res, sub := "", ""
-	if ref != nil {
-		res, sub, k.group = ref.Resource, ref.Subresource, ref.APIGroup
-		k.resource = res
-		if sub != "" {
-			k.resource += "/" + sub
-		}
+	k := matchKeyOf(ref, verb)
+	e.bodies.mu.RLock()
+	reads, ok := e.bodies.reads[k]
+	e.bodies.mu.RUnlock()
+	if ok {
+		return reads
 	}
-	if v, ok := e.bodies.m.Load(k); ok {
-		return v.(bool)
+	reads = ref != nil && ref.Subresource == "" && e.objects.tracked[trackKey(ref.Resource, ref.APIGroup)]
+	for _, i := range e.narrow(ref, verb) {
+		reads = reads || e.rules[i].objects
 	}
-	reads := ref != nil && sub == "" && e.objects.tracked[trackKey(res, k.group)]
-	check := func(idx []int) {
-		for _, i := range idx {
-			c := e.rules[i]
-			if c.objects && (c.anyVerb || c.verbs[verb]) && (c.anyGroup || c.groups[k.group]) {
-				reads = true
-			}
-		}
+	e.bodies.mu.Lock()
+	if len(e.bodies.reads) >= maxCacheKeys || e.bodies.reads == nil {
+		e.bodies.reads = map[matchKey]bool{}
 	}
-	check(e.byResource[k.resource])
-	if res != "" {
-		check(e.byResource[res+"/*"])
-	}
-	check(e.wildcard)
-	e.bodies.m.Store(k, reads)
+	e.bodies.reads[k] = reads
+	e.bodies.mu.Unlock()
 	return reads
 }

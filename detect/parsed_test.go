@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -94,5 +95,30 @@ func TestParseOnlyWhatRulesRead(t *testing.T) {
 	}
 	if skipped == 0 {
 		t.Fatal("no list of secrets with its response was left unparsed: the fixtures changed, or Parse parses everything")
+	}
+}
+
+// Resource names come from clients: Parse's memory of which requests rules
+// read the bodies of stays bounded however many names it sees.
+func TestParseMemoryIsBounded(t *testing.T) {
+	e := library(t)
+	var ev *auditv1.Event
+	for _, x := range fixtureEvents(t) {
+		if x.RequestObject != nil {
+			ev = x
+			break
+		}
+	}
+	if ev == nil {
+		t.Fatal("no fixture event with a body")
+	}
+	for i := 0; i < 3*maxCacheKeys; i++ {
+		probe := *ev
+		probe.Stage = auditv1.StageResponseComplete
+		probe.ObjectRef = &auditv1.ObjectReference{Resource: fmt.Sprintf("made-up-%d", i)}
+		e.Parse(&probe)
+	}
+	if n := len(e.bodies.reads); n == 0 || n > maxCacheKeys {
+		t.Fatalf("%d verbs and resources remembered, want 1..%d", n, maxCacheKeys)
 	}
 }
