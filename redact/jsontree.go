@@ -134,16 +134,33 @@ func (p *parser) value(depth int) (*node, error) {
 }
 
 func (p *parser) word(w string) (*node, error) {
-	if !strings.HasPrefix(string(p.data[p.i:min(len(p.data), p.i+len(w))]), w) {
+	start := p.i
+	if !p.skipWord(w) {
 		return nil, p.errorf("want %s", w)
 	}
-	n := &node{kind: kindLiteral, raw: p.data[p.i : p.i+len(w)]}
+	return &node{kind: kindLiteral, raw: p.data[start:p.i]}, nil
+}
+
+// skipWord moves past w (true, false, null) if it is next.
+func (p *parser) skipWord(w string) bool {
+	if !strings.HasPrefix(string(p.data[p.i:min(len(p.data), p.i+len(w))]), w) {
+		return false
+	}
 	p.i += len(w)
-	return n, nil
+	return true
 }
 
 func (p *parser) number() (*node, error) {
 	start := p.i
+	if !p.skipNumber() {
+		return nil, p.errorf("bad number")
+	}
+	return &node{kind: kindLiteral, raw: p.data[start:p.i]}, nil
+}
+
+// skipNumber moves past the JSON number that starts at p.i, and reports
+// whether it is one.
+func (p *parser) skipNumber() bool {
 	if p.data[p.i] == '-' {
 		p.i++
 	}
@@ -156,12 +173,12 @@ func (p *parser) number() (*node, error) {
 		return n
 	}
 	if digits() == 0 {
-		return nil, p.errorf("bad number")
+		return false
 	}
 	if p.i < len(p.data) && p.data[p.i] == '.' {
 		p.i++
 		if digits() == 0 {
-			return nil, p.errorf("bad number")
+			return false
 		}
 	}
 	if p.i < len(p.data) && (p.data[p.i] == 'e' || p.data[p.i] == 'E') {
@@ -170,10 +187,28 @@ func (p *parser) number() (*node, error) {
 			p.i++
 		}
 		if digits() == 0 {
-			return nil, p.errorf("bad number")
+			return false
 		}
 	}
-	return &node{kind: kindLiteral, raw: p.data[start:p.i]}, nil
+	return true
+}
+
+// next moves past what follows a member of an object or an element of a
+// list: a comma (more follow) or the closing bracket (done).
+func (p *parser) next(close byte, what string) (done bool, err error) {
+	p.space()
+	if p.i >= len(p.data) {
+		return false, p.errorf("unexpected end of %s", what)
+	}
+	switch p.data[p.i] {
+	case ',':
+		p.i++
+		return false, nil
+	case close:
+		p.i++
+		return true, nil
+	}
+	return false, p.errorf("want ',' or '%c'", close)
 }
 
 func (p *parser) object(depth int) (*node, error) {
@@ -206,19 +241,13 @@ func (p *parser) object(depth int) (*node, error) {
 			return nil, err
 		}
 		p.members = append(p.members, member{key: key, val: v})
-		p.space()
-		if p.i >= len(p.data) {
-			return nil, p.errorf("unexpected end of object")
+		done, err := p.next('}', "object")
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-		case '}':
-			p.i++
+		if done {
 			n.members = append([]member(nil), p.members[base:]...)
 			return n, nil
-		default:
-			return nil, p.errorf("want ',' or '}'")
 		}
 	}
 }
@@ -240,19 +269,13 @@ func (p *parser) array(depth int) (*node, error) {
 			return nil, err
 		}
 		p.elems = append(p.elems, v)
-		p.space()
-		if p.i >= len(p.data) {
-			return nil, p.errorf("unexpected end of array")
+		done, err := p.next(']', "array")
+		if err != nil {
+			return nil, err
 		}
-		switch p.data[p.i] {
-		case ',':
-			p.i++
-		case ']':
-			p.i++
+		if done {
 			n.elems = append([]*node(nil), p.elems[base:]...)
 			return n, nil
-		default:
-			return nil, p.errorf("want ',' or ']'")
 		}
 	}
 }

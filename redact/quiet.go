@@ -28,7 +28,7 @@ import (
 // unchanged, without building the tree; false means "read it in full",
 // not "it holds a secret".
 func quietBody(data []byte) bool {
-	q := quietScanner{data: data}
+	q := quietScanner{parser{data: data}}
 	q.space()
 	if !q.value(0, roleNone) {
 		return false
@@ -47,23 +47,10 @@ const (
 	roleEnvEntry
 )
 
-// quietScanner follows the grammar of parser (jsontree.go) exactly, so
-// that what it accepts the parser accepts.
-type quietScanner struct {
-	data []byte
-	i    int
-}
-
-func (q *quietScanner) space() {
-	for q.i < len(q.data) {
-		switch q.data[q.i] {
-		case ' ', '\t', '\n', '\r':
-			q.i++
-		default:
-			return
-		}
-	}
-}
+// quietScanner follows the grammar of parser (jsontree.go), with the
+// parser's own pieces (blanks, words, numbers, separators), so that what
+// it accepts the parser accepts; it builds no node.
+type quietScanner struct{ parser }
 
 func (q *quietScanner) value(depth int, r role) bool {
 	if depth > maxDepth || q.i >= len(q.data) {
@@ -78,56 +65,15 @@ func (q *quietScanner) value(depth int, r role) bool {
 		s, ok := q.string()
 		return ok && quietString(s)
 	case c == 't':
-		return q.word("true")
+		return q.skipWord("true")
 	case c == 'f':
-		return q.word("false")
+		return q.skipWord("false")
 	case c == 'n':
-		return q.word("null")
+		return q.skipWord("null")
 	case c == '-' || c >= '0' && c <= '9':
-		return q.number()
+		return q.skipNumber()
 	}
 	return false
-}
-
-func (q *quietScanner) word(w string) bool {
-	if !strings.HasPrefix(string(q.data[q.i:min(len(q.data), q.i+len(w))]), w) {
-		return false
-	}
-	q.i += len(w)
-	return true
-}
-
-func (q *quietScanner) number() bool {
-	if q.data[q.i] == '-' {
-		q.i++
-	}
-	digits := func() int {
-		n := 0
-		for q.i < len(q.data) && q.data[q.i] >= '0' && q.data[q.i] <= '9' {
-			q.i++
-			n++
-		}
-		return n
-	}
-	if digits() == 0 {
-		return false
-	}
-	if q.i < len(q.data) && q.data[q.i] == '.' {
-		q.i++
-		if digits() == 0 {
-			return false
-		}
-	}
-	if q.i < len(q.data) && (q.data[q.i] == 'e' || q.data[q.i] == 'E') {
-		q.i++
-		if q.i < len(q.data) && (q.data[q.i] == '+' || q.data[q.i] == '-') {
-			q.i++
-		}
-		if digits() == 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func (q *quietScanner) object(depth int, r role) bool {
@@ -166,18 +112,8 @@ func (q *quietScanner) object(depth int, r role) bool {
 		} else if !q.value(depth+1, vr) {
 			return false
 		}
-		q.space()
-		if q.i >= len(q.data) {
-			return false
-		}
-		switch q.data[q.i] {
-		case ',':
-			q.i++
-		case '}':
-			q.i++
-			return true
-		default:
-			return false
+		if done, err := q.next('}', "object"); err != nil || done {
+			return err == nil
 		}
 	}
 }
@@ -198,18 +134,8 @@ func (q *quietScanner) array(depth int, r role) bool {
 		if !q.value(depth+1, er) {
 			return false
 		}
-		q.space()
-		if q.i >= len(q.data) {
-			return false
-		}
-		switch q.data[q.i] {
-		case ',':
-			q.i++
-		case ']':
-			q.i++
-			return true
-		default:
-			return false
+		if done, err := q.next(']', "array"); err != nil || done {
+			return err == nil
 		}
 	}
 }
@@ -228,9 +154,8 @@ func (q *quietScanner) string() (string, bool) {
 			return unsafe.String(unsafe.SliceData(b), len(b)), true
 		}
 		if c == '\\' {
-			p := parser{data: q.data, i: quote}
-			s, err := p.string()
-			q.i = p.i
+			q.i = quote
+			s, err := q.parser.string()
 			return s, err == nil
 		}
 		if c < 0x20 {
