@@ -1,6 +1,7 @@
 package spool
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -34,6 +35,10 @@ import (
 // once.
 type segments struct {
 	dir string
+	// torn is how many bytes of a torn tail opening cut off, and saved
+	// the complete entries found in them (repair.go).
+	torn  int64
+	saved [][]byte
 
 	mu    sync.Mutex
 	segs  []*segment // oldest first; the last is the tail, open for writing
@@ -58,13 +63,10 @@ const segmentSize = 8 << 20
 
 const firstFile = "first"
 
-// errTorn reports a tail segment whose last entry is cut short.
-var errTorn = errors.New("torn entry at the end of the tail segment")
-
 func segmentName(index uint64) string { return fmt.Sprintf("%020d", index) }
 
-// openSegments opens or creates the log in dir. A torn tail is not cut
-// here: it is returned as errTorn, for Open to repair and report.
+// openSegments opens or creates the log in dir. A torn tail is cut off
+// (cutTail, repair.go), and reported in torn and saved.
 func openSegments(dir string) (*segments, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
@@ -102,7 +104,7 @@ func (l *segments) load() error {
 			return fmt.Errorf("segment %s: a truncation of the tail was under way (kaudit never does one): remove it by hand", name)
 		}
 	}
-	slices.SortFunc(l.segs, func(a, b *segment) int { return cmpIndex(a.index, b.index) })
+	slices.SortFunc(l.segs, func(a, b *segment) int { return cmp.Compare(a.index, b.index) })
 	if start != "" {
 		// tidwall/wal's TruncateFront wrote the rest of the first
 		// segment to START, then deleted what came before: finish it.
@@ -128,8 +130,18 @@ func (l *segments) load() error {
 		return l.create(1)
 	}
 	for i, s := range l.segs {
-		if err := s.scan(i == len(l.segs)-1); err != nil {
+		data, err := s.scan()
+		if err != nil {
 			return err
+		}
+		if good := s.size; good < int64(len(data)) {
+			if i < len(l.segs)-1 {
+				return fmt.Errorf("segment %s: entry at byte %d is cut short or its length is damaged", s.path, good)
+			}
+			if l.saved, err = cutTail(s.path, data, good); err != nil {
+				return fmt.Errorf("repair %s: %w", s.path, err)
+			}
+			l.torn = int64(len(data)) - good
 		}
 		if i > 0 && l.segs[i-1].index+uint64(len(l.segs[i-1].offs)) != s.index {
 			return fmt.Errorf("segment %s does not follow the one before it", s.path)
@@ -154,37 +166,26 @@ func (l *segments) load() error {
 	return nil
 }
 
-func cmpIndex(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-// scan reads where the entries of s are. Only the tail may end in a
-// torn entry (errTorn); anywhere else, a broken length is corruption.
-func (s *segment) scan(tail bool) error {
+// scan reads where the entries of s are, up to the end of the file or to
+// an entry cut short or whose length is damaged: size is where that is.
+// It returns the file's bytes, for a torn tail to be cut (load).
+func (s *segment) scan() ([]byte, error) {
 	data, err := os.ReadFile(s.path)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	for pos := 0; pos < len(data); {
+	pos := 0
+	for pos < len(data) {
 		size, n := binary.Uvarint(data[pos:])
 		if n <= 0 || uint64(len(data)-pos-n) < size {
-			if tail {
-				return errTorn
-			}
-			return fmt.Errorf("segment %s: entry at byte %d is cut short or its length is damaged", s.path, pos)
+			break
 		}
 		s.offs = append(s.offs, int64(pos+n))
 		s.lens = append(s.lens, uint32(size))
 		pos += n + int(size)
 	}
-	s.size = int64(len(data))
-	return nil
+	s.size = int64(pos)
+	return data, nil
 }
 
 // create starts a new tail segment whose first entry is index, and makes
@@ -267,7 +268,7 @@ func (l *segments) read(index uint64) ([]byte, error) {
 		return nil, fmt.Errorf("entry %d is not pending (%d..%d)", index, l.first, l.next)
 	}
 	i, _ := slices.BinarySearchFunc(l.segs, index, func(s *segment, x uint64) int {
-		return cmpIndex(s.index+uint64(len(s.offs)), x+1)
+		return cmp.Compare(s.index+uint64(len(s.offs)), x+1)
 	})
 	s := l.segs[i]
 	k := index - s.index

@@ -77,24 +77,14 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 		return nil, fmt.Errorf("spool %s: limit must be positive, got %d", dir, maxBytes)
 	}
 	l, err := openSegments(dir)
-	var torn int64
-	var saved [][]byte
-	if errors.Is(err, errTorn) {
-		var rerr error
-		if torn, saved, rerr = repairTail(dir); rerr != nil {
-			return nil, fmt.Errorf("spool %s: %w (repair: %v)", dir, err, rerr)
-		}
-		l, err = openSegments(dir)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	s := &Spool{dir: dir, max: maxBytes, log: l, TornBytes: torn}
+	saved := l.saved
+	l.saved = nil
+	s := &Spool{dir: dir, max: maxBytes, log: l, TornBytes: l.torn}
 	s.idle = sync.NewCond(&s.mu)
-	if err := s.load(); err != nil {
-		l.close()
-		return nil, err
-	}
+	s.load()
 	if len(saved) > 0 {
 		// Acknowledged entries after a damaged length prefix: write them
 		// again (the store keeps each event once, in any order).
@@ -109,7 +99,7 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 }
 
 // load takes the size of every pending entry from the log's index.
-func (s *Spool) load() error {
+func (s *Spool) load() {
 	s.first = s.log.first
 	s.sizes = s.log.pendingSizes()
 	now := time.Now().UnixNano() // an earlier run's entries: their age counts from now
@@ -117,7 +107,6 @@ func (s *Spool) load() error {
 		s.added = append(s.added, now)
 		s.pending += n
 	}
-	return nil
 }
 
 func sumLen(bs [][]byte) (n int64) {
