@@ -17,19 +17,15 @@ import (
 // quickTest is a condition's first conjunct, read without the VM.
 type quickTest func(*Env) bool
 
-// envFields are the Env fields a quick test may read, by their expr names:
-// booleans and strings.
-var envFields = func() map[string]int {
-	m := map[string]int{}
+// envFields maps the expr names of Env's boolean and string fields to
+// their index, by kind: what a quick test may read.
+var envFields = func() map[reflect.Kind]map[string]int {
+	m := map[reflect.Kind]map[string]int{reflect.Bool: {}, reflect.String: {}}
 	t := reflect.TypeFor[Env]()
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		name := f.Tag.Get("expr")
-		if name == "" || !f.IsExported() {
-			continue
-		}
-		if k := f.Type.Kind(); k == reflect.Bool || k == reflect.String {
-			m[name] = i
+		if name := f.Tag.Get("expr"); name != "" && f.IsExported() && m[f.Type.Kind()] != nil {
+			m[f.Type.Kind()][name] = i
 		}
 	}
 	return m
@@ -52,8 +48,8 @@ func compileQuick(condition string) quickTest {
 		if !ok || !ok2 || (n.Operator != "==" && n.Operator != "!=") {
 			return nil
 		}
-		i, ok := envFields[id.Value]
-		if !ok || reflect.TypeFor[Env]().Field(i).Type.Kind() != reflect.String {
+		i, ok := envFields[reflect.String][id.Value]
+		if !ok {
 			return nil
 		}
 		want, equal := lit.Value, n.Operator == "=="
@@ -64,8 +60,8 @@ func compileQuick(condition string) quickTest {
 
 // flagTest reads a boolean field, negated when not is set.
 func flagTest(name string, not bool) quickTest {
-	i, ok := envFields[name]
-	if !ok || reflect.TypeFor[Env]().Field(i).Type.Kind() != reflect.Bool {
+	i, ok := envFields[reflect.Bool][name]
+	if !ok {
 		return nil
 	}
 	return func(e *Env) bool { return reflect.ValueOf(e).Elem().Field(i).Bool() != not }
