@@ -249,8 +249,9 @@ func (b *Baseline) minCount() int {
 }
 
 // Assess says, in one reduction of the event, whether it is routine for
-// its actor and what is new about it (detect.History): Routine,
-// NewNetworks and NewClient at once.
+// its actor (routine, with why for the finding) and, for an actor with a
+// history, which networks of its source chain and whether its client are
+// new (detect.History).
 func (b *Baseline) Assess(ev *auditv1.Event) detect.Assessment {
 	if b == nil || b.Identities[detect.ActorOf(ev)] == nil {
 		return detect.Assessment{} // no history of the actor: nothing is routine, nothing news
@@ -266,17 +267,6 @@ func (b *Baseline) Assess(ev *auditv1.Event) detect.Assessment {
 		a.NewClient = !seen
 	}
 	return a
-}
-
-// Routine reports whether the event is routine for its actor (see
-// routine), and says why for the finding.
-func (b *Baseline) Routine(ev *auditv1.Event) (why string, ok bool) {
-	r := RequestOf(ev)
-	s, ok := b.routine(r)
-	if !ok {
-		return "", false
-	}
-	return b.Describe(r, s), true
 }
 
 // routine reports whether the request is routine for its actor: the same
@@ -314,16 +304,6 @@ func (b *Baseline) Known(actor string) bool {
 	return id != nil && id.Count >= b.minCount()
 }
 
-// NewNetworks returns the networks of the event's source chain its actor
-// was never seen acting from, when the actor has a history.
-func (b *Baseline) NewNetworks(ev *auditv1.Event) []string {
-	r := RequestOf(ev)
-	if !b.Known(r.Actor) {
-		return nil
-	}
-	return b.newNetworks(r)
-}
-
 // newNetworks lists the networks of r's source chain its actor was never
 // seen acting from.
 func (b *Baseline) newNetworks(r Request) []string {
@@ -334,17 +314,6 @@ func (b *Baseline) newNetworks(r Request) []string {
 		}
 	}
 	return out
-}
-
-// NewClient reports whether the event's actor, which has a history, never
-// used its client before.
-func (b *Baseline) NewClient(ev *auditv1.Event) bool {
-	r := RequestOf(ev)
-	if !b.Known(r.Actor) {
-		return false
-	}
-	_, ok := b.Identities[r.Actor].Clients[r.Client]
-	return !ok
 }
 
 // CredentialRoutes returns the routes (detect.SourceNetworks) a token was
