@@ -16,7 +16,7 @@ import (
 // reads as fast as it can and nobody queries until it ends, and at 200 ms
 // its batches were a few thousand events each: small parts, which
 // ClickHouse spends its time merging. Batches then fill to
-// store.batch_bytes: 0.21 -> 0.26 of ClickHouse's raw load
+// store.batch_bytes: 0.21 -> 0.26-0.29 of ClickHouse's raw load
 // (store/clickhouse/bench.sh write).
 const replayBatchAge = 10 * time.Second
 
