@@ -13,7 +13,6 @@ import (
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
 	"github.com/kaudit/kaudit/live/spool"
-	"github.com/kaudit/kaudit/store"
 )
 
 // drainIdle is how often an idle drainer looks at the spool even without
@@ -178,7 +177,11 @@ func (a *Acceptor) drainRecords(first uint64, entries [][]byte) (n, events int, 
 
 // drainRows stores the leading row entries (rowcodec.go) in one WriteRows.
 func (a *Acceptor) drainRows(first uint64, entries [][]byte) (n, events int, err error) {
-	var rows []store.Row
+	rows := a.rowBuf[:0]
+	defer func() {
+		clear(rows) // their strings would keep the spool's read buffer alive
+		a.rowBuf = rows[:0]
+	}()
 	var findings []detect.Finding
 	for i, data := range entries {
 		if !isRowEntry(data) {

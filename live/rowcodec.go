@@ -42,6 +42,10 @@ func isRowEntry(data []byte) bool { return bytes.HasPrefix(data, rowMagic) }
 // spool wrote them: a webhook batch makes an entry of half a megabyte.
 var entryBufs = sync.Pool{New: func() any { return new([]byte) }}
 
+// renderers render the rows of concurrent batches, each into a buffer of
+// its own that the next row reuses.
+var renderers = sync.Pool{New: func() any { return store.NewRenderer() }}
+
 // encodeRows renders a judged batch as a row entry after spool.Headroom
 // bytes of room for its frame, in a buffer of entryBufs: release it once
 // the spool has the entry.
@@ -54,8 +58,10 @@ func encodeRows(recs []ingest.Record, findings []detect.Finding) (entry *[]byte,
 	defer func() { *entry = buf }()
 	buf = append(buf, rowMagic...)
 	buf = binary.AppendUvarint(buf, uint64(len(recs)))
+	rend := renderers.Get().(*store.Renderer)
+	defer renderers.Put(rend)
 	for i := range recs {
-		r, err := store.RowOf(&recs[i])
+		r, err := rend.Row(&recs[i])
 		if err != nil {
 			releaseEntry(entry)
 			return nil, 0, err

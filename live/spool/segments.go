@@ -260,8 +260,8 @@ func (l *segments) append(entries [][]byte) error {
 	return nil
 }
 
-// read returns a copy of the entry at index.
-func (l *segments) read(index uint64) ([]byte, error) {
+// read appends a copy of the entry at index to buf.
+func (l *segments) read(index uint64, buf []byte) ([]byte, error) {
 	l.mu.Lock()
 	if index < l.first || index >= l.next {
 		l.mu.Unlock()
@@ -278,11 +278,12 @@ func (l *segments) read(index uint64) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	data := make([]byte, n)
-	if _, err := f.ReadAt(data, off); err != nil {
+	at := len(buf)
+	buf = slices.Grow(buf, int(n))[:at+int(n)]
+	if _, err := f.ReadAt(buf[at:], off); err != nil {
 		return nil, fmt.Errorf("%s at byte %d: %w", s.path, off, err)
 	}
-	return data, nil
+	return buf, nil
 }
 
 // file opens the segment for reads once; l.mu is held.

@@ -14,6 +14,7 @@ package spool
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 )
@@ -58,6 +59,7 @@ type Spool struct {
 	added   []int64 // when each pending entry was appended (unix nanoseconds)
 	first   uint64  // index of sizes[0]
 	pending int64   // sum of sizes
+	peeked  []byte  // the buffer of PeekN's entries, reused
 
 	// Group commit (commit.go): appenders queue their entries, and one of
 	// them writes and fsyncs every queued entry at once.
@@ -159,7 +161,7 @@ func (s *Spool) Peek() (index uint64, data []byte, ok bool, err error) {
 	if len(s.sizes) == 0 {
 		return 0, nil, false, nil
 	}
-	data, err = s.log.read(s.first)
+	data, err = s.log.read(s.first, nil)
 	if err != nil {
 		return 0, nil, false, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first, err)
 	}
@@ -174,29 +176,44 @@ func (s *Spool) Peek() (index uint64, data []byte, ok bool, err error) {
 // entry that fails its checksum; first is the index of the first one. The
 // drainer stores them in one write. When the first fails its checksum, the
 // error is a *CorruptError.
+//
+// The entries share one buffer, which the next PeekN overwrites: the
+// drainer is done with them by then, and a fresh buffer for every write
+// was an eighth of all kaudit allocated under load.
 func (s *Spool) PeekN(n int, maxBytes int64) (first uint64, entries [][]byte, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.log == nil {
 		return 0, nil, errors.New("spool closed")
 	}
-	var total int64
-	for i := 0; i < n && i < len(s.sizes); i++ {
-		if i > 0 && total+s.sizes[i] > maxBytes {
+	k, total := 0, int64(0)
+	for ; k < n && k < len(s.sizes); k++ {
+		if k > 0 && total+s.sizes[k] > maxBytes {
 			break
 		}
-		data, err := s.log.read(s.first + uint64(i))
-		if err != nil {
-			return 0, nil, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first+uint64(i), err)
+		total += s.sizes[k]
+	}
+	// Room for them all at once, so that reading one never moves those
+	// read before it.
+	buf := slices.Grow(s.peeked[:0], int(total))
+	defer func() {
+		if int64(cap(buf)) <= 2*maxBytes { // not one huge entry's, for good
+			s.peeked = buf[:0]
 		}
-		if data, err = unframe(s.first+uint64(i), data); err != nil {
+	}()
+	for i := range k {
+		at, index := len(buf), s.first+uint64(i)
+		if buf, err = s.log.read(index, buf); err != nil {
+			return 0, nil, fmt.Errorf("spool %s: read %d: %w", s.dir, index, err)
+		}
+		data, err := unframe(index, buf[at:])
+		if err != nil {
 			if i == 0 {
 				return s.first, nil, err
 			}
 			break
 		}
 		entries = append(entries, data)
-		total += s.sizes[i]
 	}
 	return s.first, entries, nil
 }

@@ -253,3 +253,37 @@ func TestAckDeletesDrainedSegments(t *testing.T) {
 		t.Fatalf("after the drain: %d %q %v %v", idx, data, ok, err)
 	}
 }
+
+// Successive PeekN calls share one buffer: each returns its own entries,
+// small after large and large after small, and the entries of one call
+// never overlap.
+func TestPeekNReusesItsBuffer(t *testing.T) {
+	s, err := Open(t.TempDir(), 1<<30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sized := func(i, n int) []byte { return bytes.Repeat([]byte{byte('a' + i%26)}, n) }
+	sizes := []int{100, 5000, 10, 1 << 20, 3, 70000, 7, 7, 7}
+	for i, n := range sizes {
+		if err := s.Append(sized(i, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	next := 0
+	for _, take := range []int{2, 1, 3, 1, 2} {
+		first, got, err := s.PeekN(take, 1<<30)
+		if err != nil || len(got) != take {
+			t.Fatalf("PeekN(%d): %d entries, %v", take, len(got), err)
+		}
+		for k, data := range got {
+			if !bytes.Equal(data, sized(next+k, sizes[next+k])) {
+				t.Fatalf("entry %d: %d bytes starting %q", next+k, len(data), data[:min(len(data), 4)])
+			}
+		}
+		if err := s.Ack(first + uint64(take) - 1); err != nil {
+			t.Fatal(err)
+		}
+		next += take
+	}
+}
