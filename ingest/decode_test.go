@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	stdjson "encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -149,6 +150,48 @@ func TestSkipStringAgreesWithScan(t *testing.T) {
 		want, werr := scan([]byte(s), 0)
 		if got != want || (gerr == nil) != (werr == nil) {
 			t.Errorf("%s: skipString %d %v, scan %d %v", s, got, gerr, want, werr)
+		}
+	}
+}
+
+// The items of a list are those encoding/json finds, however the list is
+// written: spaces anywhere, items before kind, items given twice (the last
+// counts), items that are not an array, brackets inside strings.
+func TestListItemsAreEncodingJSONs(t *testing.T) {
+	item := func(id string) string {
+		return `{"level":"Metadata","auditID":"` + id + `","stage":"ResponseComplete","requestURI":"/api?q=[]{}","verb":"get",` +
+			`"user":{"username":"u","groups":["a","b"]},"requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z","stageTimestamp":"2026-11-22T09:53:17.903735Z"}`
+	}
+	docs := []string{
+		`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","items":[` + item("a") + `,` + item("b") + `]}`,
+		"{ \"items\" :\n[ " + item("a") + " ,\t" + item("b") + " ] , \"kind\" : \"EventList\" }",
+		`{"kind":"EventList","items":[` + item("x") + `],"items":[` + item("a") + `,` + item("b") + `,` + item("c") + `]}`,
+		`{"kind":"EventList","items":[` + item("x") + `],"items":null}`,
+		`{"kind":"EventList","items":[ ]}`,
+		`{"kind":"EventList","items":"[` + `]","metadata":{"items":[1,2]}}`,
+	}
+	for _, doc := range docs {
+		var want struct {
+			Items []struct {
+				AuditID string `json:"auditID"`
+			} `json:"items"`
+		}
+		if err := stdjson.Unmarshal([]byte(doc), &want); err != nil {
+			// "items" given as a string: encoding/json refuses the type,
+			// kaudit reads no items.
+			want.Items = nil
+		}
+		b, bad, err := DecodeBatch([]byte(doc), "body")
+		if err != nil || len(bad) > 0 {
+			t.Fatalf("%s: %v %v", doc, bad, err)
+		}
+		if len(b.Records) != len(want.Items) {
+			t.Fatalf("%s: %d items, encoding/json finds %d", doc, len(b.Records), len(want.Items))
+		}
+		for i, r := range b.Records {
+			if string(r.Event.AuditID) != want.Items[i].AuditID {
+				t.Fatalf("%s: item %d is %s, want %s", doc, i, r.Event.AuditID, want.Items[i].AuditID)
+			}
 		}
 	}
 }
