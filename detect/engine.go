@@ -101,7 +101,9 @@ type compiled struct {
 	anyVerb          bool
 	anyGroup         bool
 	anyUser          bool
-	changes          bool // reads previous or changes
+	previous         bool // reads previous or changes: the object is tracked
+	changes          bool // its condition or fallback reads changes
+	changesLater     bool // its message or grades read changes
 	exception        []rulefile.Exception
 	grades           []compiledGrade
 }
@@ -144,7 +146,7 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 		if err != nil {
 			return nil, err
 		}
-		if c.changes {
+		if c.previous {
 			groups := r.Match.APIGroups
 			if len(groups) == 0 {
 				groups = []string{""} // the core group
@@ -176,12 +178,19 @@ func compileRule(r *rulefile.Rule, opts []expr.Option) (*compiled, error) {
 			c.objects = true
 		}
 	}
-	for _, src := range srcs {
+	for i, src := range srcs {
 		if strings.Contains(src, "query") || strings.Contains(src, "command") {
 			c.query = true
 		}
 		if strings.Contains(src, "previous") || strings.Contains(src, "changes") {
-			c.changes, c.objects = true, true
+			c.previous, c.objects = true, true
+		}
+		if strings.Contains(src, "changes") {
+			if i < 2 { // the condition and the fallback
+				c.changes = true
+			} else {
+				c.changesLater = true
+			}
 		}
 	}
 	var err error
@@ -494,15 +503,15 @@ func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location stri
 	j := judgement{ev: ev, parsed: parsed, now: now, skew: skew, level: rulefile.LevelRank(string(ev.Level)), location: location}
 	var errs []error
 	for _, i := range cands {
-		f, ok, err := e.evaluateRule(e.rules[i], &j)
+		f, err := e.evaluateRule(e.rules[i], &j)
 		if err != nil {
 			// One rule failing at run time (a type it did not expect) must
 			// cost neither the event nor the other rules' findings.
 			errs = append(errs, fmt.Errorf("rule %s on event %s: %w", e.rules[i].rule.ID, ev.AuditID, err))
 			continue
 		}
-		if ok {
-			findings = append(findings, f)
+		if f != nil {
+			findings = append(findings, *f)
 		}
 	}
 	if e.objects.tracks(ev) || writeKey(ev.ObjectRef) != "" {
@@ -532,12 +541,13 @@ type judgement struct {
 	location string
 }
 
-// evaluateRule runs one candidate rule on the event; ok is true when it
-// fires.
-func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, err error) {
+// evaluateRule runs one candidate rule on the event: its finding when it
+// fires, else nil. Most candidates do not fire, and a finding returned by
+// value (a few hundred bytes) was cleared and copied for each of them.
+func (e *Engine) evaluateRule(c *compiled, j *judgement) (*Finding, error) {
 	ev := j.ev
 	if !c.admits(ev) {
-		return f, false, nil
+		return nil, nil
 	}
 	// An event recorded below the level the rule needs cannot show what the
 	// condition looks for: the rule's metadata fallback judges it, or
@@ -547,7 +557,7 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 		// No body to judge: logged below the rule's level, or refused
 		// before the apiserver kept one (a 403 carries none).
 		if c.fallback == nil {
-			return f, false, nil
+			return nil, nil
 		}
 		cond, sev, degraded = c.fallback, c.rule.FallbackSeverity, true
 	}
@@ -555,10 +565,10 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	// Exceptions read metadata only: judge them before parsing objects, so
 	// the cluster's own bulk writes (bootstrap roles) cost no parse.
 	if exempt(c.exception, env) {
-		return f, false, nil
+		return nil, nil
 	}
 	if !degraded && c.quick != nil && !c.quick(env) {
-		return f, false, nil // the first conjunct is false: so is the condition
+		return nil, nil // the first conjunct is false: so is the condition
 	}
 	if c.objects {
 		env.loadObjects(ev)
@@ -566,34 +576,41 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (f Finding, ok bool, er
 	if c.query {
 		env.loadQuery()
 	}
+	if c.previous {
+		env.loadPrevious(ev, e.objects)
+	}
 	if c.changes {
-		env.loadChanges(ev, e.objects)
+		env.loadChanges(ev)
 	}
 	// Sequence functions use the event's own time.
 	e.state.now = j.now
 	res, err := e.vm.Run(cond, env)
 	if err != nil {
-		return f, false, err
+		return nil, err
 	}
 	if fired, _ := res.(bool); !fired {
-		return f, false, nil
+		return nil, nil
 	}
 	if env.Denied {
 		if sev = c.rule.DeniedSeverity; sev == rulefile.SeverityNone {
-			return f, false, nil
+			return nil, nil
 		}
 	}
+	if c.changesLater {
+		env.loadChanges(ev)
+	}
 	msg := e.message(c, j, degraded)
-	f = newFinding(c.rule, env, ev, sev, msg, j.location)
+	f := newFinding(c.rule, env, ev, sev, msg, j.location)
 	if c.rule.ReportOn != "" {
+		var ok bool
 		if f, ok = e.lateFinding(c, env, ev, f, sev, msg); !ok {
-			return f, false, nil
+			return nil, nil
 		}
 	}
 	if err := e.grade(c, env, &f); err != nil {
-		return f, false, err
+		return nil, err
 	}
-	return f, true, nil
+	return &f, nil
 }
 
 // grade applies the rule's first grade that holds, then the baseline: a

@@ -111,6 +111,9 @@ type Env struct {
 	// patched is Previous with the request's patch applied, when the
 	// response did not show the new version.
 	patched map[string]any
+	// newVersion is the object as the write left it, as far as the event
+	// shows (loadPrevious): what Changes are worked out against.
+	newVersion map[string]any
 	// Changes are the leaves a write changed (change.go): nil when that
 	// cannot be told, empty when nothing changed.
 	Changes []Change `expr:"changes"`
@@ -135,9 +138,10 @@ type Env struct {
 	// they were.
 	parsed *Parsed
 
-	objectsLoaded bool
-	queryLoaded   bool
-	changesLoaded bool
+	objectsLoaded  bool
+	queryLoaded    bool
+	previousLoaded bool
+	changesLoaded  bool
 }
 
 // fillEnv fills e from an event's metadata, overwriting what it held (the

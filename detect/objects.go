@@ -78,14 +78,14 @@ func (o *objects) remember(ev *auditv1.Event, env *Env) {
 	o.last[k] = now
 }
 
-// loadChanges fills Previous and Changes from the last version seen, or
-// from a patch's body when that version is unknown; Changes stays nil when
-// what changed cannot be told.
-func (e *Env) loadChanges(ev *auditv1.Event, o *objects) {
-	if e.changesLoaded {
+// loadPrevious fills Previous from the last version seen and works out
+// the write's new version: the response, else the request, else (a
+// refused patch) the patch applied to Previous.
+func (e *Env) loadPrevious(ev *auditv1.Event, o *objects) {
+	if e.previousLoaded {
 		return
 	}
-	e.changesLoaded = true
+	e.previousLoaded = true
 	e.loadObjects(ev)
 	e.Previous = o.previous(ev)
 	newVersion := e.Response
@@ -103,9 +103,22 @@ func (e *Env) loadChanges(ev *auditv1.Event, o *objects) {
 			}
 		}
 	}
+	e.newVersion = newVersion
+}
+
+// loadChanges fills Changes (after loadPrevious) from the last version
+// seen, or from a patch's body when that version is unknown; Changes stays
+// nil when what changed cannot be told. It is worked out only when an
+// expression about to run reads it: most rules that know the previous
+// version read changes only in the message and grades of a finding.
+func (e *Env) loadChanges(ev *auditv1.Event) {
+	if e.changesLoaded {
+		return
+	}
+	e.changesLoaded = true
 	switch {
-	case e.Previous != nil && newVersion != nil:
-		e.Changes = diff(e.Previous, newVersion)
+	case e.Previous != nil && e.newVersion != nil:
+		e.Changes = diff(e.Previous, e.newVersion)
 		if e.Changes == nil {
 			e.Changes = []Change{}
 		}
