@@ -8,13 +8,14 @@ import (
 )
 
 // Running a rule's condition costs the expression VM 200 ns or more even
-// when it is a single flag, and some rules that match every request start
-// with one that is almost always false ("clock_skewed", "denied && …").
-// quickTest reads such a first conjunct straight from the environment:
-// when it is false, so is the condition (&& stops there), and the VM is
-// not run. It reads a field, so it changes no state.
+// when it is a single flag, and many rules start with tests that are
+// almost always false ("clock_skewed", "denied && …", `verb == "update"
+// && subresource == "status"`). quickTest reads such leading conjuncts
+// straight from the environment: when one is false, so is the condition
+// (&& stops there), and the VM is not run. It reads fields, so it changes
+// no state.
 
-// quickTest is a condition's first conjunct, read without the VM.
+// quickTest is a condition's leading conjuncts, read without the VM.
 type quickTest func(*Env) bool
 
 // envFields maps the expr names of Env's boolean and string fields to
@@ -31,11 +32,39 @@ var envFields = func() map[reflect.Kind]map[string]int {
 	return m
 }()
 
-// compileQuick returns the quick test of a condition's first conjunct, or
-// nil when it is not one of the shapes read directly: a flag, its
-// negation, or a field compared with a string.
+// compileQuick returns the quick test of a condition's leading conjuncts
+// of the shapes read directly (a flag, its negation, a field compared
+// with a string or tested against a list of strings), or nil when the
+// first is none of them. It stops at the first conjunct of another shape:
+// that one may fail at run time, and its error must still be reported.
 func compileQuick(condition string) quickTest {
-	switch n := firstConjunct(condition).(type) {
+	var tests []quickTest
+	for _, n := range leadingConjuncts(condition) {
+		t := conjunctTest(n)
+		if t == nil {
+			break
+		}
+		tests = append(tests, t)
+	}
+	switch len(tests) {
+	case 0:
+		return nil
+	case 1:
+		return tests[0]
+	}
+	return func(e *Env) bool {
+		for _, t := range tests {
+			if !t(e) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// conjunctTest is the quick test of one conjunct, or nil.
+func conjunctTest(n ast.Node) quickTest {
+	switch n := n.(type) {
 	case *ast.IdentifierNode:
 		return flagTest(n.Value, false)
 	case *ast.UnaryNode:
@@ -44,16 +73,37 @@ func compileQuick(condition string) quickTest {
 		}
 	case *ast.BinaryNode:
 		id, ok := n.Left.(*ast.IdentifierNode)
-		lit, ok2 := n.Right.(*ast.StringNode)
-		if !ok || !ok2 || (n.Operator != "==" && n.Operator != "!=") {
+		if !ok {
 			return nil
 		}
 		i, ok := envFields[reflect.String][id.Value]
 		if !ok {
 			return nil
 		}
-		want, equal := lit.Value, n.Operator == "=="
-		return func(e *Env) bool { return (reflect.ValueOf(e).Elem().Field(i).String() == want) == equal }
+		field := func(e *Env) string { return reflect.ValueOf(e).Elem().Field(i).String() }
+		switch n.Operator {
+		case "==", "!=":
+			lit, ok := n.Right.(*ast.StringNode)
+			if !ok {
+				return nil
+			}
+			want, equal := lit.Value, n.Operator == "=="
+			return func(e *Env) bool { return (field(e) == want) == equal }
+		case "in":
+			arr, ok := n.Right.(*ast.ArrayNode)
+			if !ok {
+				return nil
+			}
+			set := make(map[string]bool, len(arr.Nodes))
+			for _, el := range arr.Nodes {
+				lit, ok := el.(*ast.StringNode)
+				if !ok {
+					return nil
+				}
+				set[lit.Value] = true
+			}
+			return func(e *Env) bool { return set[field(e)] }
+		}
 	}
 	return nil
 }
@@ -67,20 +117,27 @@ func flagTest(name string, not bool) quickTest {
 	return func(e *Env) bool { return reflect.ValueOf(e).Elem().Field(i).Bool() != not }
 }
 
-// firstConjunct is the leftmost operand of a condition's chain of &&
-// (the whole condition when it is no such chain), or nil when it does
-// not parse.
-func firstConjunct(condition string) ast.Node {
+// leadingConjuncts are the operands of a condition's chain of && in the
+// order they run (the whole condition when it is no such chain), or nil
+// when it does not parse.
+func leadingConjuncts(condition string) []ast.Node {
 	tree, err := parser.Parse(condition)
 	if err != nil {
 		return nil
 	}
-	first := tree.Node
+	var rights []ast.Node
+	n := tree.Node
 	for {
-		b, ok := first.(*ast.BinaryNode)
+		b, ok := n.(*ast.BinaryNode)
 		if !ok || (b.Operator != "&&" && b.Operator != "and") {
-			return first
+			break
 		}
-		first = b.Left
+		rights = append(rights, b.Right)
+		n = b.Left
 	}
+	out := []ast.Node{n}
+	for i := len(rights) - 1; i >= 0; i-- {
+		out = append(out, rights[i])
+	}
+	return out
 }

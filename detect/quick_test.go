@@ -34,7 +34,8 @@ func TestQuickTestsChangeNoFinding(t *testing.T) {
 	}
 }
 
-// Only a first conjunct that reads one field is read without the VM.
+// Only leading conjuncts that read one field each are read without the
+// VM, up to the first that does not.
 func TestQuickTestShapes(t *testing.T) {
 	env := &Env{Denied: true, AllowedBy: "ClusterRoleBinding x", Verb: "get"}
 	for cond, want := range map[string]int{ // -1: no quick test; else its answer on env
@@ -44,6 +45,13 @@ func TestQuickTestShapes(t *testing.T) {
 		`not denied`:                               0,
 		`allowed_by != "" && seen("x", "y", "1h")`: 1,
 		`verb == "list" && denied`:                 0,
+		`denied && verb == "list"`:                 0,
+		`denied && code >= 400 && verb == "list"`:  1,
+		`verb in ["get", "list"] && !denied`:       0,
+		`verb in ["list"]`:                         0,
+		`verb in ["get", "list"] && denied`:        1,
+		`verb in ["get", allowed_by]`:              -1,
+		`code in ["get"]`:                          -1,
 		`"get" == verb`:                            -1,
 		`code >= 400`:                              -1,
 		`(denied || failed) && verb == "get"`:      -1,
