@@ -94,3 +94,31 @@ func TestFutureDatedFloodIsPrunedFirst(t *testing.T) {
 		t.Fatalf("the cap kept %d of the 10 real findings, want all: future-dated ones go first", real)
 	}
 }
+
+// Pruning keeps a busy actor's array (one at its cap fills it again before
+// the next prune) and gives a quiet one that kept a few requests an array
+// of their size, so that it frees the rest.
+func TestPruneKeepsBusyActorsArray(t *testing.T) {
+	c := New(time.Minute, nil)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 1000; i++ {
+		at := base.Add(time.Duration(i) * time.Millisecond)
+		c.touches["busy"] = append(c.touches["busy"], Touch{Actor: "busy", At: at, AuditID: fmt.Sprint(i)})
+	}
+	for i := 0; i < 1000; i++ {
+		// Old but for its last two requests: only they stay in the window.
+		at := base.Add(-time.Hour)
+		if i >= 998 {
+			at = base.Add(time.Second)
+		}
+		c.touches["quiet"] = append(c.touches["quiet"], Touch{Actor: "quiet", At: at, AuditID: fmt.Sprint(i)})
+	}
+	busyCap := cap(c.touches["busy"])
+	c.Prune(Limits{Window: 10 * time.Minute, MaxTouchesPerActor: 100}, time.Time{})
+	if busy := c.touches["busy"]; len(busy) != 100 || cap(busy) != busyCap || busy[99].AuditID != "999" {
+		t.Fatalf("busy actor: %d requests (last %s), array of %d, want the newest 100 in the array of %d", len(busy), busy[len(busy)-1].AuditID, cap(busy), busyCap)
+	}
+	if quiet := c.touches["quiet"]; len(quiet) != 2 || cap(quiet) > 4 {
+		t.Fatalf("quiet actor: %d requests in an array of %d, want 2 in one of their size", len(quiet), cap(quiet))
+	}
+}
