@@ -59,23 +59,10 @@ func scrubMayChange(s string) bool {
 	if foldWords(s) != 0 {
 		return true
 	}
-	// scrub's other tests, in one pass: "PRIVATE KEY", "eyJ", "://" with
-	// an "@".
-	for i := 0; i < len(s); i++ {
-		switch s[i] {
-		case 'P':
-			if strings.HasPrefix(s[i:], "PRIVATE KEY") {
-				return true
-			}
-		case 'e':
-			if strings.HasPrefix(s[i:], "eyJ") {
-				return true
-			}
-		case ':':
-			if strings.HasPrefix(s[i:], "://") && strings.IndexByte(s, '@') >= 0 {
-				return true
-			}
-		}
+	// scrub's other tests.
+	if strings.Contains(s, "eyJ") || strings.Contains(s, "PRIVATE KEY") ||
+		strings.Contains(s, "://") && strings.IndexByte(s, '@') >= 0 {
+		return true
 	}
 	if looksBase64(s) {
 		dec, err := base64.StdEncoding.DecodeString(s)
@@ -251,62 +238,89 @@ const (
 // the expressions do not run on what every request holds: the API group
 // rbac.authorization.k8s.io, RBAC reasons naming "system:basic-user" or
 // "token-cleaner".
+//
+// It looks from the other end: every word must be followed by one of a
+// few separators, which most strings hold none or two of (a timestamp's
+// colons), so it finds those with a table and looks back from each for
+// the words that may end there; looking for words at every letter was a
+// third of redaction.
 func foldWords(s string) int {
 	m := 0
-	for i := 0; i < len(s); i++ {
-		switch s[i] | 0x20 {
-		case 'a':
-			if containsFoldAt(s, i, "authorization") && assignsAt(s, i+13) {
-				m |= wordAuthorization
+	for j := 0; j < len(s); j++ {
+		switch separators[s[j]] {
+		case sepAssign:
+			k := j
+			for k > 0 && (s[k-1] == ' ' || s[k-1] == '\t') {
+				k--
 			}
-		case 'b':
-			if containsFoldAt(s, i, "bearer") && spaceAt(s, i+6) {
+			if k > 0 && (s[k-1] == '"' || s[k-1] == '\'') {
+				k--
+			}
+			m |= assignedWords(s[:k])
+		case sepSpace:
+			if hasSuffixFold(s[:j], "bearer") {
 				m |= wordBearer
 			}
-			if containsFoldAt(s, i, "basic") && spaceAt(s, i+5) {
+			if hasSuffixFold(s[:j], "basic") {
 				m |= wordBasic
-			}
-		case 'p':
-			if containsFoldAt(s, i, "passw") && (containsFoldAt(s, i+5, "d") && assignsAt(s, i+6) ||
-				containsFoldAt(s, i+5, "ord") && assignsAt(s, i+8)) {
-				m |= wordKeyValue
-			}
-		case 's':
-			if containsFoldAt(s, i, "secret") && assignsAt(s, i+6) {
-				m |= wordKeyValue
-			}
-		case 't':
-			if containsFoldAt(s, i, "token") && assignsAt(s, i+5) {
-				m |= wordKeyValue
-			}
-		case 'k':
-			if containsFoldAt(s, i, "key") && assignsAt(s, i+3) {
-				m |= wordKeyValue
-			}
-		case 'c':
-			if containsFoldAt(s, i, "credential") && (assignsAt(s, i+10) || containsFoldAt(s, i+10, "s") && assignsAt(s, i+11)) {
-				m |= wordKeyValue
 			}
 		}
 	}
 	return m
 }
 
-// spaceAt reports whether s[i] is a space as \s means it.
-func spaceAt(s string, i int) bool {
-	return i < len(s) && strings.IndexByte(" \t\n\f\r", s[i]) >= 0
+// The separators a word of foldWords ends before.
+const (
+	sepAssign = 1 + iota // = or :
+	sepSpace             // a space as \s means it
+)
+
+var separators = func() (t [256]uint8) {
+	t['='], t[':'] = sepAssign, sepAssign
+	for _, c := range []byte(" \t\n\f\r") {
+		t[c] = sepSpace
+	}
+	return t
+}()
+
+// assignedWords are the bits of the words s ends with that count when
+// assigned.
+func assignedWords(s string) int {
+	if len(s) < 3 {
+		return 0
+	}
+	switch s[len(s)-1] | 0x20 {
+	case 'n':
+		if hasSuffixFold(s, "authorization") {
+			return wordAuthorization
+		}
+		if hasSuffixFold(s, "token") {
+			return wordKeyValue
+		}
+	case 'd':
+		if hasSuffixFold(s, "passwd") || hasSuffixFold(s, "password") {
+			return wordKeyValue
+		}
+	case 't':
+		if hasSuffixFold(s, "secret") {
+			return wordKeyValue
+		}
+	case 'y':
+		if hasSuffixFold(s, "key") {
+			return wordKeyValue
+		}
+	case 'l', 's':
+		if hasSuffixFold(s, "credential") || hasSuffixFold(s, "credentials") {
+			return wordKeyValue
+		}
+	}
+	return 0
 }
 
-// assignsAt reports whether s assigns at i, as keyValue's NAME is followed:
-// an optional quote, blanks, then = or :.
-func assignsAt(s string, i int) bool {
-	if i < len(s) && (s[i] == '"' || s[i] == '\'') {
-		i++
-	}
-	for i < len(s) && (s[i] == ' ' || s[i] == '\t') {
-		i++
-	}
-	return i < len(s) && (s[i] == '=' || s[i] == ':')
+// hasSuffixFold reports whether s ends with the lower-case ASCII word w,
+// ignoring ASCII case.
+func hasSuffixFold(s, w string) bool {
+	return len(s) >= len(w) && containsFoldAt(s, len(s)-len(w), w)
 }
 
 // containsFoldAt reports whether s holds the lower-case ASCII word w at i,
