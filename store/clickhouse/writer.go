@@ -8,6 +8,7 @@ import (
 
 	"sync"
 
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"github.com/cenkalti/backoff/v5"
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
@@ -352,7 +353,7 @@ func (s *Store) insertColumns(ctx context.Context, table, columns string, cols [
 	for lo := 0; lo < rows; lo += insertBlockRows {
 		hi := min(lo+insertBlockRows, rows)
 		for i, c := range cols {
-			if err := batch.Column(i).Append(sliceColumn(c, lo, hi)); err != nil {
+			if err := appendColumn(batch.Column(i), c, lo, hi); err != nil {
 				_ = batch.Abort()
 				return fmt.Errorf("insert into %s: column %d: %w", table, i, err)
 			}
@@ -389,6 +390,22 @@ func columnLen(c any) int {
 		return len(v)
 	}
 	panic(fmt.Sprintf("clickhouse store: column of type %T", c))
+}
+
+// appendColumn appends rows lo..hi of column c to the batch's column. An
+// array column is appended row by row: the driver appends a []string
+// without reflection, but reflects over every row of a [][]string, which
+// was a fifth of the insert's CPU.
+func appendColumn(col driver.BatchColumn, c any, lo, hi int) error {
+	if rows, ok := c.([][]string); ok {
+		for _, r := range rows[lo:hi] {
+			if err := col.AppendRow(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return col.Append(sliceColumn(c, lo, hi))
 }
 
 func sliceColumn(c any, lo, hi int) any {
