@@ -17,6 +17,7 @@ import (
 type Renderer struct {
 	out rendered
 	enc *json.Encoder
+	ev  eventJSON
 }
 
 // rendered keeps the last value the encoder wrote.
@@ -28,7 +29,8 @@ func (r *rendered) Write(p []byte) (int, error) {
 }
 
 // NewRenderer returns a Renderer. Its encoder has Marshal's options (HTML
-// characters escaped, invalid UTF-8 replaced), so its JSON is RowOf's.
+// characters escaped, invalid UTF-8 replaced), and it marshals events as
+// eventJSON, so its JSON is RowOf's, byte for byte.
 func NewRenderer() *Renderer {
 	r := &Renderer{}
 	r.enc = json.NewEncoder(&r.out)
@@ -37,7 +39,10 @@ func NewRenderer() *Renderer {
 
 // Row renders rec; the row's JSON is overwritten by the next call.
 func (r *Renderer) Row(rec *ingest.Record) (Row, error) {
-	if err := r.enc.Encode(rec.Event); err != nil {
+	r.ev.set(rec.Event)
+	err := r.enc.Encode(&r.ev)
+	r.ev = eventJSON{} // keeps no event alive
+	if err != nil {
 		return Row{}, fmt.Errorf("marshal event %s: %w", rec.Event.AuditID, err)
 	}
 	row := columnsOf(rec)

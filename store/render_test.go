@@ -4,16 +4,20 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+	"time"
 
 	authnv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
 	"github.com/kaudit/kaudit/ingest"
+	"github.com/kaudit/kaudit/ingest/ingesttest"
 )
 
 // A Renderer's rows are RowOf's, byte for byte, for strings Marshal
-// escapes or repairs (HTML characters, invalid UTF-8, a line break), row
+// escapes or repairs (HTML characters, invalid UTF-8, a line break), zero
+// timestamps and timestamps in another zone or past the microsecond, row
 // after row through the one buffer.
 func TestRendererRendersRowOf(t *testing.T) {
 	events := []*auditv1.Event{
@@ -21,6 +25,23 @@ func TestRendererRendersRowOf(t *testing.T) {
 		{AuditID: "b", Verb: "create", User: authnv1.UserInfo{Username: "eve\n"}, SourceIPs: []string{"10.0.0.1"},
 			RequestObject: &runtime.Unknown{Raw: []byte(`{"kind":"Pod", "spec" : {"x":"<&>"}}`)}},
 		{AuditID: "c", Annotations: map[string]string{"authorization.k8s.io/decision": "allow", "z": "\u2028"}},
+		{TypeMeta: metav1.TypeMeta{Kind: "Event", APIVersion: "audit.k8s.io/v1"}, Level: "RequestResponse", Stage: "ResponseComplete",
+			RequestURI: "/api/v1/namespaces/ns/pods/p", Verb: "delete", User: authnv1.UserInfo{Username: "u", Groups: []string{"g"}},
+			AuthenticationMetadata: &auditv1.AuthenticationMetadata{ImpersonationConstraint: "impersonate:serviceaccount"},
+			SourceIPs:              []string{"10.0.0.2"}, UserAgent: "kubectl", Annotations: map[string]string{"a": "b"},
+			RequestObject: &runtime.Unknown{Raw: []byte(`{"kind":"DeleteOptions"}`)}, ResponseObject: &runtime.Unknown{Raw: []byte(`{"kind":"Status"}`)},
+			AuditID: "d", RequestReceivedTimestamp: metav1.NewMicroTime(time.Date(2026, 11, 30, 23, 59, 59, 123456789, time.FixedZone("x", -5*3600))),
+			StageTimestamp:   metav1.NewMicroTime(time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)),
+			ImpersonatedUser: &authnv1.UserInfo{Username: "sa", Extra: map[string]authnv1.ExtraValue{"k": {"v"}}},
+			ObjectRef:        &auditv1.ObjectReference{Resource: "pods", Namespace: "ns", Name: "p"},
+			ResponseStatus:   &metav1.Status{Code: 403, Message: "forbidden <x>"}},
+	}
+	// The last event sets every field, so that one set forgets fails.
+	full := reflect.ValueOf(events[len(events)-1]).Elem()
+	for i := range full.NumField() {
+		if full.Field(i).IsZero() {
+			t.Fatalf("the last event leaves %s unset", full.Type().Field(i).Name)
+		}
 	}
 	r := NewRenderer()
 	var kept [][]byte
@@ -45,4 +66,52 @@ func TestRendererRendersRowOf(t *testing.T) {
 			t.Fatalf("event %s changed after later rows: %s", ev.AuditID, kept[i])
 		}
 	}
+}
+
+// eventJSON has auditv1.Event's fields, in its order, with its JSON names
+// and types, but for the timestamps: a field the apiserver's type gains
+// fails this test rather than going missing from stored events.
+func TestEventJSONMirrorsEvent(t *testing.T) {
+	want, got := reflect.TypeFor[auditv1.Event](), reflect.TypeFor[eventJSON]()
+	if want.NumField() != got.NumField() {
+		t.Fatalf("auditv1.Event has %d fields, eventJSON %d", want.NumField(), got.NumField())
+	}
+	for i := range want.NumField() {
+		w, g := want.Field(i), got.Field(i)
+		if w.Name != g.Name || w.Tag.Get("json") != g.Tag.Get("json") || w.Anonymous != g.Anonymous {
+			t.Fatalf("field %d: auditv1.Event has %s %q, eventJSON %s %q", i, w.Name, w.Tag.Get("json"), g.Name, g.Tag.Get("json"))
+		}
+		if w.Type != g.Type && !(w.Type == reflect.TypeFor[metav1.MicroTime]() && g.Type == reflect.TypeFor[microTime]()) {
+			t.Fatalf("field %s: auditv1.Event's is %v, eventJSON's %v", w.Name, w.Type, g.Type)
+		}
+	}
+}
+
+// BenchmarkRenderSample renders every event of a fixture, as the
+// write-ahead path does; BenchmarkRowOfSample marshals them as RowOf does.
+func BenchmarkRenderSample(b *testing.B) {
+	evs := ingesttest.Events(b, "../testdata/apiserver-1.36-basic-intrusion.log")
+	r := NewRenderer()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, ev := range evs {
+			if _, err := r.Row(&ingest.Record{Event: ev}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
+
+func BenchmarkRowOfSample(b *testing.B) {
+	evs := ingesttest.Events(b, "../testdata/apiserver-1.36-basic-intrusion.log")
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, ev := range evs {
+			if _, err := RowOf(&ingest.Record{Event: ev}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
