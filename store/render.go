@@ -7,6 +7,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/kaudit/kaudit/ingest"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 // Renderer renders records as rows, like RowOf, into a buffer it reuses:
@@ -39,13 +40,23 @@ func NewRenderer() *Renderer {
 
 // Row renders rec; the row's JSON is overwritten by the next call.
 func (r *Renderer) Row(rec *ingest.Record) (Row, error) {
-	r.ev.set(rec.Event)
+	raw, err := r.JSON(rec.Event)
+	if err != nil {
+		return Row{}, err
+	}
+	row := columnsOf(rec)
+	row.JSON = raw
+	return row, nil
+}
+
+// JSON marshals ev as Marshal does; the bytes are overwritten by the next
+// call.
+func (r *Renderer) JSON(ev *auditv1.Event) ([]byte, error) {
+	r.ev.set(ev)
 	err := r.enc.Encode(&r.ev)
 	r.ev = eventJSON{} // keeps no event alive
 	if err != nil {
-		return Row{}, fmt.Errorf("marshal event %s: %w", rec.Event.AuditID, err)
+		return nil, fmt.Errorf("marshal event %s: %w", ev.AuditID, err)
 	}
-	row := columnsOf(rec)
-	row.JSON = bytes.TrimSuffix(r.out.buf, []byte("\n")) // Encode ends every value with one
-	return row, nil
+	return bytes.TrimSuffix(r.out.buf, []byte("\n")), nil // Encode ends every value with one
 }
