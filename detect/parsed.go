@@ -40,7 +40,7 @@ func parseBodies(ev *auditv1.Event) *Parsed {
 	if ev.RequestObject != nil {
 		p.request = parseObject(ev.RequestObject.Raw)
 		if raw := ev.RequestObject.Raw; len(raw) > 0 && raw[0] == '[' {
-			_ = json.Unmarshal(raw, &p.patch)
+			_ = json.UnmarshalWithOption(raw, &p.patch, json.DecodeNoCopyString())
 		}
 	}
 	if ev.ResponseObject != nil {
