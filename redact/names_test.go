@@ -52,6 +52,9 @@ var wordMeans = map[int]*regexp.Regexp{
 	wordBearer:        regexp.MustCompile(`(?i)bearer\s`),
 	wordBasic:         regexp.MustCompile(`(?i)basic\s`),
 	wordKeyValue:      regexp.MustCompile(`(?i)(passw(or)?d|secret|token|key|credentials?)["']?[ \t]*[=:]`),
+	wordPEM:           regexp.MustCompile(`PRIVATE KEY`),
+	wordJWT:           regexp.MustCompile(`eyJ`),
+	wordURL:           regexp.MustCompile(`://`),
 }
 
 // foldWords finds, in one pass, each word containsFold finds, and the
@@ -59,7 +62,8 @@ var wordMeans = map[int]*regexp.Regexp{
 func TestFoldWordsAgreesWithContainsFold(t *testing.T) {
 	parts := []string{"authorization", "AUTHORIZATION", "Bearer", "bearer", "BASIC", "basic", "passw", "PassW", "secret", "token", "KEY",
 		"key", "credential", "Credential", "x", " ", "=", ":", "auth", "bear", "bas", "pass", "secre", "tok", "ke", "cred", "é", "\x00",
-		"d", "D", "ord", "ORD", "s", "'", `"`, "\t", "\n", "\f", "\r", "-", "--db-", "api_", "proxy-", "abcdefgh12", "dXNlcjpwYXNz"}
+		"d", "D", "ord", "ORD", "s", "'", `"`, "\t", "\n", "\f", "\r", "-", "--db-", "api_", "proxy-", "abcdefgh12", "dXNlcjpwYXNz",
+		"PRIVATE", " KEY", "PRIVATE KEY", "private key", "e", "ey", "eyJ", "EYJ", "J", "P", ":/", "/", "://", "@"}
 	rng := rand.New(rand.NewSource(17))
 	for i := 0; i < 200000; i++ {
 		var b strings.Builder
@@ -79,7 +83,8 @@ func TestFoldWordsAgreesWithContainsFold(t *testing.T) {
 		}
 		// Each bit gates an expression of scrub: wherever it matches,
 		// the bit is set.
-		for bit, re := range map[int]*regexp.Regexp{wordKeyValue: keyValue, wordAuthorization: authorization, wordBearer: bearer, wordBasic: basic} {
+		for bit, re := range map[int]*regexp.Regexp{wordKeyValue: keyValue, wordAuthorization: authorization, wordBearer: bearer, wordBasic: basic,
+			wordPEM: pemPrivateKey, wordJWT: jwt} {
 			if re.MatchString(s) && got&bit == 0 {
 				t.Fatalf("%v matches %q, foldWords leaves its bit out", re, s)
 			}

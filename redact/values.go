@@ -56,12 +56,7 @@ func scrubMayChange(s string) bool {
 	if len(s) < 8 || strings.HasPrefix(s, MarkerPrefix) {
 		return false
 	}
-	if foldWords(s) != 0 {
-		return true
-	}
-	// scrub's other tests.
-	if strings.Contains(s, "eyJ") || strings.Contains(s, "PRIVATE KEY") ||
-		strings.Contains(s, "://") && strings.IndexByte(s, '@') >= 0 {
+	if words := foldWords(s); words&^wordURL != 0 || words&wordURL != 0 && strings.IndexByte(s, '@') >= 0 {
 		return true
 	}
 	if looksBase64(s) {
@@ -86,13 +81,13 @@ func (r *Redactor) scrub(s string) (string, bool) {
 			words = foldWords(s) // judged on the text as it now reads
 		}
 	}
-	if strings.Contains(s, "PRIVATE KEY") {
+	if words&wordPEM != 0 {
 		apply(r.replace(s, pemPrivateKey, 0, nil))
 	}
-	if strings.Contains(s, "eyJ") {
+	if words&wordJWT != 0 {
 		apply(r.replace(s, jwt, 0, nil))
 	}
-	if strings.Contains(s, "://") && strings.Contains(s, "@") {
+	if words&wordURL != 0 && strings.IndexByte(s, '@') >= 0 {
 		apply(r.userinfo(s))
 	}
 	if words&wordAuthorization != 0 {
@@ -228,6 +223,11 @@ const (
 	wordBasic
 	// wordKeyValue is any of passw, secret, token, key, credential.
 	wordKeyValue
+	// scrub's other words, matched exactly: "PRIVATE KEY", "eyJ" (a JWT
+	// starts so) and "://" (a URL, which may carry a password).
+	wordPEM
+	wordJWT
+	wordURL
 )
 
 // foldWords reports, as bits, which of scrub's words s contains, ignoring
@@ -248,7 +248,18 @@ func foldWords(s string) int {
 	m := 0
 	for j := 0; j < len(s); j++ {
 		switch separators[s[j]] {
+		case sepPEM:
+			if strings.HasPrefix(s[j:], "PRIVATE KEY") {
+				m |= wordPEM
+			}
+		case sepJWT:
+			if strings.HasPrefix(s[j:], "eyJ") {
+				m |= wordJWT
+			}
 		case sepAssign:
+			if strings.HasPrefix(s[j:], "://") {
+				m |= wordURL
+			}
 			k := j
 			for k > 0 && (s[k-1] == ' ' || s[k-1] == '\t') {
 				k--
@@ -269,14 +280,18 @@ func foldWords(s string) int {
 	return m
 }
 
-// The separators a word of foldWords ends before.
+// The separators a word of foldWords ends before, and the first letters
+// of the words it matches exactly.
 const (
 	sepAssign = 1 + iota // = or :
 	sepSpace             // a space as \s means it
+	sepPEM               // P
+	sepJWT               // e
 )
 
 var separators = func() (t [256]uint8) {
 	t['='], t[':'] = sepAssign, sepAssign
+	t['P'], t['e'] = sepPEM, sepJWT
 	for _, c := range []byte(" \t\n\f\r") {
 		t[c] = sepSpace
 	}
