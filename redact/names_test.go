@@ -57,9 +57,9 @@ var wordMeans = map[int]*regexp.Regexp{
 	wordURL:           regexp.MustCompile(`://`),
 }
 
-// foldWords finds, in one pass, each word containsFold finds, and the
+// foldWords finds, in one pass, each word its expression finds, and the
 // credential words that are assigned.
-func TestFoldWordsAgreesWithContainsFold(t *testing.T) {
+func TestFoldWordsAgreesWithTheirExpressions(t *testing.T) {
 	parts := []string{"authorization", "AUTHORIZATION", "Bearer", "bearer", "BASIC", "basic", "passw", "PassW", "secret", "token", "KEY",
 		"key", "credential", "Credential", "x", " ", "=", ":", "auth", "bear", "bas", "pass", "secre", "tok", "ke", "cred", "é", "\x00",
 		"d", "D", "ord", "ORD", "s", "'", `"`, "\t", "\n", "\f", "\r", "-", "--db-", "api_", "proxy-", "abcdefgh12", "dXNlcjpwYXNz",

@@ -53,27 +53,34 @@ var (
 // with it, and quietBody (quiet.go) passes a body on it, so that the two
 // cannot disagree: a test added to scrub must be added here to run at all.
 func scrubMayChange(s string) bool {
+	_, may := scrubWords(s)
+	return may
+}
+
+// scrubWords is scrubMayChange, with the words of s (foldWords) it found
+// on the way, for scrub to go on with.
+func scrubWords(s string) (words int, may bool) {
 	if len(s) < 8 || strings.HasPrefix(s, MarkerPrefix) {
-		return false
+		return 0, false
 	}
-	if words := foldWords(s); words&^wordURL != 0 || words&wordURL != 0 && strings.IndexByte(s, '@') >= 0 {
-		return true
+	if words = foldWords(s); words&^wordURL != 0 || words&wordURL != 0 && strings.IndexByte(s, '@') >= 0 {
+		return words, true
 	}
 	if looksBase64(s) {
 		dec, err := base64.StdEncoding.DecodeString(s)
-		return err == nil && utf8.Valid(dec) && scrubMayChange(string(dec))
+		return words, err == nil && utf8.Valid(dec) && scrubMayChange(string(dec))
 	}
-	return false
+	return words, false
 }
 
 // scrub replaces the parts of s that look like credentials by markers and
 // reports whether it changed anything.
 func (r *Redactor) scrub(s string) (string, bool) {
-	if !scrubMayChange(s) {
+	words, may := scrubWords(s) // one pass for every word the checks below look for
+	if !may {
 		return s, false
 	}
 	changed := false
-	words := foldWords(s) // one pass for every word the checks below look for
 	apply := func(out string, ch bool) {
 		s = out
 		if ch {
@@ -99,7 +106,7 @@ func (r *Redactor) scrub(s string) (string, bool) {
 	if words&wordBasic != 0 {
 		apply(r.replace(s, basic, 1, looksLikeBasic))
 	}
-	if strings.ContainsAny(s, "=:") && words&wordKeyValue != 0 {
+	if words&wordKeyValue != 0 { // set only where = or : follows the word
 		apply(r.replace(s, keyValue, 1, worthHiding))
 	}
 	if !changed && looksBase64(s) {
@@ -335,15 +342,10 @@ func assignedWords(s string) int {
 // hasSuffixFold reports whether s ends with the lower-case ASCII word w,
 // ignoring ASCII case.
 func hasSuffixFold(s, w string) bool {
-	return len(s) >= len(w) && containsFoldAt(s, len(s)-len(w), w)
-}
-
-// containsFoldAt reports whether s holds the lower-case ASCII word w at i,
-// ignoring ASCII case.
-func containsFoldAt(s string, i int, w string) bool {
-	if len(s)-i < len(w) {
+	if len(s) < len(w) {
 		return false
 	}
+	i := len(s) - len(w)
 	for j := 0; j < len(w); j++ {
 		c := s[i+j]
 		if 'A' <= c && c <= 'Z' {
@@ -354,27 +356,4 @@ func containsFoldAt(s string, i int, w string) bool {
 		}
 	}
 	return true
-}
-
-// containsFold reports whether s contains the lower-case ASCII word w, in
-// any case.
-func containsFold(s, w string) bool {
-	n := len(w)
-	for i := 0; i+n <= len(s); i++ {
-		j := 0
-		for j < n {
-			c := s[i+j]
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
-			}
-			if c != w[j] {
-				break
-			}
-			j++
-		}
-		if j == n {
-			return true
-		}
-	}
-	return false
 }
