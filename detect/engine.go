@@ -81,7 +81,7 @@ const maxCacheKeys = 4096
 type compiled struct {
 	rule             *rulefile.Rule
 	cond             *vm.Program
-	quick            quickTest   // cond's first conjunct read without the VM (quick.go), or nil
+	quick            quickTest   // cond's leading conjuncts read without the VM (quick.go), or nil
 	fallback         *vm.Program // condition when the event's level is below the rule's
 	msg              *vm.Program
 	level            int // LevelRank of the rule's level
@@ -516,9 +516,7 @@ func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location stri
 	}
 	if e.objects.tracks(ev) || writeKey(ev.ObjectRef) != "" {
 		if j.env == nil {
-			j.env = &e.env
-			fillEnv(j.env, ev)
-			j.env.parsed = parsed
+			e.metaEnv(&j) // no rule read it: the bookkeeping reads metadata and bodies only
 		}
 		if e.objects.tracks(ev) {
 			j.env.loadObjects(ev)
@@ -568,7 +566,7 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (*Finding, error) {
 		return nil, nil
 	}
 	if !degraded && c.quick != nil && !c.quick(env) {
-		return nil, nil // the first conjunct is false: so is the condition
+		return nil, nil // a leading conjunct is false: so is the condition
 	}
 	if c.objects {
 		env.loadObjects(ev)
@@ -648,9 +646,7 @@ func (e *Engine) grade(c *compiled, env *Env, f *Finding) error {
 // envOf fills the event's environment once, for every rule that reads it.
 func (e *Engine) envOf(j *judgement) *Env {
 	if j.env == nil {
-		j.env = &e.env
-		fillEnv(j.env, j.ev)
-		j.env.parsed = j.parsed
+		e.metaEnv(j)
 		j.env.ClockSkewed = j.skew.Skewed
 		j.env.AheadSeconds = max(int(j.skew.Ahead/time.Second), 0)
 		e.fillHistory(j.env, j.ev)
@@ -660,6 +656,14 @@ func (e *Engine) envOf(j *judgement) *Env {
 		}
 	}
 	return j.env
+}
+
+// metaEnv makes the engine's environment the event's: its metadata, and
+// its bodies as parsed beforehand. envOf adds what rules read beyond them.
+func (e *Engine) metaEnv(j *judgement) {
+	j.env = &e.env
+	fillEnv(j.env, j.ev)
+	j.env.parsed = j.parsed
 }
 
 // message words a finding of c; a rule judged by its fallback says what

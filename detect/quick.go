@@ -39,7 +39,7 @@ var envFields = func() map[reflect.Kind]map[string]int {
 // that one may fail at run time, and its error must still be reported.
 func compileQuick(condition string) quickTest {
 	var tests []quickTest
-	for _, n := range leadingConjuncts(condition) {
+	for _, n := range conjuncts(condition) {
 		t := conjunctTest(n)
 		if t == nil {
 			break
@@ -117,10 +117,10 @@ func flagTest(name string, not bool) quickTest {
 	return func(e *Env) bool { return reflect.ValueOf(e).Elem().Field(i).Bool() != not }
 }
 
-// leadingConjuncts are the operands of a condition's chain of && in the
-// order they run (the whole condition when it is no such chain), or nil
+// conjuncts are the operands of a condition's chain of && in the order
+// they run (the whole condition when it is no such chain), or nil
 // when it does not parse.
-func leadingConjuncts(condition string) []ast.Node {
+func conjuncts(condition string) []ast.Node {
 	tree, err := parser.Parse(condition)
 	if err != nil {
 		return nil
