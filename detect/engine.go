@@ -48,8 +48,6 @@ type History interface {
 	// CredentialRoutes lists the routes (SourceNetworks) a token was used
 	// from.
 	CredentialRoutes(credential string) []string
-	// Known reports whether the actor has a history.
-	Known(actor string) bool
 }
 
 // Assessment is what a History says of one request.
@@ -63,6 +61,8 @@ type Assessment struct {
 	// client: both only for an actor with a history.
 	NewNetworks []string
 	NewClient   bool
+	// Known says the actor has a history.
+	Known bool
 }
 
 // SetHistory gives the engine a baseline: findings of routine requests are
@@ -717,8 +717,7 @@ func (e *Engine) fillHistory(env *Env, ev *auditv1.Event) {
 	if a.IsRoutine {
 		env.Routine = a.Routine
 	}
-	env.NewNetworks, env.NewClient = a.NewNetworks, a.NewClient
-	env.HasHistory = e.history.Known(env.Actor)
+	env.NewNetworks, env.NewClient, env.HasHistory = a.NewNetworks, a.NewClient, a.Known
 	if env.Credential != "" {
 		env.CredentialRoutes = e.history.CredentialRoutes(env.Credential)
 	}

@@ -249,9 +249,9 @@ func (b *Baseline) minCount() int {
 }
 
 // Assess says, in one reduction of the event, whether it is routine for
-// its actor (routine, with why for the finding) and, for an actor with a
-// history, which networks of its source chain and whether its client are
-// new (detect.History).
+// its actor (routine, with why for the finding), whether the actor has a
+// history (Known) and, if it has, which networks of its source chain and
+// whether its client are new (detect.History).
 func (b *Baseline) Assess(ev *auditv1.Event) detect.Assessment {
 	if b == nil || b.Identities[detect.ActorOf(ev)] == nil {
 		return detect.Assessment{} // no history of the actor: nothing is routine, nothing news
@@ -261,7 +261,7 @@ func (b *Baseline) Assess(ev *auditv1.Event) detect.Assessment {
 	if s, ok := b.routine(r); ok {
 		a.Routine, a.IsRoutine = b.Describe(r, s), true
 	}
-	if b.Known(r.Actor) {
+	if a.Known = b.Known(r.Actor); a.Known {
 		a.NewNetworks = b.newNetworks(r)
 		_, seen := b.Identities[r.Actor].Clients[r.Client]
 		a.NewClient = !seen

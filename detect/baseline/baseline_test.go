@@ -131,6 +131,9 @@ func TestAssessOperatorFixtures(t *testing.T) {
 	}
 	for _, ev := range evs {
 		a := b.Assess(ev)
+		if a.Known != b.Known(RequestOf(ev).Actor) {
+			t.Fatalf("event %s: assessed as known %v, the baseline says %v", ev.AuditID, a.Known, !a.Known)
+		}
 		if a.IsRoutine {
 			routine++
 			if len(a.NewNetworks) > 0 || a.Routine == "" {
