@@ -191,10 +191,10 @@ func (r *rowReader) list() []string {
 	return out
 }
 
-// decodeRows reads a row entry, appending its rows to rows.
 // rowFields is how many fields encodeRows writes for each row.
 const rowFields = 20
 
+// decodeRows reads a row entry, appending its rows to rows.
 func decodeRows(data []byte, rows []store.Row) ([]store.Row, []detect.Finding, error) {
 	r := &rowReader{data: data[len(rowMagic):]}
 	n := r.uvarint()

@@ -371,7 +371,8 @@ func (s *Store) insertColumns(ctx context.Context, table, columns string, cols [
 	return nil
 }
 
-// columnLen and sliceColumn handle the column types the tables use.
+// columnLen handles the column types the tables use; sliceColumn all but
+// the arrays, which appendColumn appends row by row.
 func columnLen(c any) int {
 	switch v := c.(type) {
 	case []string:
@@ -421,8 +422,6 @@ func sliceColumn(c any, lo, hi int) any {
 	case []uint32:
 		return v[lo:hi]
 	case []uint64:
-		return v[lo:hi]
-	case [][]string:
 		return v[lo:hi]
 	}
 	panic(fmt.Sprintf("clickhouse store: column of type %T", c))
