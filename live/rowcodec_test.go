@@ -13,7 +13,7 @@ import (
 	"github.com/kaudit/kaudit/store"
 )
 
-// A row entry reads back as the rows store.RowOf renders and the findings
+// A row entry reads back as the rows a store.Renderer renders and the findings
 // given, times exact even past 2262; an entry cut anywhere is an error,
 // never rows made up.
 func TestRowEntryRoundTrip(t *testing.T) {
@@ -39,8 +39,12 @@ func TestRowEntryRoundTrip(t *testing.T) {
 	if len(rows) != len(recs) || len(fs) != 1 || fs[0].Rule != "r1" {
 		t.Fatalf("%d rows, findings %+v", len(rows), fs)
 	}
+	rend := store.NewRenderer()
 	for i := range recs {
-		want, _ := store.RowOf(&recs[i])
+		want, err := rend.Row(&recs[i])
+		if err != nil {
+			t.Fatal(err)
+		}
 		if !reflect.DeepEqual(rows[i], want) {
 			t.Fatalf("row %d:\n got %+v\nwant %+v", i, rows[i], want)
 		}

@@ -10,7 +10,8 @@ import (
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
-// Renderer renders records as rows, like RowOf, into a buffer it reuses:
+// Renderer renders records as rows (their columns, and their events as
+// json.Marshal writes them) into a buffer it reuses:
 // the JSON of the row it returns is valid until its next call. The
 // write-ahead path copies each row into its spool entry at once, and a
 // fresh buffer per event was a tenth of all it allocated under load.
@@ -31,7 +32,7 @@ func (r *rendered) Write(p []byte) (int, error) {
 
 // NewRenderer returns a Renderer. Its encoder has Marshal's options (HTML
 // characters escaped, invalid UTF-8 replaced), and it marshals events as
-// eventJSON, so its JSON is RowOf's, byte for byte.
+// eventJSON, so its JSON is json.Marshal's, byte for byte.
 func NewRenderer() *Renderer {
 	r := &Renderer{}
 	r.enc = json.NewEncoder(&r.out)

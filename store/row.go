@@ -5,15 +5,13 @@ import (
 	"fmt"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
 )
 
 // Row is an event as a store keeps it: the columns queries filter on and
 // the redacted event as JSON. It is rendered once, where the event is
-// judged (RowOf), so that a write-ahead log can hold rows and its flusher
+// judged (Renderer), so that a write-ahead log can hold rows and its flusher
 // can hand them to the store without decoding and encoding every event
 // again: on the webhook path that round trip cost more than the insert.
 type Row struct {
@@ -38,20 +36,8 @@ type RowWriter interface {
 	WriteRows(ctx context.Context, rows []Row, findings []detect.Finding) error
 }
 
-// RowOf renders a record as a row: its columns, and its event marshaled
-// to JSON.
-func RowOf(rec *ingest.Record) (Row, error) {
-	raw, err := json.Marshal(rec.Event)
-	if err != nil {
-		return Row{}, fmt.Errorf("marshal event %s: %w", rec.Event.AuditID, err)
-	}
-	r := columnsOf(rec)
-	r.JSON = raw
-	return r, nil
-}
-
 // columnsOf reads a record's columns: the one place an event's fields are
-// mapped to what stores keep (RowOf, EntryOf).
+// mapped to what stores keep (Renderer, EntryOf).
 func columnsOf(rec *ingest.Record) Row {
 	ev := rec.Event
 	r := Row{
