@@ -50,6 +50,33 @@ func fixtureEvents(t *testing.T) []*auditv1.Event {
 	return evs
 }
 
+// evaluator judges events with e, as sameFindings compares it.
+func evaluator(e *Engine) func(*auditv1.Event) ([]Finding, error) {
+	return func(ev *auditv1.Event) ([]Finding, error) {
+		fs, _, err := e.Evaluate(ev, "fixture")
+		return fs, err
+	}
+}
+
+// sameFindings judges every event with got and with want, each named for
+// the failure, and fails at the first event whose findings (in order) or
+// whose failing differ; it returns every finding got gave, for the test
+// to count what it exercised.
+func sameFindings(t *testing.T, evs []*auditv1.Event, gotName string, got func(*auditv1.Event) ([]Finding, error),
+	wantName string, want func(*auditv1.Event) ([]Finding, error)) []Finding {
+	t.Helper()
+	var all []Finding
+	for _, ev := range evs {
+		g, gerr := got(ev)
+		w, werr := want(ev)
+		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(g, w) {
+			t.Fatalf("event %s: %s %v (%v), %s %v (%v)", ev.AuditID, gotName, g, gerr, wantName, w, werr)
+		}
+		all = append(all, g...)
+	}
+	return all
+}
+
 // Bodies parsed beforehand change nothing: every fixture event gives the
 // same findings, in the same order, whether Parse parsed its bodies in
 // advance or Evaluate on demand; and Parse does parse the bodies of the
@@ -57,19 +84,16 @@ func fixtureEvents(t *testing.T) []*auditv1.Event {
 func TestParsedAheadChangesNoFinding(t *testing.T) {
 	evs := fixtureEvents(t)
 	ahead, onDemand := library(t), library(t)
-	parsed, findings := 0, 0
-	for _, ev := range evs {
+	parsed := 0
+	parseAhead := func(ev *auditv1.Event) ([]Finding, error) {
 		p := ahead.Parse(ev)
 		if p != nil {
 			parsed++
 		}
-		got, _, gerr := ahead.EvaluateParsed(ev, p, "fixture")
-		want, _, werr := onDemand.Evaluate(ev, "fixture")
-		if (gerr == nil) != (werr == nil) || !reflect.DeepEqual(got, want) {
-			t.Fatalf("event %s: parsed ahead %v (%v), on demand %v (%v)", ev.AuditID, got, gerr, want, werr)
-		}
-		findings += len(got)
+		fs, _, err := ahead.EvaluateParsed(ev, p, "fixture")
+		return fs, err
 	}
+	findings := len(sameFindings(t, evs, "parsed ahead", parseAhead, "on demand", evaluator(onDemand)))
 	if parsed == 0 || findings == 0 {
 		t.Fatalf("%d events parsed ahead, %d findings: the test judges nothing", parsed, findings)
 	}
