@@ -55,7 +55,7 @@ func DecodeBatchFunc(data []byte, loc string, before ItemHook) (b Batch, items [
 	if head.apiVersion != "" && head.apiVersion != APIVersion {
 		return Batch{}, nil, fmt.Errorf("apiVersion %q, want %q", head.apiVersion, APIVersion)
 	}
-	err = eachElement(data, head.items, func(i int, raw []byte) error {
+	err = eachElement(head.items, func(i int, raw []byte) error {
 		if before != nil {
 			if err := before(raw); err != nil {
 				return err
@@ -97,9 +97,7 @@ func malformed(data []byte) error {
 // apiserver's decoder reads a duplicated key.
 type listDoc struct {
 	kind, apiVersion string
-	// items holds where each item starts and ends in the document, in
-	// pairs: found while the array is skipped, so that it is scanned once.
-	items []int
+	items            []byte // the items array as written, or nil
 }
 
 // listHead reads the top-level members of a JSON object (valid JSON, as
@@ -122,13 +120,7 @@ func listHead(data []byte) (listDoc, error) {
 		}
 		i = skipSpace(data, kEnd)
 		i = skipSpace(data, i+1) // the colon
-		var vEnd int
-		var items []int
-		if key == "items" && i < len(data) && data[i] == '[' {
-			vEnd, items, err = splitArray(data, i)
-		} else {
-			vEnd, err = skipValue(data, i)
-		}
+		vEnd, err := skipValue(data, i)
 		if err != nil {
 			return d, err
 		}
@@ -147,7 +139,10 @@ func listHead(data []byte) (listDoc, error) {
 				d.apiVersion = s
 			}
 		case "items":
-			d.items = items
+			d.items = nil
+			if len(val) > 0 && val[0] == '[' {
+				d.items = val
+			}
 		}
 		i = skipSpace(data, vEnd)
 		if i < len(data) && data[i] == ',' {
@@ -157,33 +152,23 @@ func listHead(data []byte) (listDoc, error) {
 	return d, nil
 }
 
-// splitArray returns the end of the JSON array starting at i, and where
-// each of its elements starts and ends (in pairs).
-func splitArray(data []byte, i int) (end int, bounds []int, err error) {
-	i = skipSpace(data, i+1)
-	for i < len(data) && data[i] != ']' {
-		end, err := skipValue(data, i)
+// eachElement calls f with each element of a JSON array, in order.
+func eachElement(arr []byte, f func(i int, raw []byte) error) error {
+	if len(arr) == 0 {
+		return nil
+	}
+	i := skipSpace(arr, 1)
+	for n := 0; i < len(arr) && arr[i] != ']'; n++ {
+		end, err := skipValue(arr, i)
 		if err != nil {
-			return 0, nil, err
-		}
-		bounds = append(bounds, i, end)
-		i = skipSpace(data, end)
-		if i < len(data) && data[i] == ',' {
-			i = skipSpace(data, i+1)
-		}
-	}
-	if i >= len(data) {
-		return 0, nil, errTruncated
-	}
-	return i + 1, bounds, nil
-}
-
-// eachElement calls f with each element of data that bounds gives
-// (splitArray), in order.
-func eachElement(data []byte, bounds []int, f func(i int, raw []byte) error) error {
-	for n := 0; 2*n+1 < len(bounds); n++ {
-		if err := f(n, data[bounds[2*n]:bounds[2*n+1]]); err != nil {
 			return err
+		}
+		if err := f(n, arr[i:end]); err != nil {
+			return err
+		}
+		i = skipSpace(arr, end)
+		if i < len(arr) && arr[i] == ',' {
+			i = skipSpace(arr, i+1)
 		}
 	}
 	return nil
