@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/kaudit/kaudit/detect"
@@ -36,6 +37,8 @@ type Correlator struct {
 	// again, and a request seen again is kept but folded where touches are
 	// read (actorTouches), which costs less than a set of every audit id.
 	seen map[string]struct{} // findingKey of findings added
+
+	merged []Touch // newestTouches' buffer, kept between prunes
 }
 
 // New returns a Correlator joining findings no more than gap apart
@@ -99,18 +102,19 @@ func (c *Correlator) Findings() []detect.Finding {
 // SortFindings orders findings by time, audit id and rule, the order every
 // output uses, so that output does not depend on arrival order.
 func SortFindings(fs []detect.Finding) {
-	sort.SliceStable(fs, func(i, j int) bool {
-		a, b := &fs[i], &fs[j]
-		if !a.At.Equal(b.At) {
-			return a.At.Before(b.At)
+	// Generic, not sort.SliceStable: a finding is a few hundred bytes, and
+	// swapping them through reflection showed under load.
+	slices.SortStableFunc(fs, func(a, b detect.Finding) int {
+		if c := a.At.Compare(b.At); c != 0 {
+			return c
 		}
-		if a.AuditID != b.AuditID {
-			return a.AuditID < b.AuditID
+		if c := strings.Compare(a.AuditID, b.AuditID); c != 0 {
+			return c
 		}
-		if a.Rule != b.Rule {
-			return a.Rule < b.Rule
+		if c := strings.Compare(a.Rule, b.Rule); c != 0 {
+			return c
 		}
-		return a.Stage < b.Stage
+		return strings.Compare(a.Stage, b.Stage)
 	})
 }
 
@@ -397,10 +401,14 @@ func (c *Correlator) build(fs []detect.Finding, joins []Link) Incident {
 
 // gather folds the findings into the incident: severity, actors, sources,
 // clients, rules, techniques and the links their requests made. It returns
-// the links taken, by audit id and grantee.
-func (c *Correlator) gather(inc *Incident, fs []detect.Finding) map[string]bool {
+// the links taken.
+func (c *Correlator) gather(inc *Incident, fs []detect.Finding) map[linkKey]bool {
 	techSeen := map[string]bool{}
-	linkSeen := map[string]bool{}
+	linkSeen := map[linkKey]bool{}
+	// An incident may hold thousands of findings: a set, not a search of
+	// the list, says whether a request is listed already (the search was
+	// a third of rebuilding incidents under load).
+	listed := make(map[string]struct{}, len(fs))
 	for _, f := range fs {
 		if rulefile.SeverityRank(f.Severity) > rulefile.SeverityRank(inc.Severity) {
 			inc.Severity = f.Severity
@@ -411,7 +419,10 @@ func (c *Correlator) gather(inc *Incident, fs []detect.Finding) map[string]bool 
 		}
 		addUnique(&inc.UserAgents, f.UserAgent)
 		addUnique(&inc.Rules, f.Rule)
-		addUnique(&inc.Findings, f.AuditID)
+		if _, ok := listed[f.AuditID]; !ok && f.AuditID != "" {
+			listed[f.AuditID] = struct{}{}
+			inc.Findings = append(inc.Findings, f.AuditID)
+		}
 		inc.FindingCount++
 		if !techSeen[f.TechniqueID] {
 			techSeen[f.TechniqueID] = true
@@ -419,8 +430,8 @@ func (c *Correlator) gather(inc *Incident, fs []detect.Finding) map[string]bool 
 		}
 		for _, li := range c.byAudit[f.AuditID] {
 			l := c.links[li]
-			if !linkSeen[l.AuditID+l.To] {
-				linkSeen[l.AuditID+l.To] = true
+			if k := (linkKey{l.AuditID, l.To}); !linkSeen[k] {
+				linkSeen[k] = true
 				inc.Links = append(inc.Links, l)
 			}
 		}
@@ -428,18 +439,21 @@ func (c *Correlator) gather(inc *Incident, fs []detect.Finding) map[string]bool 
 	return linkSeen
 }
 
+// linkKey names a link: the request that made it and its grantee.
+type linkKey struct{ auditID, to string }
+
 // addContextLinks adds the links whose event is no finding but which still
 // explain how an actor got its rights: those that reach an actor shortly
 // before or during the incident's span.
-func (c *Correlator) addContextLinks(inc *Incident, linkSeen map[string]bool) {
+func (c *Correlator) addContextLinks(inc *Incident, linkSeen map[linkKey]bool) {
 	for _, l := range c.links {
-		if linkSeen[l.AuditID+l.To] || !slices.Contains(inc.Actors, l.To) {
+		if !slices.Contains(inc.Actors, l.To) || linkSeen[linkKey{l.AuditID, l.To}] {
 			continue
 		}
 		if l.at.Before(inc.StartTime.Add(-c.gap)) || l.at.After(inc.EndTime) {
 			continue
 		}
-		linkSeen[l.AuditID+l.To] = true
+		linkSeen[linkKey{l.AuditID, l.To}] = true
 		inc.Links = append(inc.Links, l)
 	}
 	sort.SliceStable(inc.Links, func(i, j int) bool { return inc.Links[i].at.Before(inc.Links[j].at) })
@@ -460,12 +474,9 @@ func (c *Correlator) actorTouches(actor string, from, to time.Time) []Touch {
 			out = append(out, t)
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].At.Equal(out[j].At) {
-			return out[i].At.Before(out[j].At)
-		}
-		return out[i].AuditID < out[j].AuditID
-	})
+	if !slices.IsSortedFunc(out, byTimeThenID) { // pruning leaves them mostly sorted
+		slices.SortStableFunc(out, byTimeThenID)
+	}
 	// A request delivered twice sorts next to itself: keep it once.
 	kept := out[:0]
 	for _, t := range out {
@@ -500,13 +511,20 @@ func (c *Correlator) touchesBy(actors []string, principals map[string]bool, from
 			}
 		}
 	}
-	sort.SliceStable(all, func(i, j int) bool {
-		if !all[i].At.Equal(all[j].At) {
-			return all[i].At.Before(all[j].At)
-		}
-		return all[i].AuditID < all[j].AuditID
-	})
+	if len(actors) > 1 && !slices.IsSortedFunc(all, byTimeThenID) {
+		// Each actor's requests are in order already.
+		slices.SortStableFunc(all, byTimeThenID)
+	}
 	return all
+}
+
+// byTimeThenID orders requests by time, then audit id, for the slices
+// package (generic: a Touch is too large to swap through reflection).
+func byTimeThenID(a, b Touch) int {
+	if c := a.At.Compare(b.At); c != 0 {
+		return c
+	}
+	return strings.Compare(a.AuditID, b.AuditID)
 }
 
 // GroupTouches folds requests (in time order) into one entry per object,

@@ -2,6 +2,8 @@ package incident
 
 import (
 	"fmt"
+	"math/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -121,4 +123,41 @@ func TestPruneKeepsBusyActorsArray(t *testing.T) {
 	if quiet := c.touches["quiet"]; len(quiet) != 2 || cap(quiet) > 4 {
 		t.Fatalf("quiet actor: %d requests in an array of %d, want 2 in one of their size", len(quiet), cap(quiet))
 	}
+}
+
+// newestTouches sorts only what arrived since the last prune; what it
+// keeps, and in which order, must be what a stable sort of every request
+// gave: random times with many ties, some dated past the bound, the
+// earlier part sorted as a prune leaves it.
+func TestNewestTouchesIsTheTailOfAStableSort(t *testing.T) {
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	r := ranker{bound: base.Add(time.Hour)}
+	byTime := func(a, b Touch) int { return r.cmp(a.At, b.At) }
+	rng := rand.New(rand.NewSource(1))
+	c := New(0, nil)
+	for round := 0; round < 200; round++ {
+		n := 1 + rng.Intn(300)
+		ts := make([]Touch, n)
+		for i := range ts {
+			ts[i] = Touch{AuditID: fmt.Sprint(i), At: base.Add(time.Duration(rng.Intn(90)) * time.Minute)}
+		}
+		if p := rng.Intn(n + 1); round%2 == 0 {
+			slices.SortStableFunc(ts[:p], byTime) // what the last prune left
+		}
+		want := slices.Clone(ts)
+		slices.SortStableFunc(want, byTime)
+		max := 1 + rng.Intn(n)
+		got := c.newestTouches(slices.Clone(ts), max, r)
+		if !slices.Equal(got, want[n-max:]) {
+			t.Fatalf("round %d: kept %v, want %v", round, ids(got), ids(want[n-max:]))
+		}
+	}
+}
+
+func ids(ts []Touch) []string {
+	var out []string
+	for _, t := range ts {
+		out = append(out, t.AuditID)
+	}
+	return out
 }
