@@ -394,19 +394,46 @@ func columnLen(c any) int {
 }
 
 // appendColumn appends rows lo..hi of column c to the batch's column. An
-// array column is appended row by row: the driver appends a []string
-// without reflection, but reflects over every row of a [][]string, which
-// was a fifth of the insert's CPU.
+// array column is appended row by row: the driver reflects over every row
+// of a [][]string, which was a fifth of the insert's CPU.
 func appendColumn(col driver.BatchColumn, c any, lo, hi int) error {
 	if rows, ok := c.([][]string); ok {
+		var arrays stringArrays
 		for _, r := range rows[lo:hi] {
-			if err := col.AppendRow(r); err != nil {
+			if err := col.AppendRow(arrays.row(r)); err != nil {
 				return err
 			}
 		}
 		return nil
 	}
 	return col.Append(sliceColumn(c, lo, hi))
+}
+
+// stringArrays hands the driver the rows of an Array(String) column
+// without an allocation per string. Given a []string, the driver boxes
+// each string into an interface on its way to the column (an allocation
+// each: most of the insert's allocations); given a []*string it boxes
+// pointers, which allocate nothing. The pointers are written in place into
+// one array, and its slices are boxed once per length, since boxing a
+// slice allocates too.
+type stringArrays struct {
+	ptrs  []*string
+	boxed []any // boxed[k] is ptrs[:k]
+}
+
+// row returns r as the driver is to append it: valid until the next call.
+func (a *stringArrays) row(r []string) any {
+	if len(r) > len(a.ptrs) {
+		a.ptrs = make([]*string, max(len(r), 2*len(a.ptrs), 8))
+		a.boxed = a.boxed[:0]
+	}
+	for len(a.boxed) <= len(r) {
+		a.boxed = append(a.boxed, a.ptrs[:len(a.boxed)])
+	}
+	for i := range r {
+		a.ptrs[i] = &r[i]
+	}
+	return a.boxed[len(r)]
 }
 
 func sliceColumn(c any, lo, hi int) any {
