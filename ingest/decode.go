@@ -7,6 +7,7 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+	"k8s.io/apimachinery/pkg/runtime"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
@@ -23,8 +24,22 @@ const (
 // the apiserver's own type.
 type wireEvent struct {
 	auditv1.Event
-	RequestReceivedTimestamp wireTime `json:"requestReceivedTimestamp"`
-	StageTimestamp           wireTime `json:"stageTimestamp"`
+	RequestReceivedTimestamp wireTime    `json:"requestReceivedTimestamp"`
+	StageTimestamp           wireTime    `json:"stageTimestamp"`
+	RequestObject            *wireObject `json:"requestObject"`
+	ResponseObject           *wireObject `json:"responseObject"`
+}
+
+// wireObject is a request or response body, as runtime.Unknown holds it.
+// runtime.Unknown copies the bytes it is given, which the decoder has just
+// copied out of the document for it: every body was copied twice.
+type wireObject runtime.Unknown
+
+// UnmarshalJSON keeps b, the decoder's own copy of the body, as what
+// runtime.Unknown's would have made of it.
+func (w *wireObject) UnmarshalJSON(b []byte) error {
+	*w = wireObject{Raw: b, ContentType: runtime.ContentTypeJSON}
+	return nil
 }
 
 // wireTime is an RFC 3339 time with up to nanoseconds, as MicroTime writes.
@@ -64,6 +79,7 @@ func DecodeEvent(data []byte) (*auditv1.Event, error) {
 	ev := &w.Event
 	ev.RequestReceivedTimestamp.Time = w.RequestReceivedTimestamp.t
 	ev.StageTimestamp.Time = w.StageTimestamp.t
+	ev.RequestObject, ev.ResponseObject = (*runtime.Unknown)(w.RequestObject), (*runtime.Unknown)(w.ResponseObject)
 	if ev.Kind == KindEventList {
 		return nil, errors.New("an EventList where an Event was expected")
 	}

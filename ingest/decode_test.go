@@ -2,10 +2,15 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	stdjson "encoding/json"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
 
 const sample = "../testdata/apiserver-1.36-basic-intrusion.log"
@@ -193,5 +198,50 @@ func TestListItemsAreEncodingJSONs(t *testing.T) {
 				t.Fatalf("%s: item %d is %s, want %s", doc, i, r.Event.AuditID, want.Items[i].AuditID)
 			}
 		}
+	}
+}
+
+// DecodeEvent reads what the apiserver's own type reads with
+// encoding/json, on every line of every fixture: its shortcuts (timestamps
+// parsed directly, bodies kept without a second copy) change nothing.
+func TestDecodeEventAgreesWithEncodingJSON(t *testing.T) {
+	paths, err := filepath.Glob("../testdata/*.log")
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	n, bodies := 0, 0
+	for _, p := range paths {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, line := range bytes.Split(data, []byte("\n")) {
+			if len(bytes.TrimSpace(line)) == 0 {
+				continue
+			}
+			got, err := DecodeEvent(line)
+			if err != nil {
+				t.Fatalf("%s line %d: %v", p, i+1, err)
+			}
+			var want auditv1.Event
+			if err := stdjson.Unmarshal(line, &want); err != nil {
+				t.Fatalf("%s line %d: encoding/json: %v", p, i+1, err)
+			}
+			// MicroTime decodes into the local zone; the instant is what counts.
+			if !got.RequestReceivedTimestamp.Equal(&want.RequestReceivedTimestamp) || !got.StageTimestamp.Equal(&want.StageTimestamp) {
+				t.Fatalf("%s line %d: times %v %v, want %v %v", p, i+1, got.RequestReceivedTimestamp, got.StageTimestamp, want.RequestReceivedTimestamp, want.StageTimestamp)
+			}
+			want.RequestReceivedTimestamp, want.StageTimestamp = got.RequestReceivedTimestamp, got.StageTimestamp
+			if !reflect.DeepEqual(got, &want) {
+				t.Fatalf("%s line %d:\n got  %+v\n want %+v", p, i+1, got, &want)
+			}
+			if got.RequestObject != nil || got.ResponseObject != nil {
+				bodies++
+			}
+			n++
+		}
+	}
+	if n < 10000 || bodies < 1000 {
+		t.Fatalf("compared %d events, %d with bodies: fixtures missing?", n, bodies)
 	}
 }
