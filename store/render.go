@@ -17,9 +17,10 @@ import (
 // fresh buffer per event was a tenth of all it allocated under load.
 // A Renderer is not safe for concurrent use.
 type Renderer struct {
-	out rendered
-	enc *json.Encoder
-	ev  eventJSON
+	out   rendered
+	enc   *json.Encoder
+	ev    eventJSON
+	times microTimes
 }
 
 // rendered keeps the last value the encoder wrote.
@@ -53,7 +54,7 @@ func (r *Renderer) Row(rec *ingest.Record) (Row, error) {
 // JSON marshals ev as Marshal does; the bytes are overwritten by the next
 // call.
 func (r *Renderer) JSON(ev *auditv1.Event) ([]byte, error) {
-	r.ev.set(ev)
+	r.ev.set(ev, &r.times)
 	err := r.enc.Encode(&r.ev)
 	r.ev = eventJSON{} // keeps no event alive
 	if err != nil {

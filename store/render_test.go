@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"math/rand"
 	"path/filepath"
 	"reflect"
 	"testing"
@@ -114,7 +115,7 @@ func TestEventJSONMirrorsEvent(t *testing.T) {
 		if w.Name != g.Name || w.Tag.Get("json") != g.Tag.Get("json") || w.Anonymous != g.Anonymous {
 			t.Fatalf("field %d: auditv1.Event has %s %q, eventJSON %s %q", i, w.Name, w.Tag.Get("json"), g.Name, g.Tag.Get("json"))
 		}
-		if w.Type != g.Type && !(w.Type == reflect.TypeFor[metav1.MicroTime]() && g.Type == reflect.TypeFor[microTime]()) {
+		if w.Type != g.Type && !(w.Type == reflect.TypeFor[metav1.MicroTime]() && g.Type == reflect.TypeFor[*string]()) {
 			t.Fatalf("field %s: auditv1.Event's is %v, eventJSON's %v", w.Name, w.Type, g.Type)
 		}
 	}
@@ -148,4 +149,26 @@ func BenchmarkMarshalSample(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
+}
+
+// appendMicroTime writes what MicroTime's layout writes, for times of any
+// zone, with and without fractions, at the edges of four-digit years and
+// beyond them.
+func TestAppendMicroTimeAgreesWithFormat(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("east", 5*3600+1800), time.FixedZone("west", -8*3600)}
+	rng := rand.New(rand.NewSource(1))
+	times := []time.Time{
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(2026, 11, 30, 23, 30, 0, 0, time.FixedZone("ahead", 3600)),
+	}
+	for range 100000 {
+		times = append(times, time.Unix(rng.Int63n(1<<36)-1<<35, rng.Int63n(1e9)).In(zones[rng.Intn(len(zones))]))
+	}
+	for _, tm := range times {
+		want := tm.UTC().Format(metav1.RFC3339Micro)
+		if got := string(appendMicroTime(nil, tm)); got != want {
+			t.Fatalf("%v: %q, want %q", tm, got, want)
+		}
+	}
 }
