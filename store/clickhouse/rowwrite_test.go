@@ -14,10 +14,11 @@ import (
 )
 
 // The array columns are handed to the driver through pointers written in
-// place (stringArrays): every row must still store its own groups and
+// place (stringArrays), and string columns are sized before they are
+// filled (reserve): every row must still store its own text, groups and
 // addresses, whatever the lengths of the rows before it, in events and in
 // the copies, across blocks of an insert.
-func TestWriteRowsStoresEachRowsArrays(t *testing.T) {
+func TestWriteRowsStoresEachRowsColumns(t *testing.T) {
 	db := newDB()
 	s := open(t, clickhouse.Config{DSN: server.DSN(db)})
 	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
@@ -35,7 +36,8 @@ func TestWriteRowsStoresEachRowsArrays(t *testing.T) {
 		}
 		rows = append(rows, store.Row{At: at.Add(time.Duration(i) * time.Millisecond), AuditID: id, Stage: "ResponseComplete",
 			User: "alice", Groups: groups, SourceIPs: ips, Verb: "get", Resource: "pods", Namespace: "ns", Name: id,
-			JSON: []byte(`{"auditID":"` + id + `"}`)})
+			RequestURI: "/api/v1/namespaces/ns/pods/" + id,
+			JSON:       []byte(`{"auditID":"` + id + `"}`)})
 		want[id] = [2][]string{groups, ips}
 	}
 	if err := s.WriteRows(context.Background(), rows, nil); err != nil {
@@ -46,6 +48,26 @@ func TestWriteRowsStoresEachRowsArrays(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
+	// The insert sized its string columns beforehand (reserve): what it
+	// stored is still each row's own text.
+	events, err := conn.Query(context.Background(), "SELECT audit_id, event, request_uri FROM events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for events.Next() {
+		var id, event, uri string
+		if err := events.Scan(&id, &event, &uri); err != nil {
+			t.Fatal(err)
+		}
+		if event != `{"auditID":"`+id+`"}` || uri != "/api/v1/namespaces/ns/pods/"+id {
+			t.Fatalf("events %s: event %q, request_uri %q", id, event, uri)
+		}
+		n++
+	}
+	if err := events.Err(); err != nil || n != len(rows) {
+		t.Fatalf("events: %d rows (%v), want %d", n, err, len(rows))
+	}
 	for _, table := range []string{"events", "events_by_object", "events_by_source"} {
 		got, err := conn.Query(context.Background(), "SELECT audit_id, groups, source_ips FROM "+table)
 		if err != nil {
