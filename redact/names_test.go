@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/kaudit/kaudit/ingest/ingesttest"
 )
 
 // The fast name matchers decide exactly what the expressions decide: on
@@ -88,6 +90,28 @@ func TestFoldWordsAgreesWithTheirExpressions(t *testing.T) {
 			if re.MatchString(s) && got&bit == 0 {
 				t.Fatalf("%v matches %q, foldWords leaves its bit out", re, s)
 			}
+		}
+	}
+}
+
+// The parameters credentialParam passes at once are ones its checks pass.
+func TestAPIParamsNameNoCredential(t *testing.T) {
+	for name := range apiParams {
+		if LooksLikeCredential(name) || isCredentialParamSuffix(name) {
+			t.Errorf("%s is listed as an API parameter, but its name looks like a credential's", name)
+		}
+	}
+}
+
+// BenchmarkRedactURISample redacts the request URIs of a fixture: most
+// carry the API's own parameters (?timeout=…&watch=true).
+func BenchmarkRedactURISample(b *testing.B) {
+	evs := ingesttest.Events(b, "../testdata/apiserver-1.36-basic-intrusion.log")
+	r := NewRandom()
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, ev := range evs {
+			r.redactURI(ev.RequestURI)
 		}
 	}
 }
