@@ -161,7 +161,8 @@ func TestSkipStringAgreesWithScan(t *testing.T) {
 
 // The items of a list are those encoding/json finds, however the list is
 // written: spaces anywhere, items before kind, items given twice (the last
-// counts), items that are not an array, brackets inside strings.
+// counts), items that are not an array, brackets inside strings, members
+// after the items of a list that starts as the apiserver writes one.
 func TestListItemsAreEncodingJSONs(t *testing.T) {
 	item := func(id string) string {
 		return `{"level":"Metadata","auditID":"` + id + `","stage":"ResponseComplete","requestURI":"/api?q=[]{}","verb":"get",` +
@@ -174,6 +175,13 @@ func TestListItemsAreEncodingJSONs(t *testing.T) {
 		`{"kind":"EventList","items":[` + item("x") + `],"items":null}`,
 		`{"kind":"EventList","items":[ ]}`,
 		`{"kind":"EventList","items":"[` + `]","metadata":{"items":[1,2]}}`,
+		// The apiserver's own layout, read in one pass, and documents that
+		// start like it but go on after the items.
+		`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + item("a") + `,` + item("b") + `]}` + "\n",
+		`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{"resourceVersion":"1"},"items":[]}`,
+		`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + item("x") + `],"items":[` + item("a") + `,` + item("b") + `]}`,
+		`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + item("a") + `],"other":[1]}`,
+		`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + item("x") + `],"items":null,"other":[]}`,
 	}
 	for _, doc := range docs {
 		var want struct {

@@ -179,3 +179,29 @@ func BenchmarkDecodeSample(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(lines)*b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// BenchmarkDecodeListSample decodes the sample as the webhook receives it:
+// EventLists of 400 events, as the apiserver's batches are.
+func BenchmarkDecodeListSample(b *testing.B) {
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	var bodies [][]byte
+	for lo := 0; lo < len(lines); lo += 400 {
+		body := []byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[`)
+		body = append(body, bytes.Join(lines[lo:min(lo+400, len(lines))], []byte(","))...)
+		bodies = append(bodies, append(body, "]}"...))
+	}
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, body := range bodies {
+			if _, _, err := DecodeBatch(body, "webhook"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(len(lines)*b.N), "ns/event")
+}

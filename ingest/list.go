@@ -44,6 +44,14 @@ func DecodeBatchFunc(data []byte, loc string, before ItemHook) (b Batch, items [
 	if !validJSON(data) {
 		return Batch{}, nil, malformed(data)
 	}
+	if arr, ok := apiserverItems(data); ok {
+		b, items, last, err := decodeItems(arr, loc, before)
+		if last {
+			return b, items, err
+		}
+		// The items were not the document's last member after all: read
+		// it as any other list (its items are weighed again).
+	}
 	head, err := listHead(data)
 	if err != nil {
 		return Batch{}, nil, fmt.Errorf("malformed JSON: %w", err)
@@ -55,7 +63,41 @@ func DecodeBatchFunc(data []byte, loc string, before ItemHook) (b Batch, items [
 	if head.apiVersion != "" && head.apiVersion != APIVersion {
 		return Batch{}, nil, fmt.Errorf("apiVersion %q, want %q", head.apiVersion, APIVersion)
 	}
-	err = eachElement(head.items, func(i int, raw []byte) error {
+	b, items, _, err = decodeItems(head.items, loc, before)
+	return b, items, err
+}
+
+// apiserverHead starts every list the apiserver's webhook sends, before
+// its metadata and items.
+var apiserverHead = []byte(`{"kind":"EventList","apiVersion":"` + APIVersion + `","metadata":`)
+
+// apiserverItems finds the items of a list written as the apiserver writes
+// it (kind, apiVersion, metadata, items) without reading them: from their
+// opening bracket to the document's last one, which closes them when they
+// are the last member (decodeItems says whether they were). A list
+// written otherwise is read by listHead, whose pass over the items, to
+// find what comes after them, was an eighth of decoding a list.
+func apiserverItems(data []byte) (arr []byte, ok bool) {
+	if !bytes.HasPrefix(data, apiserverHead) {
+		return nil, false
+	}
+	end, err := skipValue(data, len(apiserverHead)) // the metadata
+	if err != nil || !bytes.HasPrefix(data[end:], []byte(`,"items":[`)) {
+		return nil, false
+	}
+	start := end + len(`,"items":`)
+	tail := bytes.TrimRight(data, " \t\r\n")
+	if !bytes.HasSuffix(tail, []byte("]}")) || len(tail)-1 <= start {
+		return nil, false
+	}
+	return data[start : len(tail)-1], true
+}
+
+// decodeItems decodes the elements of the JSON array at the start of arr,
+// calling before ahead of each, and reports whether the array ends arr
+// (last).
+func decodeItems(arr []byte, loc string, before ItemHook) (b Batch, items []ItemError, last bool, err error) {
+	end, err := eachElement(arr, func(i int, raw []byte) error {
 		if before != nil {
 			if err := before(raw); err != nil {
 				return err
@@ -71,7 +113,7 @@ func DecodeBatchFunc(data []byte, loc string, before ItemHook) (b Batch, items [
 		b.Records = append(b.Records, Record{Event: ev, Location: at})
 		return nil
 	})
-	return b, items, err
+	return b, items, err != nil || end == len(arr), err
 }
 
 // validJSON is encoding/json's verdict on a document, found six times
@@ -152,26 +194,27 @@ func listHead(data []byte) (listDoc, error) {
 	return d, nil
 }
 
-// eachElement calls f with each element of a JSON array, in order.
-func eachElement(arr []byte, f func(i int, raw []byte) error) error {
+// eachElement calls f with each element of the JSON array at the start of
+// arr, in order, and returns where the array ends.
+func eachElement(arr []byte, f func(i int, raw []byte) error) (end int, err error) {
 	if len(arr) == 0 {
-		return nil
+		return 0, nil
 	}
 	i := skipSpace(arr, 1)
 	for n := 0; i < len(arr) && arr[i] != ']'; n++ {
 		end, err := skipValue(arr, i)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if err := f(n, arr[i:end]); err != nil {
-			return err
+			return 0, err
 		}
 		i = skipSpace(arr, end)
 		if i < len(arr) && arr[i] == ',' {
 			i = skipSpace(arr, i+1)
 		}
 	}
-	return nil
+	return i + 1, nil
 }
 
 // unquote decodes a JSON string literal; the common one without escapes
