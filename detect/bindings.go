@@ -35,6 +35,35 @@ func allowedBy(reason string) (binding, role, roleName, subject string) {
 	}
 }
 
+// grant is what allowedBy reads from a reason.
+type grant struct{ binding, role, roleName, subject string }
+
+// grantCache remembers what allowedBy read from the reasons seen last.
+// Every request has a reason, and the same few bindings allow most of
+// them: reading one anew cost a tenth of filling the environment, and the
+// names it builds were an allocation or three per request. It holds at
+// most maxCacheKeys reasons (they come from the apiserver, but name what
+// clients created). Not safe for concurrent use: the engine's evaluation
+// owns it.
+type grantCache struct{ m map[string]grant }
+
+// of returns what allowedBy reads from reason.
+func (c *grantCache) of(reason string) grant {
+	if reason == "" {
+		return grant{}
+	}
+	if g, ok := c.m[reason]; ok {
+		return g
+	}
+	var g grant
+	g.binding, g.role, g.roleName, g.subject = allowedBy(reason)
+	if c.m == nil || len(c.m) >= maxCacheKeys {
+		c.m = make(map[string]grant)
+	}
+	c.m[reason] = g
+	return g
+}
+
 // parseGrant reads `KIND "NAME" of ROLEKIND "ROLE" to SUBJECTKIND "SUBJECT"`
 // at the start of s, as RBAC words what allowed a request.
 func parseGrant(s string) (binding, role, roleName, subject string, ok bool) {

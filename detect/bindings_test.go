@@ -3,6 +3,7 @@ package detect
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -68,11 +69,15 @@ func TestAllowedByAgreesWithReference(t *testing.T) {
 		fh.Close()
 	}
 	parsed := 0
-	for _, r := range reasons {
+	var cache grantCache // what the engine reads reasons through, each twice
+	for _, r := range append(reasons, reasons...) {
 		b, ro, rn, s := allowedBy(r)
 		wb, wro, wrn, ws := allowedByReference(r)
 		if b != wb || ro != wro || rn != wrn || s != ws {
 			t.Fatalf("allowedBy(%q) = %q %q %q %q; want %q %q %q %q", r, b, ro, rn, s, wb, wro, wrn, ws)
+		}
+		if g := cache.of(r); g != (grant{wb, wro, wrn, ws}) {
+			t.Fatalf("grantCache.of(%q) = %+v; want %q %q %q %q", r, g, wb, wro, wrn, ws)
 		}
 		if b != "" {
 			parsed++
@@ -80,6 +85,12 @@ func TestAllowedByAgreesWithReference(t *testing.T) {
 	}
 	if parsed < 100 {
 		t.Fatalf("only %d of %d reasons named a binding; the fixtures should hold hundreds", parsed, len(reasons))
+	}
+	for i := range 3 * maxCacheKeys { // reasons name what clients created: the cache stays bounded
+		cache.of(fmt.Sprintf(`RBAC: allowed by RoleBinding "b%d/ns" of Role "r" to User "u"`, i))
+	}
+	if len(cache.m) > maxCacheKeys {
+		t.Fatalf("the cache holds %d reasons, more than %d", len(cache.m), maxCacheKeys)
 	}
 	t.Logf("%d reasons, %d naming a binding", len(reasons), parsed)
 }

@@ -27,6 +27,7 @@ type Engine struct {
 	state      *state
 	vm         vm.VM
 	env        Env                  // reused for every event: the engine is serial
+	grants     grantCache           // allowedBy's readings of recent reasons
 	started    map[string]time.Time // long-running requests already judged at ResponseStarted
 	lastPrune  time.Time
 	objects    *objects         // the last version of objects whose changes rules grade
@@ -662,7 +663,7 @@ func (e *Engine) envOf(j *judgement) *Env {
 // its bodies as parsed beforehand. envOf adds what rules read beyond them.
 func (e *Engine) metaEnv(j *judgement) {
 	j.env = &e.env
-	fillEnv(j.env, j.ev)
+	fillEnv(j.env, j.ev, &e.grants)
 	j.env.parsed = j.parsed
 }
 

@@ -147,7 +147,7 @@ type Env struct {
 // fillEnv fills e from an event's metadata, overwriting what it held (the
 // engine reuses one Env). Objects and the query string are parsed only when
 // a rule that needs them is about to run (loadObjects, loadQuery).
-func fillEnv(e *Env, ev *auditv1.Event) {
+func fillEnv(e *Env, ev *auditv1.Event, grants *grantCache) {
 	*e = Env{
 		AuditID:     string(ev.AuditID),
 		Stage:       string(ev.Stage),
@@ -193,7 +193,8 @@ func fillEnv(e *Env, ev *auditv1.Event) {
 	}
 	e.Route = Route(ev.SourceIPs, e.PodBound)
 	e.InCluster = e.PodBound && len(ev.SourceIPs) > 0 && !ExternalSource(ev.SourceIPs)
-	e.AllowedBy, e.AllowedRole, e.AllowedRoleName, e.AllowedTo = allowedBy(ev.Annotations["authorization.k8s.io/reason"])
+	g := grants.of(ev.Annotations["authorization.k8s.io/reason"])
+	e.AllowedBy, e.AllowedRole, e.AllowedRoleName, e.AllowedTo = g.binding, g.role, g.roleName, g.subject
 	e.Decision = ev.Annotations["authorization.k8s.io/decision"]
 	e.Denied = IsDenied(ev)
 	e.Allowed = !e.Denied
