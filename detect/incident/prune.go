@@ -158,6 +158,10 @@ func (c *Correlator) newestTouches(ts []Touch, max int, r ranker) []Touch {
 	if p < len(ts) {
 		slices.SortStableFunc(ts[p:], byTime)
 		merged := c.merged[:0]
+		if cap(merged) > 2*len(ts) {
+			// Grown by a burst from one actor: not kept at that size.
+			merged = nil
+		}
 		i, j := 0, p
 		for i < p && j < len(ts) {
 			// Of equal times the earlier (the prefix's) goes first: stable.
