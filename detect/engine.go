@@ -98,6 +98,7 @@ type compiled struct {
 	impersonatedOnly bool // match.impersonated
 	externalOnly     bool // match.external_source
 	objects          bool // needs request/response objects parsed
+	request          bool // names the request body itself (namesRequest)
 	query            bool // reads the parsed query string
 	anyVerb          bool
 	anyGroup         bool
@@ -194,6 +195,7 @@ func compileRule(r *rulefile.Rule, opts []expr.Option) (*compiled, error) {
 			}
 		}
 	}
+	c.request = namesRequest(srcs)
 	var err error
 	if c.cond, err = expr.Compile(r.Condition, append(opts, expr.AsBool())...); err != nil {
 		return nil, fmt.Errorf("rules %s: rule %s: condition: %w", r.Source, r.ID, err)
@@ -520,7 +522,7 @@ func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location stri
 			e.metaEnv(&j) // no rule read it: the bookkeeping reads metadata and bodies only
 		}
 		if e.objects.tracks(ev) {
-			j.env.loadObjects(ev)
+			j.env.loadObjects(ev, false)
 			e.objects.remember(ev, j.env)
 		}
 		e.writes.remember(ev, j.env, location)
@@ -570,7 +572,7 @@ func (e *Engine) evaluateRule(c *compiled, j *judgement) (*Finding, error) {
 		return nil, nil // a leading conjunct is false: so is the condition
 	}
 	if c.objects {
-		env.loadObjects(ev)
+		env.loadObjects(ev, c.request)
 	}
 	if c.query {
 		env.loadQuery()

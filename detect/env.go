@@ -139,6 +139,7 @@ type Env struct {
 	parsed *Parsed
 
 	objectsLoaded  bool
+	requestLoaded  bool
 	queryLoaded    bool
 	previousLoaded bool
 	changesLoaded  bool
@@ -244,25 +245,44 @@ func (e *Env) loadQuery() {
 	}
 }
 
-// loadObjects parses the request and response objects, once.
-func (e *Env) loadObjects(ev *auditv1.Event) {
-	if e.objectsLoaded {
+// loadObjects parses the response object, and the request object when
+// request is set (a rule names it) or the response cannot stand for the
+// object (there is none, it is a Status, the request is a patch); each
+// once. Most rules read only object: parsing a create's request as well
+// as its response was half of parsing bodies.
+func (e *Env) loadObjects(ev *auditv1.Event, request bool) {
+	if !e.objectsLoaded {
+		e.objectsLoaded = true
+		if p := e.parsed; p != nil {
+			e.Response = p.response
+		} else {
+			e.Response = parseResponse(ev)
+		}
+		e.Object, e.Change = e.Response, e.Response
+		request = request || needsRequest(ev, e.Response)
+	}
+	if !request || e.requestLoaded {
 		return
 	}
-	e.objectsLoaded = true
-	p := e.parsed
-	if p == nil {
-		p = parseBodies(ev)
+	e.requestLoaded = true
+	if p := e.parsed; p != nil && p.hasRequest {
+		e.Request, e.Patch = p.request, p.patch
+	} else {
+		e.Request, e.Patch = parseRequest(ev)
 	}
-	e.Request, e.Response, e.Patch = p.request, p.response, p.patch
-	e.Object = e.Response
 	if e.Object == nil || isStatus(e.Object) {
-		e.Object = e.Request
+		e.Object, e.Change = e.Request, e.Request
 	}
-	e.Change = e.Object
 	if e.Verb == "patch" && e.Request != nil {
 		e.Change = e.Request
 	}
+}
+
+// needsRequest reports whether an event's request body must be parsed
+// whatever the rules name: the response, parsed, cannot stand for the
+// object, or the request is a patch (what it changes).
+func needsRequest(ev *auditv1.Event, response map[string]any) bool {
+	return response == nil || isStatus(response) || ev.Verb == "patch"
 }
 
 func isStatus(m map[string]any) bool { return m["kind"] == "Status" }

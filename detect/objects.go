@@ -86,7 +86,7 @@ func (e *Env) loadPrevious(ev *auditv1.Event, o *objects) {
 		return
 	}
 	e.previousLoaded = true
-	e.loadObjects(ev)
+	e.loadObjects(ev, false)
 	e.Previous = o.previous(ev)
 	newVersion := e.Response
 	if newVersion == nil || isStatus(newVersion) {

@@ -19,6 +19,7 @@ import (
 type Parsed struct {
 	request, response map[string]any
 	patch             []any
+	hasRequest        bool // request and patch were parsed
 }
 
 // Parse parses the bodies of ev when a rule may read them: ev is a stage
@@ -27,26 +28,50 @@ type Parsed struct {
 // parses on demand as before. It is safe for concurrent use, with itself
 // and with Evaluate: it reads the compiled rules only.
 func (e *Engine) Parse(ev *auditv1.Event) *Parsed {
-	if !Judgeable(ev) || ev.RequestObject == nil && ev.ResponseObject == nil || !e.readsBodies(ev.ObjectRef, ev.Verb) {
+	if !Judgeable(ev) || ev.RequestObject == nil && ev.ResponseObject == nil {
 		return nil
 	}
-	return parseBodies(ev)
+	reads, request := e.readsBodies(ev.ObjectRef, ev.Verb)
+	if !reads {
+		return nil
+	}
+	return parseBodies(ev, request)
 }
 
-// parseBodies parses an event's request and response objects, and the
-// request as a JSON patch (a list of operations) when it is one.
-func parseBodies(ev *auditv1.Event) *Parsed {
-	p := &Parsed{}
-	if ev.RequestObject != nil {
-		p.request = parseObject(ev.RequestObject.Raw)
-		if raw := ev.RequestObject.Raw; len(raw) > 0 && raw[0] == '[' {
-			_ = json.UnmarshalWithOption(raw, &p.patch, json.DecodeNoCopyString())
-		}
-	}
-	if ev.ResponseObject != nil {
-		p.response = parseObject(ev.ResponseObject.Raw)
+// parseBodies parses an event's response object, and its request object
+// when request is set or the response cannot stand for the object
+// (needsRequest), with the request as a JSON patch (a list of operations)
+// when it is one.
+func parseBodies(ev *auditv1.Event, request bool) *Parsed {
+	p := &Parsed{response: parseResponse(ev)}
+	if request || needsRequest(ev, p.response) {
+		p.request, p.patch = parseRequest(ev)
+		p.hasRequest = true
 	}
 	return p
+}
+
+// parseResponse parses an event's response object (nil: none, or not an
+// object).
+func parseResponse(ev *auditv1.Event) map[string]any {
+	if ev.ResponseObject == nil {
+		return nil
+	}
+	return parseObject(ev.ResponseObject.Raw)
+}
+
+// parseRequest parses an event's request object, and the request as a
+// JSON patch when it is one.
+func parseRequest(ev *auditv1.Event) (request map[string]any, patch []any) {
+	if ev.RequestObject == nil {
+		return nil, nil
+	}
+	raw := ev.RequestObject.Raw
+	request = parseObject(raw)
+	if len(raw) > 0 && raw[0] == '[' {
+		_ = json.UnmarshalWithOption(raw, &patch, json.DecodeNoCopyString())
+	}
+	return request, patch
 }
 
 // bodyReaders remembers, per verb and resource, whether a rule reading
@@ -55,29 +80,35 @@ func parseBodies(ev *auditv1.Event) *Parsed {
 // names come from clients.
 type bodyReaders struct {
 	mu    sync.RWMutex
-	reads map[matchKey]bool
+	reads map[matchKey]bodyReads
 }
+
+// bodyReads is what the rules that may run on a kind of request read of
+// its bodies: any (reads), and the request body itself (request).
+type bodyReads struct{ reads, request bool }
 
 // readsBodies reports whether a rule that reads bodies matches requests of
 // verb on ref, or rules grade changes of ref's objects; from the compiled
 // rules alone (narrow), so that Parse may run in many goroutines.
-func (e *Engine) readsBodies(ref *auditv1.ObjectReference, verb string) bool {
+func (e *Engine) readsBodies(ref *auditv1.ObjectReference, verb string) (reads, request bool) {
 	k := matchKeyOf(ref, verb)
 	e.bodies.mu.RLock()
-	reads, ok := e.bodies.reads[k]
+	r, ok := e.bodies.reads[k]
 	e.bodies.mu.RUnlock()
 	if ok {
-		return reads
+		return r.reads, r.request
 	}
-	reads = ref != nil && ref.Subresource == "" && e.objects.tracked[trackKey(ref.Resource, ref.APIGroup)]
+	r.reads = ref != nil && ref.Subresource == "" && e.objects.tracked[trackKey(ref.Resource, ref.APIGroup)]
 	for _, i := range e.narrow(ref, verb) {
-		reads = reads || e.rules[i].objects
+		c := e.rules[i]
+		r.reads = r.reads || c.objects
+		r.request = r.request || c.objects && c.request
 	}
 	e.bodies.mu.Lock()
 	if len(e.bodies.reads) >= maxCacheKeys || e.bodies.reads == nil {
-		e.bodies.reads = map[matchKey]bool{}
+		e.bodies.reads = map[matchKey]bodyReads{}
 	}
-	e.bodies.reads[k] = reads
+	e.bodies.reads[k] = r
 	e.bodies.mu.Unlock()
-	return reads
+	return r.reads, r.request
 }

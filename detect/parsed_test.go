@@ -146,3 +146,56 @@ func TestParseMemoryIsBounded(t *testing.T) {
 		t.Fatalf("%d verbs and resources remembered, want 1..%d", n, maxCacheKeys)
 	}
 }
+
+// A request body is parsed only when a rule names it or the response
+// cannot stand for the object: every fixture event gives the findings it
+// gives when every rule names the request (as every body was parsed
+// before), whether its bodies are parsed ahead or on demand; and the test
+// sees requests left unparsed.
+func TestRequestParsedOnlyWhenNamedChangesNoFinding(t *testing.T) {
+	evs := fixtureEvents(t)
+	lazy, lazyAhead, eager := library(t), library(t), library(t)
+	for _, c := range eager.rules {
+		c.request = true
+	}
+	named := 0
+	for _, c := range lazy.rules {
+		if c.request {
+			named++
+		}
+	}
+	skipped := 0
+	ahead := func(ev *auditv1.Event) ([]Finding, error) {
+		p := lazyAhead.Parse(ev)
+		if p != nil && !p.hasRequest && ev.RequestObject != nil {
+			skipped++
+		}
+		fs, _, err := lazyAhead.EvaluateParsed(ev, p, "fixture")
+		return fs, err
+	}
+	n := len(sameFindings(t, evs, "request when named", evaluator(lazy), "request always", evaluator(eager)))
+	sameFindings(t, evs, "request when named, parsed ahead", ahead, "request always", evaluator(library(t)))
+	if named == 0 || named == len(lazy.rules) || skipped == 0 || n == 0 {
+		t.Fatalf("%d of %d rules name the request, %d requests left unparsed, %d findings: the test judges nothing", named, len(lazy.rules), skipped, n)
+	}
+	t.Logf("%d of %d rules name the request; %d requests left unparsed ahead; %d findings", named, len(lazy.rules), skipped, n)
+}
+
+// namesRequest reads identifiers, not words.
+func TestNamesRequest(t *testing.T) {
+	for src, want := range map[string]bool{
+		`get(request, "spec.expirationSeconds") > 0`:          true,
+		`request != nil && verb == "create"`:                  true,
+		`len(patch) > 0`:                                      true,
+		`$env.request != nil`:                                 true,
+		`request_uri contains "/exec" && object != nil`:       false,
+		`"a request was made: " + verb`:                       false,
+		`get(object, "spec.request") != nil && change != nil`: false,
+		`resource == "certificatesigningrequests"`:            false,
+		`this is not an expression (`:                         true,
+	} {
+		if got := namesRequest([]string{"", src}); got != want {
+			t.Errorf("namesRequest(%q) = %v, want %v", src, got, want)
+		}
+	}
+}
