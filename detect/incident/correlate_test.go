@@ -24,17 +24,24 @@ func loadSample(t *testing.T) []*auditv1.Event {
 	return ingesttest.Events(t, sample)
 }
 
-// correlate runs events through the built-in rules into a Correlator.
-func correlate(t *testing.T, evs []*auditv1.Event) []incident.Incident {
-	t.Helper()
+// builtinEngine is an engine of the built-in rules.
+func builtinEngine(tb testing.TB) *detect.Engine {
+	tb.Helper()
 	set, err := rules.Load("")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	e, err := detect.NewEngine(set)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
+	return e
+}
+
+// correlate runs events through the built-in rules into a Correlator.
+func correlate(t *testing.T, evs []*auditv1.Event) []incident.Incident {
+	t.Helper()
+	e := builtinEngine(t)
 	c := incident.New(0, rules.Tactics())
 	for _, ev := range evs {
 		fs, judged, err := e.Evaluate(ev, "t")

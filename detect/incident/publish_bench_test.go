@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/detect/incident"
 	"github.com/kaudit/kaudit/ingest/ingesttest"
 	"github.com/kaudit/kaudit/rules"
@@ -22,14 +21,7 @@ import (
 // arriving a little out of order as 32 senders deliver them. Each op
 // first adds one more copy, as a tick does.
 func BenchmarkPruneAndIncidents(b *testing.B) {
-	set, err := rules.Load("")
-	if err != nil {
-		b.Fatal(err)
-	}
-	e, err := detect.NewEngine(set)
-	if err != nil {
-		b.Fatal(err)
-	}
+	e := builtinEngine(b)
 	c := incident.New(0, rules.Tactics())
 	limits := incident.Limits{Window: 2 * time.Hour, MaxFindings: 5000, MaxTouchesPerActor: 10000, MaxLinks: 10000, MaxSkew: 10 * time.Minute}
 	logged := ingesttest.Events(b, sample)
