@@ -50,8 +50,7 @@ func (r *Redactor) redactURI(uri string) (string, bool) {
 	if i := strings.IndexByte(query, '#'); i >= 0 {
 		query, frag = query[:i], query[i:]
 	}
-	var parts []string // split only once a parameter changes
-	changed := false
+	var parts []string // the parameters, split only once one changes
 	for i, rest := 0, query; rest != ""; i++ {
 		var part string
 		part, rest, _ = strings.Cut(rest, "&")
@@ -70,28 +69,21 @@ func (r *Redactor) redactURI(uri string) (string, bool) {
 		if strings.HasPrefix(val, MarkerPrefix) {
 			continue
 		}
+		var repl string
 		if credentialParam(name) {
-			parts = splitQuery(parts, query)
-			parts[i] = k + "=" + r.Marker([]byte(val)) // a marker is query-safe as it is
-			changed = true
+			repl = r.Marker([]byte(val)) // a marker is query-safe as it is
+		} else if out, ok := r.scrub(val); ok {
+			repl = queryEscape(out)
+		} else {
 			continue
 		}
-		if out, ok := r.scrub(val); ok {
-			parts = splitQuery(parts, query)
-			parts[i] = k + "=" + queryEscape(out)
-			changed = true
+		if parts == nil {
+			parts = strings.Split(query, "&")
 		}
+		parts[i] = k + "=" + repl
 	}
-	if !changed {
+	if parts == nil {
 		return uri, false
 	}
 	return path + "?" + strings.Join(parts, "&") + frag, true
-}
-
-// splitQuery returns parts, the query's parameters, split the first time.
-func splitQuery(parts []string, query string) []string {
-	if parts == nil {
-		parts = strings.Split(query, "&")
-	}
-	return parts
 }
