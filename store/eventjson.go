@@ -17,7 +17,7 @@ import (
 // MarshalJSON of our own still cost a quarter of rendering one (a layout
 // parsed for each time, and the encoder checking what it returned). They
 // are written as MicroTime writes them, as strings formatted beforehand
-// (microTimeText), or null when zero. TestEventJSONMirrorsEvent keeps the
+// (microTimes), or null when zero. TestEventJSONMirrorsEvent keeps the
 // fields in step with the apiserver's type.
 type eventJSON struct {
 	metav1.TypeMeta          `json:",inline"`
