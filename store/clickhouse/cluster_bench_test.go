@@ -3,7 +3,6 @@ package clickhouse_test
 import (
 	"context"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -24,10 +23,7 @@ import (
 //
 //	go test -run '^$' -bench ClusterTimeline10M -benchtime 20x -timeout 60m ./store/clickhouse/
 func BenchmarkClusterTimeline10M(b *testing.B) {
-	n := 10_000_000
-	if v, err := strconv.Atoi(os.Getenv("KAUDIT_BENCH_EVENTS")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchEvents()
 	c := sharedCluster(b)
 	ctx := context.Background()
 	db := fmt.Sprintf("kaudit_bench_%d", n)

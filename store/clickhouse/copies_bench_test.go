@@ -92,10 +92,7 @@ func cpuOf(pid int) time.Duration {
 // one afterwards (OPTIMIZE FINAL: an upper bound of what merges cost), and
 // the bytes each table keeps per event.
 func BenchmarkCopyInsertCost(b *testing.B) {
-	n := 200_000
-	if v, err := strconv.Atoi(os.Getenv("KAUDIT_BENCH_ROWS")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchSize("KAUDIT_BENCH_ROWS", 200_000)
 	ctx := context.Background()
 	rows := sampleRows(b, n)
 	db := fmt.Sprintf("kaudit_copies_%d", os.Getpid())

@@ -53,11 +53,15 @@ FROM (
 const narrowCols = "ts, time_us, audit_id, stage, user, groups, impersonated_user, source_ips, user_agent, verb, api_group, resource, subresource, namespace, name, code, request_uri, decision, location, version"
 
 // benchEvents is KAUDIT_BENCH_EVENTS, 10 million by default.
-func benchEvents() int {
-	if v, err := strconv.Atoi(os.Getenv("KAUDIT_BENCH_EVENTS")); err == nil && v > 0 {
+func benchEvents() int { return benchSize("KAUDIT_BENCH_EVENTS", 10_000_000) }
+
+// benchSize is the size a benchmark is given in the environment variable
+// name, or def when it is unset or not a positive number.
+func benchSize(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
 	}
-	return 10_000_000
+	return def
 }
 
 // benchData opens (generating it when missing) the database of

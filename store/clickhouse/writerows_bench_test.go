@@ -4,10 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"strconv"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kaudit/kaudit/store/clickhouse"
 )
@@ -21,10 +18,7 @@ import (
 //
 //	go test -run '^$' -bench WriteRows -benchtime 20x ./store/clickhouse/
 func BenchmarkWriteRows(b *testing.B) {
-	n := 40_000
-	if v, err := strconv.Atoi(os.Getenv("KAUDIT_BENCH_ROWS")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchSize("KAUDIT_BENCH_ROWS", 40_000)
 	rows := sampleRows(b, n)
 	s, err := clickhouse.Open(context.Background(), clickhouse.Config{DSN: server.DSN(fmt.Sprintf("kaudit_writerows_%d", os.Getpid()))})
 	if err != nil {
@@ -32,21 +26,12 @@ func BenchmarkWriteRows(b *testing.B) {
 	}
 	defer s.Close()
 	b.ReportAllocs()
-	cpu0 := processCPU()
+	cpu0 := cpuOf(os.Getpid()) // this process: ClickHouse is another
+
 	for b.Loop() {
 		if err := s.WriteRows(context.Background(), rows, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*n), "cpu_ns/row")
-}
-
-// processCPU is this process's user and system CPU time: kaudit's side of
-// a write, ClickHouse being another process.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	b.ReportMetric(float64((cpuOf(os.Getpid())-cpu0).Nanoseconds())/float64(b.N*n), "cpu_ns/row")
 }
