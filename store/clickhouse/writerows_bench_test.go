@@ -27,7 +27,6 @@ func BenchmarkWriteRows(b *testing.B) {
 	defer s.Close()
 	b.ReportAllocs()
 	cpu0 := cpuOf(os.Getpid()) // this process: ClickHouse is another
-
 	for b.Loop() {
 		if err := s.WriteRows(context.Background(), rows, nil); err != nil {
 			b.Fatal(err)
