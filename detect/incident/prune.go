@@ -142,13 +142,18 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 	}
 }
 
+// minMergeBuffer is the size newestTouches' buffer may keep whatever the
+// last prune needed, so that actors of different sizes do not make it
+// reallocate at every prune.
+const minMergeBuffer = 4096
+
 // newestTouches returns the newest max of ts as ranked by r, in that
 // order: what a stable sort of ts by r would end with. The requests kept
 // at the last prune are in that order already, and those that arrived
 // since (out of order, from concurrent senders) are a few; so it sorts
-// only the part after the sorted prefix and merges the two. Sorting every
-// request of a busy actor (150 bytes each) at every prune was most of
-// pruning under load.
+// only the part after the sorted prefix and merges it into the prefix.
+// Sorting every request of a busy actor (150 bytes each) at every prune
+// was most of pruning under load.
 func (c *Correlator) newestTouches(ts []Touch, max int, r ranker) []Touch {
 	byTime := func(a, b Touch) int { return r.cmp(a.At, b.At) }
 	p := 1
@@ -157,27 +162,29 @@ func (c *Correlator) newestTouches(ts []Touch, max int, r ranker) []Touch {
 	}
 	if p < len(ts) {
 		slices.SortStableFunc(ts[p:], byTime)
-		merged := c.merged[:0]
-		if cap(merged) > 2*len(ts) {
-			// Grown by a burst from one actor: not kept at that size.
-			merged = nil
+		// Merged from the back, with the sorted arrivals set aside: the
+		// prefix's requests older than every arrival stay where they are,
+		// so a prune moves the arrivals and the few they overtake, not the
+		// actor's whole history (twice, through a buffer of its size).
+		tail := c.merged[:0]
+		if need := 2 * (len(ts) - p); cap(tail) > need && cap(tail) > minMergeBuffer {
+			// Grown by a burst of arrivals: not kept at that size.
+			tail = nil
 		}
-		i, j := 0, p
-		for i < p && j < len(ts) {
-			// Of equal times the earlier (the prefix's) goes first: stable.
-			if byTime(ts[j], ts[i]) < 0 {
-				merged = append(merged, ts[j])
-				j++
+		tail = append(tail, ts[p:]...)
+		i, j := p-1, len(tail)-1
+		for k := len(ts) - 1; j >= 0; k-- {
+			// Of equal times the arrival goes last: stable.
+			if i >= 0 && byTime(tail[j], ts[i]) < 0 {
+				ts[k] = ts[i]
+				i--
 			} else {
-				merged = append(merged, ts[i])
-				i++
+				ts[k] = tail[j]
+				j--
 			}
 		}
-		merged = append(merged, ts[i:p]...)
-		merged = append(merged, ts[j:]...)
-		copy(ts, merged)
-		clear(merged) // holds no request between prunes
-		c.merged = merged[:0]
+		clear(tail) // holds no request between prunes
+		c.merged = tail[:0]
 	}
 	return ts[len(ts)-max:]
 }
