@@ -38,7 +38,8 @@ type Correlator struct {
 	// read (actorTouches), which costs less than a set of every audit id.
 	seen map[string]struct{} // findingKey of findings added
 
-	merged []Touch // newestTouches' buffer of arrivals, kept between prunes
+	merged    []Touch // newestTouches' buffer of arrivals, kept between prunes
+	mergeNeed int     // the most arrivals newestTouches merged in this prune
 }
 
 // New returns a Correlator joining findings no more than gap apart

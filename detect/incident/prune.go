@@ -140,21 +140,27 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 		// before the next prune.
 		c.touches[actor] = compact(ts, kept, max > 0 && len(kept) == max)
 	}
+	if cap(c.merged) > 2*c.mergeNeed && cap(c.merged) > minMergeBuffer {
+		// Grown by a burst of arrivals: not kept at that size.
+		c.merged = nil
+	}
+	c.mergeNeed = 0
 }
 
 // minMergeBuffer is the size newestTouches' buffer may keep whatever the
-// last prune needed, so that actors of different sizes do not make it
-// reallocate at every prune.
+// last prune needed. Above it, the buffer is kept at up to twice the most
+// one actor needed in the last prune, so that actors of different sizes
+// share it.
 const minMergeBuffer = 4096
 
-// newestTouches returns the newest max of ts as ranked by r, in that
+// newestTouches returns the newest keep of ts as ranked by r, in that
 // order: what a stable sort of ts by r would end with. The requests kept
 // at the last prune are in that order already, and those that arrived
 // since (out of order, from concurrent senders) are a few; so it sorts
 // only the part after the sorted prefix and merges it into the prefix.
 // Sorting every request of a busy actor (150 bytes each) at every prune
 // was most of pruning under load.
-func (c *Correlator) newestTouches(ts []Touch, max int, r ranker) []Touch {
+func (c *Correlator) newestTouches(ts []Touch, keep int, r ranker) []Touch {
 	byTime := func(a, b Touch) int { return r.cmp(a.At, b.At) }
 	p := 1
 	for p < len(ts) && byTime(ts[p-1], ts[p]) <= 0 {
@@ -166,12 +172,8 @@ func (c *Correlator) newestTouches(ts []Touch, max int, r ranker) []Touch {
 		// prefix's requests older than every arrival stay where they are,
 		// so a prune moves the arrivals and the few they overtake, not the
 		// actor's whole history (twice, through a buffer of its size).
-		tail := c.merged[:0]
-		if need := 2 * (len(ts) - p); cap(tail) > need && cap(tail) > minMergeBuffer {
-			// Grown by a burst of arrivals: not kept at that size.
-			tail = nil
-		}
-		tail = append(tail, ts[p:]...)
+		c.mergeNeed = max(c.mergeNeed, len(ts)-p)
+		tail := append(c.merged[:0], ts[p:]...)
 		i, j := p-1, len(tail)-1
 		for k := len(ts) - 1; j >= 0; k-- {
 			// Of equal times the arrival goes last: stable.
@@ -186,7 +188,7 @@ func (c *Correlator) newestTouches(ts []Touch, max int, r ranker) []Touch {
 		clear(tail) // holds no request between prunes
 		c.merged = tail[:0]
 	}
-	return ts[len(ts)-max:]
+	return ts[len(ts)-keep:]
 }
 
 // pruneLinks keeps the links at or after cut, the newest max of them (0: no

@@ -161,3 +161,49 @@ func ids(ts []Touch) []string {
 	}
 	return out
 }
+
+// The merge buffer holds the arrivals of one actor at a time; after a
+// prune it is kept at the size the busiest actor needed (so that actors
+// of different sizes share it), only while prunes still need it, and
+// never holds a request between prunes.
+func TestMergeBufferFollowsThePrunes(t *testing.T) {
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	c := New(0, nil)
+	limits := Limits{Window: 24 * time.Hour, MaxTouchesPerActor: 100}
+	// arrive gives each actor its newest 100 requests in order, then the
+	// number given that arrived since, the first older than the last.
+	arrive := func(arrivals map[string]int) {
+		c.touches = map[string][]Touch{}
+		for actor, n := range arrivals {
+			var ts []Touch
+			for i := 0; i < 100; i++ {
+				ts = append(ts, Touch{Actor: actor, AuditID: fmt.Sprint("h", i), At: base.Add(time.Duration(i) * time.Second)})
+			}
+			for i := 0; i < n; i++ {
+				ts = append(ts, Touch{Actor: actor, AuditID: fmt.Sprint("n", i), At: base.Add(time.Duration(50+i) * time.Second)})
+			}
+			c.touches[actor] = ts
+		}
+	}
+	burst := 3 * minMergeBuffer
+	for round := 0; round < 5; round++ { // the actors come in map order
+		arrive(map[string]int{"busy": burst, "quiet": 10})
+		c.Prune(limits, base.Add(10*time.Hour))
+		if cap(c.merged) < burst {
+			t.Fatalf("round %d: after a burst of %d arrivals the buffer holds %d", round, burst, cap(c.merged))
+		}
+	}
+	if got := c.touches["busy"]; len(got) != 100 || got[99].AuditID != fmt.Sprint("n", burst-1) {
+		t.Fatalf("kept %d requests, the last %s", len(got), got[len(got)-1].AuditID)
+	}
+	for _, tc := range c.merged[:cap(c.merged)] {
+		if tc.AuditID != "" {
+			t.Fatalf("the buffer still holds request %s", tc.AuditID)
+		}
+	}
+	arrive(map[string]int{"busy": 10})
+	c.Prune(limits, base.Add(10*time.Hour))
+	if cap(c.merged) > minMergeBuffer {
+		t.Fatalf("after a prune of 10 arrivals the buffer still holds %d", cap(c.merged))
+	}
+}
