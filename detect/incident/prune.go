@@ -193,8 +193,12 @@ func (c *Correlator) newestTouches(ts []Touch, keep int, r ranker) []Touch {
 
 // pruneLinks keeps the links at or after cut, the newest max of them (0: no
 // cap), and reindexes them by audit id.
+//
+// The links are kept in their own array, and the index in its own map: a
+// fresh array of exactly the kept links was grown again, by copies of
+// itself, by the links that arrived before the next prune.
 func (c *Correlator) pruneLinks(cut time.Time, max int, r ranker) {
-	links := make([]Link, 0, len(c.links))
+	links := c.links[:0]
 	for _, lk := range c.links {
 		if !lk.at.Before(cut) {
 			links = append(links, lk)
@@ -204,10 +208,11 @@ func (c *Correlator) pruneLinks(cut time.Time, max int, r ranker) {
 		if byTime := func(a, b Link) int { return r.cmp(a.at, b.at) }; !slices.IsSortedFunc(links, byTime) {
 			slices.SortStableFunc(links, byTime)
 		}
-		links = links[len(links)-max:]
+		links = links[:copy(links, links[len(links)-max:])]
 	}
+	clear(c.links[len(links):]) // the dropped links' strings
 	c.links = links
-	c.byAudit = make(map[string][]int, len(links))
+	clear(c.byAudit)
 	for i, lk := range links {
 		c.byAudit[lk.AuditID] = append(c.byAudit[lk.AuditID], i)
 	}

@@ -207,3 +207,44 @@ func TestMergeBufferFollowsThePrunes(t *testing.T) {
 		t.Fatalf("after a prune of 10 arrivals the buffer still holds %d", cap(c.merged))
 	}
 }
+
+// Pruning links keeps the newest of those inside the window in their own
+// array, and indexes each kept link, and no dropped one, by its audit id.
+func TestPruneLinksReindexesInPlace(t *testing.T) {
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	c := New(0, nil)
+	for i := 0; i < 300; i++ {
+		// Two links per request; out of order in blocks of ten.
+		at := base.Add(time.Duration(i/10*10+9-i%10) * time.Second)
+		for _, to := range []string{"a", "b"} {
+			l := Link{AuditID: fmt.Sprint("req-", i), To: to, at: at}
+			c.byAudit[l.AuditID] = append(c.byAudit[l.AuditID], len(c.links))
+			c.links = append(c.links, l)
+		}
+	}
+	array := &c.links[:1][0]
+	// Requests 0-49 (seconds 0-49) are before the window; the newest 200
+	// links of the rest are requests 200-299.
+	c.Prune(Limits{Window: time.Hour, MaxLinks: 200}, base.Add(time.Hour+50*time.Second))
+	if len(c.links) != 200 || &c.links[:1][0] != array {
+		t.Fatalf("kept %d links, in the same array: %v; want 200 in it", len(c.links), &c.links[:1][0] == array)
+	}
+	for _, l := range c.links[len(c.links):cap(c.links)] {
+		if l.AuditID != "" {
+			t.Fatalf("dropped link %s still held", l.AuditID)
+		}
+	}
+	for i := 0; i < 300; i++ {
+		id := fmt.Sprint("req-", i)
+		idx := c.byAudit[id]
+		if i < 200 {
+			if len(idx) != 0 {
+				t.Fatalf("%s dropped but indexed at %v", id, idx)
+			}
+			continue
+		}
+		if len(idx) != 2 || c.links[idx[0]].AuditID != id || c.links[idx[1]].AuditID != id || c.links[idx[0]].To == c.links[idx[1]].To {
+			t.Fatalf("%s indexed at %v", id, idx)
+		}
+	}
+}
