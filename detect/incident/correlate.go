@@ -38,8 +38,7 @@ type Correlator struct {
 	// read (actorTouches), which costs less than a set of every audit id.
 	seen map[string]struct{} // findingKey of findings added
 
-	merged    []Touch // newestTouches' buffer of arrivals, kept between prunes
-	mergeNeed int     // the most arrivals newestTouches merged in this prune
+	merged []Touch // newestTouches' buffer of arrivals, kept between prunes
 }
 
 // New returns a Correlator joining findings no more than gap apart

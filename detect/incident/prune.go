@@ -122,6 +122,7 @@ func (c *Correlator) pruneFindings(cut time.Time, max int, r ranker) {
 // pruneTouches keeps each actor's requests at or after cut, the newest max
 // of them (0: no cap).
 func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
+	need := 0 // what newestTouches' buffer is kept at: twice the most arrivals it merged
 	for actor, ts := range c.touches {
 		kept := ts[:0]
 		for _, t := range ts {
@@ -130,7 +131,11 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 			}
 		}
 		if max > 0 && len(kept) > max {
-			kept = c.newestTouches(kept, max, r)
+			var arrivals int
+			kept, arrivals = c.newestTouches(kept, max, r)
+			if 2*arrivals > need {
+				need = 2 * arrivals
+			}
 		}
 		if len(kept) == 0 {
 			delete(c.touches, actor)
@@ -140,11 +145,10 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 		// before the next prune.
 		c.touches[actor] = compact(ts, kept, max > 0 && len(kept) == max)
 	}
-	if cap(c.merged) > 2*c.mergeNeed && cap(c.merged) > minMergeBuffer {
+	if cap(c.merged) > need && cap(c.merged) > minMergeBuffer {
 		// Grown by a burst of arrivals: not kept at that size.
 		c.merged = nil
 	}
-	c.mergeNeed = 0
 }
 
 // minMergeBuffer is the size newestTouches' buffer may keep whatever the
@@ -154,13 +158,14 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 const minMergeBuffer = 4096
 
 // newestTouches returns the newest keep of ts as ranked by r, in that
-// order: what a stable sort of ts by r would end with. The requests kept
+// order: what a stable sort of ts by r would end with; and how many
+// requests it merged as arrivals. The requests kept
 // at the last prune are in that order already, and those that arrived
 // since (out of order, from concurrent senders) are a few; so it sorts
 // only the part after the sorted prefix and merges it into the prefix.
 // Sorting every request of a busy actor (150 bytes each) at every prune
 // was most of pruning under load.
-func (c *Correlator) newestTouches(ts []Touch, keep int, r ranker) []Touch {
+func (c *Correlator) newestTouches(ts []Touch, keep int, r ranker) (newest []Touch, arrivals int) {
 	byTime := func(a, b Touch) int { return r.cmp(a.At, b.At) }
 	p := 1
 	for p < len(ts) && byTime(ts[p-1], ts[p]) <= 0 {
@@ -172,7 +177,6 @@ func (c *Correlator) newestTouches(ts []Touch, keep int, r ranker) []Touch {
 		// prefix's requests older than every arrival stay where they are,
 		// so a prune moves the arrivals and the few they overtake, not the
 		// actor's whole history (twice, through a buffer of its size).
-		c.mergeNeed = max(c.mergeNeed, len(ts)-p)
 		tail := append(c.merged[:0], ts[p:]...)
 		i, j := p-1, len(tail)-1
 		for k := len(ts) - 1; j >= 0; k-- {
@@ -188,7 +192,7 @@ func (c *Correlator) newestTouches(ts []Touch, keep int, r ranker) []Touch {
 		clear(tail) // holds no request between prunes
 		c.merged = tail[:0]
 	}
-	return ts[len(ts)-keep:]
+	return ts[len(ts)-keep:], len(ts) - p
 }
 
 // pruneLinks keeps the links at or after cut, the newest max of them (0: no
