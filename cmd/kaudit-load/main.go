@@ -42,7 +42,7 @@ func main() {
 	duration := flag.Duration("duration", time.Minute, "how long to send")
 	interval := flag.Duration("interval", 10*time.Second, "progress report interval")
 	pid := flag.Int("pid", 0, "pid of kaudit serve, to report its memory and CPU time")
-	chPid := flag.Int("clickhouse-pid", 0, "pid of clickhouse-server, to report its CPU time")
+	chPid := flag.Int("clickhouse-pid", 0, "pid of clickhouse-server, to report its CPU time, page faults and peak memory")
 	profURL := flag.String("profile-url", "", "pprof CPU profile URL of kaudit (debug.pprof_listen): a 30 s profile is taken half-way")
 	profOut := flag.String("profile-out", "kaudit.cpu.pprof", "where --profile-url's profile is written")
 	compare := flag.Bool("compare", false, "print a before/after table of the RESULT lines in the two files given as arguments, and exit")
@@ -97,13 +97,13 @@ func run(url, token, sample string, senders, batch int, duration, interval time.
 		MaxIdleConnsPerHost: senders,
 	}
 	l := &load{client: &http.Client{Transport: tr, Timeout: 60 * time.Second}, url: url, token: token, tmpls: tmpls,
-		senders: senders, batch: batch, pid: pid, status: map[int]int{}, cpu0: map[string]time.Duration{}}
+		senders: senders, batch: batch, pid: pid, status: map[int]int{}, usage0: map[string]usage{}}
 	ctx, cancel := context.WithTimeout(context.Background(), duration)
 	defer cancel()
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	for name, p := range cpuPids {
-		l.cpu0[name] = cpuTime(p)
+		l.usage0[name] = usageOf(p)
 	}
 	l.start = time.Now()
 	var wg sync.WaitGroup
@@ -139,7 +139,7 @@ type load struct {
 	mu              sync.Mutex
 	status          map[int]int
 	lat             []time.Duration
-	cpu0            map[string]time.Duration
+	usage0          map[string]usage // at the start, by cpuPids' names
 	start           time.Time
 	peakRSS         int64
 	// rssMin and rssMax are kaudit's RSS range after the first minute
@@ -232,9 +232,19 @@ func (l *load) result() {
 		}
 	}
 	for _, name := range []string{"kaudit", "clickhouse", "load"} {
-		if used := cpuTime(cpuPids[name]) - l.cpu0[name]; used > 0 && acked > 0 {
+		now := usageOf(cpuPids[name])
+		if used := now.cpu - l.usage0[name].cpu; used > 0 && acked > 0 {
 			fmt.Printf(" %s_cpu=%.1fs (%.1fus/event)", name, used.Seconds(), float64(used.Microseconds())/float64(acked))
 		}
+		// Page faults cost much more on some virtual machines than the
+		// CPU profile of the process shows: ClickHouse's allocator
+		// returning and refaulting memory was half its CPU on one.
+		if faults := now.minorFaults - l.usage0[name].minorFaults; faults > 0 && acked > 0 && name != "load" {
+			fmt.Printf(" %s_page_faults=%d (%.2f/event)", name, faults, float64(faults)/float64(acked))
+		}
+	}
+	if _, hwm := memory(cpuPids["clickhouse"]); hwm > 0 {
+		fmt.Printf(" clickhouse_peak_rss=%dMiB", hwm>>20)
 	}
 	fmt.Printf(" loadavg=%s\n", loadAvg())
 }
@@ -408,25 +418,38 @@ func memory(pid int) (rss, hwm int64) {
 // cpuPids names the processes whose CPU time the result reports.
 var cpuPids map[string]int
 
-// cpuTime is a process's user+system CPU time (/proc/PID/stat), 0 when
-// unknown.
-func cpuTime(pid int) time.Duration {
+// usage is what the result reports of a process: its user+system CPU time
+// and its minor page faults so far.
+type usage struct {
+	cpu         time.Duration
+	minorFaults int64
+}
+
+// usageOf reads a process's usage from /proc/PID/stat; zero when unknown.
+func usageOf(pid int) usage {
 	if pid <= 0 {
-		return 0
+		return usage{}
 	}
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
-		return 0
+		return usage{}
 	}
-	s := string(b)
+	return parseStat(string(b))
+}
+
+// parseStat reads minflt, utime and stime (fields 10, 14 and 15 of
+// proc(5)) from the text of /proc/PID/stat. Fields are counted after the
+// command's closing parenthesis, since the command may hold spaces.
+func parseStat(s string) usage {
 	if i := strings.LastIndexByte(s, ')'); i >= 0 {
 		s = s[i+1:]
 	}
 	f := strings.Fields(s)
 	if len(f) < 13 {
-		return 0
+		return usage{}
 	}
+	minflt, _ := strconv.ParseInt(f[7], 10, 64)
 	ut, _ := strconv.ParseInt(f[11], 10, 64)
 	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	return usage{cpu: time.Duration(ut+st) * time.Second / 100, minorFaults: minflt} // USER_HZ
 }

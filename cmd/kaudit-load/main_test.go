@@ -84,3 +84,19 @@ func TestTemplatesKeepRequestsWholeAndStampTime(t *testing.T) {
 		}
 	}
 }
+
+// The command in /proc/PID/stat may hold spaces and parentheses: fields are
+// counted from its last closing parenthesis.
+func TestParseStatCountsFieldsAfterTheCommand(t *testing.T) {
+	stat := "4242 (clickhouse) server) S 1 4242 4242 0 -1 4194560 123456 0 7 0 250 130 0 0 20 0 40 0 1000 2000000 3000 18446744073709551615\n"
+	got := parseStat(stat)
+	if got.minorFaults != 123456 {
+		t.Errorf("minor faults = %d, want 123456", got.minorFaults)
+	}
+	if want := 3800 * time.Millisecond; got.cpu != want { // (250+130) ticks of 10 ms
+		t.Errorf("cpu = %s, want %s", got.cpu, want)
+	}
+	if got := parseStat("4242 (short"); got != (usage{}) {
+		t.Errorf("a truncated line gave %+v, want zero", got)
+	}
+}
