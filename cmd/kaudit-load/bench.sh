@@ -4,7 +4,11 @@
 # senders at once (a fleet of apiservers). Prints progress every 10 s with
 # kaudit's resident memory, then a RESULT line: events/s, answers, p50/p99
 # acknowledgement latency, kaudit's RSS (peak, and its range after the
-# first minute), kaudit's and ClickHouse's CPU per event, the load average.
+# first minute), kaudit's and ClickHouse's CPU and page faults per event,
+# ClickHouse's peak RSS, the load average. ClickHouse runs with the allocator
+# settings of deploy/README.md; CLICKHOUSE_MALLOC_CONF= (empty) runs it with
+# jemalloc's defaults instead, KAUDIT_SPOOL_FLUSH_BYTES=28Mi (any kaudit
+# setting) changes kaudit's.
 #   cmd/kaudit-load/bench.sh [--rev REV] [--profile] [DURATION] [SENDERS]   (defaults: 5m, 32)
 #     --rev REV   first runs the same benchmark on kaudit built from git
 #                 revision REV (e.g. main), then on this tree, and prints

@@ -3,6 +3,8 @@
 # the smallest configuration that 18.16.1 and current releases start with.
 #   ch_start DIR   starts it; sets CH_PORT (native), CH_HTTP and CH_PID
 #   ch_stop        stops it (SIGTERM, then SIGKILL)
+# CLICKHOUSE_MALLOC_CONF is the server's jemalloc configuration; empty for
+# jemalloc's defaults (deploy/README.md, "ClickHouse's allocator").
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
 
@@ -32,7 +34,11 @@ X
   <quotas><default></default></quotas>
 </yandex>
 X
-  (cd "$dir" && exec clickhouse-server --config-file="$dir/config.xml" > "$dir/stdout.log" 2>&1) &
+  # Debian's 18.16 links the system jemalloc, which by default hands freed
+  # pages back to the kernel after 10 s: each insert then faults its
+  # buffers in again, and page faults are dear on virtual machines.
+  (cd "$dir" && MALLOC_CONF=${CLICKHOUSE_MALLOC_CONF-dirty_decay_ms:-1,muzzy_decay_ms:-1} \
+    exec clickhouse-server --config-file="$dir/config.xml" > "$dir/stdout.log" 2>&1) &
   CH_PID=$!
   for _ in $(seq 120); do
     curl -fs "http://127.0.0.1:$CH_HTTP/ping" >/dev/null 2>&1 && return 0
