@@ -91,10 +91,14 @@ func compareResults(files []string) error {
 			cols[i][m[1]] = m[2]
 		}
 	}
-	fmt.Printf("| %-20s | %-32s | %-32s |\n", "figure", "before", "after")
-	fmt.Printf("|%s|%s|%s|\n", strings.Repeat("-", 22), strings.Repeat("-", 34), strings.Repeat("-", 34))
+	w := len("figure")
 	for _, k := range order {
-		fmt.Printf("| %-20s | %-32s | %-32s |\n", k, cols[0][k], cols[1][k])
+		w = max(w, len(k))
+	}
+	fmt.Printf("| %-*s | %-32s | %-32s |\n", w, "figure", "before", "after")
+	fmt.Printf("|%s|%s|%s|\n", strings.Repeat("-", w+2), strings.Repeat("-", 34), strings.Repeat("-", 34))
+	for _, k := range order {
+		fmt.Printf("| %-*s | %-32s | %-32s |\n", w, k, cols[0][k], cols[1][k])
 	}
 	return nil
 }
