@@ -1,8 +1,11 @@
 package clickhouse
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -28,7 +31,7 @@ func (s *Store) WriteRows(ctx context.Context, rows []store.Row, findings []dete
 	w.mu.Lock()
 	b := &pending{first: now, done: make(chan struct{}), ev: w.takeSpare(), src: w.takeSpare()}
 	w.mu.Unlock()
-	for i := range rows {
+	for _, i := range eventsOrder(rows) {
 		r := &rows[i]
 		v := version(r.Stage, now)
 		b.ev.addRow(r, v)
@@ -50,6 +53,43 @@ func (s *Store) WriteRows(ctx context.Context, rows []store.Row, findings []dete
 	w.recycle(b)
 	w.mu.Unlock()
 	return err
+}
+
+// eventsOrder is the order of rows by the events table's sorting key
+// (user, time_us, audit_id, stage), compared as ClickHouse compares them
+// (strings byte by byte). ClickHouse sorts every part it writes by its
+// key unless the block already is: sorted here, the server skips
+// reordering the events' JSON, which, with the page faults of the copy it
+// made, was a sixth of its CPU per event under load. A wrong order costs
+// only that: the server sorts what is not sorted.
+func eventsOrder(rows []store.Row) []int32 {
+	type key struct {
+		user, auditID, stage string
+		us                   int64
+		i                    int32
+	}
+	keys := make([]key, len(rows))
+	for i := range rows {
+		r := &rows[i]
+		keys[i] = key{user: r.User, auditID: r.AuditID, stage: r.Stage, us: r.At.UnixMicro(), i: int32(i)}
+	}
+	slices.SortFunc(keys, func(a, b key) int {
+		if c := strings.Compare(a.user, b.user); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(a.us, b.us); c != 0 {
+			return c
+		}
+		if c := strings.Compare(a.auditID, b.auditID); c != 0 {
+			return c
+		}
+		return strings.Compare(a.stage, b.stage)
+	})
+	order := make([]int32, len(keys))
+	for j := range keys {
+		order[j] = keys[j].i
+	}
+	return order
 }
 
 // addRow appends a rendered row with its version.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kaudit/kaudit/store"
 	"github.com/kaudit/kaudit/store/clickhouse"
+	"github.com/kaudit/kaudit/store/clickhouse/chtest"
 )
 
 // The array columns are handed to the driver through pointers written in
@@ -96,5 +97,71 @@ func TestWriteRowsStoresEachRowsColumns(t *testing.T) {
 		if n != wantRows {
 			t.Fatalf("%s: %d rows, want %d", table, n, wantRows)
 		}
+	}
+}
+
+// WriteRows hands ClickHouse the events' rows in the order of the table's
+// key, as ClickHouse compares it (bytes, not letters; microseconds; then
+// audit id and stage), so that the server does not sort them again. The
+// server says whether it had to: MergeTreeDataWriterBlocksAlreadySorted
+// counts the parts it wrote without sorting. Only the events insert can
+// count: the copies' keys (audit id first, name first) run backwards here.
+func TestWriteRowsSendsEventsInTheirKeysOrder(t *testing.T) {
+	srv := chtest.Start(t) // its own server: the counter is the server's
+	db := newDB()
+	s := open(t, clickhouse.Config{DSN: srv.DSN(db)})
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	// ClickHouse's order, written out: 'A' before 'a', a prefix first, a
+	// microsecond apart, the stages of one request, UTF-8 after ASCII.
+	sorted := []struct {
+		user, stage string
+		at          time.Time
+		same        bool // the same request as the row before
+	}{
+		{"Alice", "ResponseComplete", at.Add(9 * time.Second), false},
+		{"alice", "ResponseComplete", at.Add(time.Second), false},
+		{"alice", "RequestReceived", at.Add(2 * time.Second), false},
+		{"alice", "ResponseComplete", at.Add(2 * time.Second), true},
+		{"alice2", "ResponseComplete", at, false},
+		{"bob", "ResponseComplete", at.Add(time.Microsecond), false},
+		{"bob", "ResponseComplete", at.Add(2 * time.Microsecond), false},
+		{"system:serviceaccount:kube-system:x", "ResponseComplete", at.Add(-time.Hour), false},
+		{"ärger", "ResponseComplete", at, false},
+	}
+	var rows []store.Row
+	id := 99
+	for _, r := range sorted {
+		if !r.same {
+			id-- // audit ids fall as the key rises: event_index's order is not events'
+		}
+		aid := fmt.Sprintf("id-%02d", id)
+		rows = append(rows, store.Row{At: r.at, AuditID: aid, Stage: r.stage, User: r.user, Verb: "get",
+			Resource: "pods", Namespace: "ns", Name: aid, JSON: []byte(`{"auditID":"` + aid + `"}`)})
+	}
+	slices.Reverse(rows)
+	conn, err := ch.Open(&ch.Options{Addr: []string{srv.Addr()}, Auth: ch.Auth{Database: db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	alreadySorted := func() uint64 {
+		var n uint64
+		err := conn.QueryRow(context.Background(),
+			"SELECT sum(value) FROM system.events WHERE event = 'MergeTreeDataWriterBlocksAlreadySorted'").Scan(&n)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := alreadySorted()
+	if err := s.WriteRows(context.Background(), rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := alreadySorted() - before; got != 1 {
+		t.Errorf("%d parts were written without sorting, want 1 (events'): the rows did not reach ClickHouse in its key's order", got)
+	}
+	var n uint64
+	if err := conn.QueryRow(context.Background(), "SELECT count() FROM events").Scan(&n); err != nil || n != uint64(len(rows)) {
+		t.Errorf("events holds %d rows (%v), want %d", n, err, len(rows))
 	}
 }
