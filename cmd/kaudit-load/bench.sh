@@ -15,14 +15,18 @@
 #                 both RESULT lines and a before/after table
 #     --profile   takes a 30 s CPU profile of this tree's kaudit half-way
 #                 (debug.pprof_listen), saves it in $LOGS and prints its top
-# Issue 17's figures: cmd/kaudit-load/bench.sh --rev main 10m 32
+#     --before-env NAME=VALUE   sets NAME for the --rev run only (repeatable):
+#                 --before-env CLICKHOUSE_MALLOC_CONF= runs the earlier
+#                 version on a ClickHouse with jemalloc's defaults
+# Issue 17's figures: cmd/kaudit-load/bench.sh --rev f4149eb --before-env CLICKHOUSE_MALLOC_CONF= 10m 32
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-REV=; PROFILE=
+REV=; PROFILE=; BEFORE_ENV=()
 while [ $# -gt 0 ]; do
   case $1 in
     --rev) REV=$2; shift 2 ;;
     --profile) PROFILE=1; shift ;;
+    --before-env) BEFORE_ENV+=("$2"); shift 2 ;;
     *) break ;;
   esac
 done
@@ -91,7 +95,17 @@ run() {
   ch_stop
 }
 
-if [ -n "$REV" ]; then run old "$WORK/prev"; fi
+if [ -n "$REV" ]; then
+  # The earlier run's settings, undone before this tree's run.
+  undo=()
+  for kv in "${BEFORE_ENV[@]}"; do
+    name=${kv%%=*}
+    if [ -n "${!name+set}" ]; then undo+=("export $name=$(printf %q "${!name}")"); else undo+=("unset $name"); fi
+    export "${kv?}"
+  done
+  run old "$WORK/prev"
+  for u in "${undo[@]}"; do eval "$u"; done
+fi
 run new "$WORK/cur"
 if [ -n "$PROFILE" ] && [ -f "$LOGS/kaudit.cpu.top" ]; then cat "$LOGS/kaudit.cpu.top"; fi
 if [ -n "$REV" ]; then
