@@ -238,7 +238,7 @@ func (l *load) result() {
 		}
 		// Page faults cost much more on some virtual machines than the
 		// CPU profile of the process shows: ClickHouse's allocator
-		// returning and refaulting memory was half its CPU on one.
+		// returning and refaulting memory was a third of its CPU on one.
 		if faults := now.minorFaults - l.usage0[name].minorFaults; faults > 0 && acked > 0 && name != "load" {
 			fmt.Printf(" %s_page_faults=%d (%.2f/event)", name, faults, float64(faults)/float64(acked))
 		}

@@ -207,20 +207,20 @@ func (s *Server) Close() error {
 	return err
 }
 
-// MallocConf is the jemalloc configuration the server runs with, unless
+// mallocConf is the jemalloc configuration the server runs with, unless
 // CLICKHOUSE_MALLOC_CONF says otherwise (empty: jemalloc's defaults): the
 // one deploy/README.md recommends and deploy/dev/clickhouse.sh starts with.
 // jemalloc's default hands freed pages back to the kernel after 10 s, so
-// each large insert faults its buffers in again; on this machine's virtual
-// machines that was a third of the server's CPU per event.
-const MallocConf = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
+// each large insert faults its buffers in again; on the virtual machines
+// kaudit is measured on, that was a third of the server's CPU per event.
+const mallocConf = "dirty_decay_ms:-1,muzzy_decay_ms:-1"
 
 func (s *Server) start(bin string) error {
 	cmd := exec.Command(bin, "--config-file="+filepath.Join(s.Dir, "config.xml"))
 	cmd.Dir = s.Dir
 	conf, set := os.LookupEnv("CLICKHOUSE_MALLOC_CONF")
 	if !set {
-		conf = MallocConf
+		conf = mallocConf
 	}
 	cmd.Env = append(os.Environ(), "MALLOC_CONF="+conf)
 	s.output = new(bytes.Buffer)
