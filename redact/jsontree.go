@@ -288,21 +288,18 @@ func (p *parser) string() (string, error) {
 	p.i++ // "
 	start := p.i
 	// Fast path: no escapes.
-	for p.i < len(p.data) {
-		c := p.data[p.i]
-		if c == '"' {
+	p.i = plainRun(p.data, p.i)
+	if p.i < len(p.data) {
+		switch c := p.data[p.i]; {
+		case c == '"':
 			s := string(p.data[start:p.i])
 			p.i++
 			return s, nil
-		}
-		if c == '\\' {
-			break
-		}
-		if c < 0x20 {
+		case c < 0x20:
 			return "", p.errorf("control character in string")
 		}
-		p.i++
 	}
+	// A backslash, or the end of the data: the loop below decides.
 	var b strings.Builder
 	b.Write(p.data[start:p.i])
 	for p.i < len(p.data) {

@@ -140,25 +140,20 @@ func (q *quietScanner) array(depth int, r role) bool {
 // own decoder, so that it reads exactly as walk would read it.
 func (q *quietScanner) string() (string, bool) {
 	quote := q.i
-	q.i++
-	for q.i < len(q.data) {
-		c := q.data[q.i]
-		if c == '"' {
-			b := q.data[quote+1 : q.i]
-			q.i++
-			return unsafe.String(unsafe.SliceData(b), len(b)), true
-		}
-		if c == '\\' {
-			q.i = quote
-			s, err := q.parser.string()
-			return s, err == nil
-		}
-		if c < 0x20 {
-			return "", false
-		}
+	q.i = plainRun(q.data, q.i+1)
+	switch {
+	case q.i >= len(q.data):
+		return "", false
+	case q.data[q.i] == '"':
+		b := q.data[quote+1 : q.i]
 		q.i++
+		return unsafe.String(unsafe.SliceData(b), len(b)), true
+	case q.data[q.i] == '\\':
+		q.i = quote
+		s, err := q.parser.string()
+		return s, err == nil
 	}
-	return "", false
+	return "", false // a control character
 }
 
 // quietString reports whether walk leaves s alone wherever it stands: as a
