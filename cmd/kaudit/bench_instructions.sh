@@ -23,7 +23,10 @@ cd "$(dirname "$0")/../.."
 REV=
 if [ "${1:-}" = --rev ]; then REV=$2; shift 2; fi
 copies=${1:-10}
-command -v valgrind >/dev/null || { echo "installing valgrind from Debian"; apt-get install -y -qq valgrind >/dev/null; }
+command -v valgrind >/dev/null || {
+  echo "installing valgrind from Debian"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valgrind >/dev/null
+}
 work=$(mktemp -d)
 trap 'git worktree remove --force "$work/prev" 2>/dev/null || true; rm -rf "$work"' EXIT
 
