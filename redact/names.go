@@ -19,8 +19,8 @@ const foldMax = 128
 
 // lowerASCII writes s lower-cased into buf; ok is false when s is not
 // ASCII or longer than buf.
-func lowerASCII(buf *[foldMax]byte, s string) ([]byte, bool) {
-	if len(s) > foldMax {
+func lowerASCII(buf []byte, s string) ([]byte, bool) {
+	if len(s) > len(buf) {
 		return nil, false
 	}
 	b := buf[:len(s)]
@@ -49,7 +49,7 @@ var sepWords = [][2]string{{"api", "key"}, {"access", "key"}, {"private", "key"}
 // holds a credential.
 func LooksLikeCredential(name string) bool {
 	var buf [foldMax]byte
-	b, ok := lowerASCII(&buf, name)
+	b, ok := lowerASCII(buf[:], name)
 	if !ok {
 		return credentialName.MatchString(name)
 	}
@@ -107,18 +107,10 @@ func isCredentialKey(name string) bool {
 	default:
 		return false
 	}
-	tail := name[max(0, len(name)-keyTail):]
 	var buf [keyTail]byte
-	b := buf[:len(tail)]
-	for i := 0; i < len(tail); i++ {
-		c := tail[i]
-		if c >= 0x80 {
-			return credentialKey.MatchString(name)
-		}
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b[i] = c
+	b, ok := lowerASCII(buf[:], name[max(0, len(name)-keyTail):])
+	if !ok {
+		return credentialKey.MatchString(name)
 	}
 	s := bytesString(b)
 	switch s[len(s)-1] {
@@ -160,7 +152,7 @@ func endsSep(s, a, b string) bool {
 // is, or ends after '_', '.' or '-' with, key, sig, signature, pass or pwd.
 func isCredentialParamSuffix(name string) bool {
 	var buf [foldMax]byte
-	b, ok := lowerASCII(&buf, name)
+	b, ok := lowerASCII(buf[:], name)
 	if !ok {
 		return credentialParamSuffix.MatchString(name)
 	}
