@@ -31,10 +31,14 @@ func (s *Store) WriteRows(ctx context.Context, rows []store.Row, findings []dete
 	w.mu.Lock()
 	b := &pending{first: now, done: make(chan struct{}), ev: w.takeSpare(), src: w.takeSpare()}
 	w.mu.Unlock()
+	serverCopies := s.serverCopies()
 	for _, i := range eventsOrder(rows) {
 		r := &rows[i]
 		v := version(r.Stage, now)
 		b.ev.addRow(r, v)
+		if serverCopies {
+			continue
+		}
 		if r.ImpersonatedUser != "" {
 			b.imp.addRow(r, v)
 		}

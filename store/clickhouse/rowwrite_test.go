@@ -165,3 +165,102 @@ func TestWriteRowsSendsEventsInTheirKeysOrder(t *testing.T) {
 		t.Errorf("events holds %d rows (%v), want %d", n, err, len(rows))
 	}
 }
+
+// On one server kaudit sends each flush's events in one INSERT, and
+// ClickHouse fills the four copies from it (the views of migration 5):
+// every copy holds what kaudit inserted into it before, an impersonated
+// request in events_impersonated, a row per source address in
+// events_by_source, every request in events_by_object and event_index.
+func TestServerFillsTheCopiesFromOneInsert(t *testing.T) {
+	srv := chtest.Start(t) // its own server: the counter of inserts is the server's
+	db := newDB()
+	s := open(t, clickhouse.Config{DSN: srv.DSN(db)})
+	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	var rows []store.Row
+	wantSources, wantImpersonated := map[string]bool{}, map[string]string{}
+	for i := range 300 {
+		id := fmt.Sprintf("req-%03d", i)
+		r := store.Row{At: at.Add(time.Duration(i) * time.Second), AuditID: id, Stage: "ResponseComplete",
+			User: fmt.Sprintf("user-%d", i%7), Verb: "get", Resource: "secrets", Namespace: "ns", Name: id,
+			JSON: []byte(`{"auditID":"` + id + `"}`)}
+		for a := range i % 3 { // no address, one, two
+			ip := fmt.Sprintf("10.0.%d.%d", a, i)
+			r.SourceIPs = append(r.SourceIPs, ip)
+			wantSources[id+" "+ip] = true
+		}
+		if i%10 == 0 {
+			r.ImpersonatedUser = "admin-" + id
+			wantImpersonated[id] = r.ImpersonatedUser
+		}
+		rows = append(rows, r)
+	}
+	conn, err := ch.Open(&ch.Options{Addr: []string{srv.Addr()}, Auth: ch.Auth{Database: db}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	inserts := func() uint64 {
+		var n uint64
+		if err := conn.QueryRow(context.Background(),
+			"SELECT sum(value) FROM system.events WHERE event = 'InsertQuery'").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	before := inserts()
+	if err := s.WriteRows(context.Background(), rows, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := inserts() - before; got != 1 {
+		t.Errorf("%d INSERT queries for a flush of events without findings, want 1: kaudit sent copies the server fills", got)
+	}
+	pairs := func(query string) map[string]string {
+		t.Helper()
+		got, err := conn.Query(context.Background(), query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer got.Close()
+		out := map[string]string{}
+		for got.Next() {
+			var k, v string
+			if err := got.Scan(&k, &v); err != nil {
+				t.Fatal(err)
+			}
+			if _, dup := out[k]; dup {
+				t.Fatalf("%s: %q twice", query, k)
+			}
+			out[k] = v
+		}
+		if err := got.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	sources := pairs("SELECT audit_id || ' ' || source_ip, arrayStringConcat(source_ips, ',') FROM events_by_source")
+	if len(sources) != len(wantSources) {
+		t.Errorf("events_by_source: %d rows, want %d (one per address)", len(sources), len(wantSources))
+	}
+	for k := range wantSources {
+		if _, ok := sources[k]; !ok {
+			t.Errorf("events_by_source: no row %q", k)
+		}
+	}
+	imp := pairs("SELECT audit_id, impersonated_user FROM events_impersonated")
+	if fmt.Sprint(imp) != fmt.Sprint(wantImpersonated) {
+		t.Errorf("events_impersonated: %v, want %v", imp, wantImpersonated)
+	}
+	index := pairs("SELECT audit_id, user || ' ' || toString(time_us) FROM event_index")
+	objects := pairs("SELECT audit_id, name FROM events_by_object")
+	for i, r := range rows {
+		if want := fmt.Sprintf("user-%d %d", i%7, r.At.UnixMicro()); index[r.AuditID] != want {
+			t.Errorf("event_index %s: %q, want %q", r.AuditID, index[r.AuditID], want)
+		}
+		if objects[r.AuditID] != r.Name {
+			t.Errorf("events_by_object %s: name %q, want %q", r.AuditID, objects[r.AuditID], r.Name)
+		}
+	}
+	if len(index) != len(rows) || len(objects) != len(rows) {
+		t.Errorf("event_index %d rows, events_by_object %d, want %d each", len(index), len(objects), len(rows))
+	}
+}

@@ -18,13 +18,14 @@ import (
 )
 
 // pending is one batch: the rows of every Write since it was opened, sent
-// to ClickHouse as one INSERT per table. ClickHouse wants few large inserts
+// to ClickHouse as one INSERT per table (on one server the copies of events
+// are filled by the server from its insert: serverCopies). ClickHouse wants few large inserts
 // (each makes a part on disk that merges must absorb), while the pipeline
 // hands over a few hundred events at a time: the writer gathers them.
 type pending struct {
 	ev    eventCols
-	imp   eventCols // the impersonated requests among ev, for events_impersonated
-	src   eventCols // ev once per source address, for events_by_source
+	imp   eventCols // the impersonated requests among ev, for events_impersonated (on a cluster)
+	src   eventCols // ev once per source address, for events_by_source (on a cluster)
 	srcIP []string  // the address of each src row
 	fi    findingCols
 	first time.Time
@@ -169,8 +170,12 @@ func (w *writer) add(rows []eventRow, fi *findingCols, now time.Time) *pending {
 		w.notify()
 	}
 	b := w.cur
+	serverCopies := w.s.serverCopies()
 	for i := range rows {
 		b.ev.add(&rows[i])
+		if serverCopies {
+			continue
+		}
 		if rows[i].e.ImpersonatedUser != "" {
 			b.imp.add(&rows[i])
 		}
@@ -289,6 +294,12 @@ func (w *writer) send(b *pending) error {
 	return nil
 }
 
+// serverCopies reports whether ClickHouse fills the copies of events
+// (events_by_object, event_index, events_by_source, events_impersonated)
+// from each insert into events, through the views of migration 5: on one
+// server it does; on a cluster kaudit inserts them (schema.go says why).
+func (s *Store) serverCopies() bool { return s.cfg.Cluster == "" }
+
 // insertTimeout bounds one attempt, so that a server that hangs rather
 // than refuses is retried too.
 const insertTimeout = 2 * time.Minute
@@ -300,24 +311,27 @@ func (w *writer) insert(b *pending) error {
 		table, columns string
 		cols           func() []any
 		rows           int
+		copy           bool // a copy of events, which the server fills itself when serverCopies
 	}{
-		{"events", eventColumns, b.ev.columns, b.ev.len()},
-		{"events_by_object", narrowColumns, b.ev.narrow, b.ev.len()},
-		{"event_index", indexColumns, b.ev.index, b.ev.len()},
-		{"events_by_source", "source_ip, " + narrowColumns, func() []any { return append([]any{b.srcIP}, b.src.narrow()...) }, b.src.len()},
-		{"events_impersonated", narrowColumns, b.imp.narrow, b.imp.len()},
-		{"findings", findingColumns, b.fi.columns, b.fi.len()},
+		{"events", eventColumns, b.ev.columns, b.ev.len(), false},
+		{"events_by_object", narrowColumns, b.ev.narrow, b.ev.len(), true},
+		{"event_index", indexColumns, b.ev.index, b.ev.len(), true},
+		{"events_by_source", "source_ip, " + narrowColumns, func() []any { return append([]any{b.srcIP}, b.src.narrow()...) }, b.src.len(), true},
+		{"events_impersonated", narrowColumns, b.imp.narrow, b.imp.len(), true},
+		{"findings", findingColumns, b.fi.columns, b.fi.len(), false},
 	}
-	// The events insert (the JSON, most of the bytes) and the others go on
-	// two connections at once: ClickHouse works on one INSERT with one
-	// thread, so this keeps both of a small server's cores busy.
+	serverCopies := w.s.serverCopies()
+	// The events insert (the JSON, most of the bytes, and on one server the
+	// views filling the copies) and the others go on two connections at
+	// once: ClickHouse works on one INSERT with one thread, so this keeps
+	// both of a small server's cores busy.
 	run := func(idx ...int) error {
 		for _, i := range idx {
 			st := steps[i]
 			if b.stored[i] {
 				continue
 			}
-			if st.rows > 0 {
+			if st.rows > 0 && !(st.copy && serverCopies) {
 				if err := w.s.insertColumns(ctx, st.table, st.columns, st.cols()); err != nil {
 					return err
 				}
