@@ -222,6 +222,14 @@ func PastTense(verb string) string {
 		return "watched"
 	case "deletecollection":
 		return "deleted all"
+	case "create":
+		return "created" // the common verbs without building a string for each event
+	case "update":
+		return "updated"
+	case "patch":
+		return "patched"
+	case "delete":
+		return "deleted"
 	case "":
 		return ""
 	}

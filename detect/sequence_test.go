@@ -82,7 +82,7 @@ func TestSequenceFunctions(t *testing.T) {
 	// prune forgets marks older than the longest window once event time has moved on.
 	r.at(6000, `remember("enumerated", "mallory")`)
 	r.at(6000+2*3600, `true`)
-	if _, ok := r.s.marks["enumerated|mallory"]; ok {
+	if _, ok := r.s.marks[[2]string{"enumerated", "mallory"}]; ok {
 		t.Error("a two-hour-old mark survived pruning with windows of at most an hour")
 	}
 }

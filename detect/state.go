@@ -15,7 +15,7 @@ import (
 // gives the same findings as the live run that saw it.
 type state struct {
 	now     time.Time
-	marks   map[string]time.Time            // tag|key -> last time remembered
+	marks   map[[2]string]time.Time         // {tag, key} -> last time remembered (a pair: seen looks up without building a string)
 	values  map[string]valueAt              // tag|key -> last value remembered
 	sets    map[string]map[string]struct{}  // tag|key -> the set added() saw last
 	events  map[string][]time.Time          // tag|key -> times counted by count_in
@@ -46,7 +46,7 @@ type valueAt struct {
 
 func newState() *state {
 	return &state{
-		marks:   map[string]time.Time{},
+		marks:   map[[2]string]time.Time{},
 		values:  map[string]valueAt{},
 		sets:    map[string]map[string]struct{}{},
 		events:  map[string][]time.Time{},
@@ -150,7 +150,7 @@ func str(v any) string { x, _ := v.(string); return x }
 // remember(tag, key) records that key did tag now; always true, so it can
 // end a condition: `... && remember("enumerated", actor)`.
 func (s *state) remember(p ...any) (any, error) {
-	s.marks[str(p[0])+"|"+str(p[1])] = s.now
+	s.marks[[2]string{str(p[0]), str(p[1])}] = s.now
 	return true, nil
 }
 
@@ -221,7 +221,7 @@ func (s *state) seen(p ...any) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, ok := s.marks[str(p[0])+"|"+str(p[1])]
+	t, ok := s.marks[[2]string{str(p[0]), str(p[1])}]
 	return ok && !s.now.Before(t) && s.now.Sub(t) <= d, nil
 }
 
