@@ -66,28 +66,54 @@ func (s *Store) WriteRows(ctx context.Context, rows []store.Row, findings []dete
 // reordering the events' JSON, which, with the page faults of the copy it
 // made, was a sixth of its CPU per event under load. A wrong order costs
 // only that: the server sorts what is not sorted.
+//
+// Users are ranked first and rows sorted by rank: a flush holds few
+// distinct users (controllers, nodes), whose names are long and share
+// their heads (system:serviceaccount:…, system:node:…), and comparing
+// them was most of the sort, 2.5% of kaudit's CPU under load.
 func eventsOrder(rows []store.Row) []int32 {
 	type key struct {
-		user, auditID, stage string
-		us                   int64
-		i                    int32
+		user int32 // the rank of the row's user, once ranked
+		i    int32
+		us   int64
 	}
 	keys := make([]key, len(rows))
+	seen := make(map[string]int32) // user -> index in users
+	var users []string
 	for i := range rows {
 		r := &rows[i]
-		keys[i] = key{user: r.User, auditID: r.AuditID, stage: r.Stage, us: r.At.UnixMicro(), i: int32(i)}
+		u, ok := seen[r.User]
+		if !ok {
+			u = int32(len(users))
+			seen[r.User] = u
+			users = append(users, r.User)
+		}
+		keys[i] = key{user: u, i: int32(i), us: r.At.UnixMicro()}
+	}
+	byName := make([]int32, len(users))
+	for j := range byName {
+		byName[j] = int32(j)
+	}
+	slices.SortFunc(byName, func(a, b int32) int { return strings.Compare(users[a], users[b]) })
+	rank := make([]int32, len(users))
+	for r, u := range byName {
+		rank[u] = int32(r)
+	}
+	for j := range keys {
+		keys[j].user = rank[keys[j].user]
 	}
 	slices.SortFunc(keys, func(a, b key) int {
-		if c := strings.Compare(a.user, b.user); c != 0 {
+		if c := cmp.Compare(a.user, b.user); c != 0 {
 			return c
 		}
 		if c := cmp.Compare(a.us, b.us); c != 0 {
 			return c
 		}
-		if c := strings.Compare(a.auditID, b.auditID); c != 0 {
+		ra, rb := &rows[a.i], &rows[b.i]
+		if c := strings.Compare(ra.AuditID, rb.AuditID); c != 0 {
 			return c
 		}
-		return strings.Compare(a.stage, b.stage)
+		return strings.Compare(ra.Stage, rb.Stage)
 	})
 	order := make([]int32, len(keys))
 	for j := range keys {
