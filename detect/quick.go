@@ -62,16 +62,33 @@ func compileQuick(condition string) quickTest {
 	}
 }
 
-// conjunctTest is the quick test of one conjunct, or nil.
+// conjunctTest is the quick test of one conjunct, or nil. The test is
+// the conjunct's exact value, so that tests combine: a negation of one
+// (`verb not in [...]`), and a disjunction of two (`resource == "secrets"
+// || subresource != ""`, which sequence rules start with and which ran the
+// VM for most events).
 func conjunctTest(n ast.Node) quickTest {
 	switch n := n.(type) {
 	case *ast.IdentifierNode:
 		return flagTest(n.Value, false)
 	case *ast.UnaryNode:
-		if id, ok := n.Node.(*ast.IdentifierNode); ok && (n.Operator == "!" || n.Operator == "not") {
+		if n.Operator != "!" && n.Operator != "not" {
+			return nil
+		}
+		if id, ok := n.Node.(*ast.IdentifierNode); ok {
 			return flagTest(id.Value, true)
 		}
+		if t := conjunctTest(n.Node); t != nil {
+			return func(e *Env) bool { return !t(e) }
+		}
 	case *ast.BinaryNode:
+		if n.Operator == "||" || n.Operator == "or" {
+			left, right := conjunctTest(n.Left), conjunctTest(n.Right)
+			if left == nil || right == nil {
+				return nil
+			}
+			return func(e *Env) bool { return left(e) || right(e) }
+		}
 		id, ok := n.Left.(*ast.IdentifierNode)
 		if !ok {
 			return nil

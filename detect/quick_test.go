@@ -24,32 +24,40 @@ func TestQuickTestsChangeNoFinding(t *testing.T) {
 	}
 }
 
-// Only leading conjuncts that read one field each are read without the
-// VM, up to the first that does not.
+// Only leading conjuncts that read fields (one each, or several joined by
+// || or negated) are read without the VM, up to the first that does not.
 func TestQuickTestShapes(t *testing.T) {
 	env := &Env{Denied: true, AllowedBy: "ClusterRoleBinding x", Verb: "get"}
 	for cond, want := range map[string]int{ // -1: no quick test; else its answer on env
 		`clock_skewed`: 0,
-		`denied && count_in("a", actor, "1m") > 2`: 1,
-		`!denied && verb == "get"`:                 0,
-		`not denied`:                               0,
-		`allowed_by != "" && seen("x", "y", "1h")`: 1,
-		`verb == "list" && denied`:                 0,
-		`denied && verb == "list"`:                 0,
-		`denied && code >= 400 && verb == "list"`:  1,
-		`verb in ["get", "list"] && !denied`:       0,
-		`verb in ["list"]`:                         0,
-		`verb in ["get", "list"] && denied`:        1,
-		`verb in ["get", allowed_by]`:              -1,
-		`code in ["get"]`:                          -1,
-		`"get" == verb`:                            -1,
-		`code >= 400`:                              -1,
-		`(denied || failed) && verb == "get"`:      -1,
-		`get(object, "x") == true`:                 -1,
-		`request_uri matches "x" && denied`:        -1,
-		`let d = denied; d`:                        -1,
-		`groups == "x"`:                            -1,
-		`denied || clock_skewed`:                   -1,
+		`denied && count_in("a", actor, "1m") > 2`:          1,
+		`!denied && verb == "get"`:                          0,
+		`not denied`:                                        0,
+		`allowed_by != "" && seen("x", "y", "1h")`:          1,
+		`verb == "list" && denied`:                          0,
+		`denied && verb == "list"`:                          0,
+		`denied && code >= 400 && verb == "list"`:           1,
+		`verb in ["get", "list"] && !denied`:                0,
+		`verb in ["list"]`:                                  0,
+		`verb in ["get", "list"] && denied`:                 1,
+		`verb in ["get", allowed_by]`:                       -1,
+		`code in ["get"]`:                                   -1,
+		`"get" == verb`:                                     -1,
+		`code >= 400`:                                       -1,
+		`(denied || failed) && verb == "get"`:               1,
+		`(denied || seen("x", "y", "1h")) && verb == "get"`: -1,
+		`!(denied && failed)`:                               -1,
+		`!(verb == "list")`:                                 1,
+		`verb not in ["get", "list"] && denied`:             0,
+		`verb not in ["list"] && denied`:                    1,
+		`(resource == "secrets" || verb not in ["get"] || subresource != "") && seen("x", actor, "1h")`:  0,
+		`(resource == "secrets" || verb not in ["list"] || subresource != "") && seen("x", actor, "1h")`: 1,
+		`get(object, "x") == true`:          -1,
+		`request_uri matches "x" && denied`: -1,
+		`let d = denied; d`:                 -1,
+		`groups == "x"`:                     -1,
+		`denied || clock_skewed`:            1,
+		`clock_skewed or failed`:            0,
 	} {
 		q := compileQuick(cond)
 		switch {
