@@ -294,11 +294,11 @@ ORDER BY name`,
 		//
 		// A cluster has no views (clusterStatements gives them no cluster
 		// form) and kaudit inserts the copies itself: a Replicated table
-		// drops a retried block it already holds, and 18.16 then skips
-		// the views too, so a retry after a view failed would leave the
-		// copies without those rows; and each copy is sharded by its own
-		// key, which a view on a shard's events could reach only through
-		// a second, nested Distributed insert.
+		// drops a retried block it already holds, and ClickHouse then
+		// skips its views too (by default), so a retry after a view failed
+		// would leave the copies without those rows; and each copy is
+		// sharded by its own key, which a view on a shard's events could
+		// reach only through a second, nested Distributed insert.
 		`CREATE MATERIALIZED VIEW IF NOT EXISTS events_by_object_fill TO events_by_object AS
 SELECT ` + narrowColumns + ` FROM events`,
 		`CREATE MATERIALIZED VIEW IF NOT EXISTS event_index_fill TO event_index AS

@@ -18,10 +18,11 @@ import (
 )
 
 // pending is one batch: the rows of every Write since it was opened, sent
-// to ClickHouse as one INSERT per table (on one server the copies of events
-// are filled by the server from its insert: serverCopies). ClickHouse wants few large inserts
-// (each makes a part on disk that merges must absorb), while the pipeline
-// hands over a few hundred events at a time: the writer gathers them.
+// to ClickHouse as one INSERT per table (on one server, the copies of
+// events are filled by the server from the events insert: serverCopies).
+// ClickHouse wants few large inserts (each makes a part on disk that
+// merges must absorb), while the pipeline hands over a few hundred events
+// at a time: the writer gathers them.
 type pending struct {
 	ev    eventCols
 	imp   eventCols // the impersonated requests among ev, for events_impersonated (on a cluster)
@@ -321,8 +322,9 @@ func (w *writer) insert(b *pending) error {
 		{"findings", findingColumns, b.fi.columns, b.fi.len(), false},
 	}
 	serverCopies := w.s.serverCopies()
-	// The events insert (the JSON, most of the bytes, and on one server the
-	// views filling the copies) and the others go on two connections at
+	// The events insert (the JSON, most of the bytes; on one server the
+	// views filling the copies run on its thread) and the others (the
+	// findings, and on a cluster the copies) go on two connections at
 	// once: ClickHouse works on one INSERT with one thread, so this keeps
 	// both of a small server's cores busy.
 	run := func(idx ...int) error {
