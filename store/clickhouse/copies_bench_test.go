@@ -229,9 +229,7 @@ func BenchmarkCopyQueries(b *testing.B) {
 		if table == "events" {
 			continue
 		}
-		var have uint64
-		_ = conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", table).Scan(&have)
-		if have == 1 {
+		if hasTable(ctx, conn, table) {
 			continue
 		}
 		b.Logf("filling %s from events", table)

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/kaudit/kaudit/store/clickhouse"
 	"github.com/kaudit/kaudit/store/clickhouse/chtest"
 )
@@ -51,4 +53,23 @@ func open(t *testing.T, cfg clickhouse.Config) *clickhouse.Store {
 		}
 	})
 	return s
+}
+
+// serverEvent is the server's count of event (system.events: inserts,
+// parts written without sorting) since it started.
+func serverEvent(t testing.TB, conn ch.Conn, event string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := conn.QueryRow(context.Background(), "SELECT sum(value) FROM system.events WHERE event = ?", event).Scan(&n); err != nil {
+		t.Fatalf("system.events %s: %v", event, err)
+	}
+	return n
+}
+
+// hasTable reports whether the connection's database holds table (a
+// table or a view).
+func hasTable(ctx context.Context, conn ch.Conn, table string) bool {
+	var n uint64
+	_ = conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", table).Scan(&n)
+	return n > 0
 }

@@ -144,20 +144,12 @@ func TestWriteRowsSendsEventsInTheirKeysOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	alreadySorted := func() uint64 {
-		var n uint64
-		err := conn.QueryRow(context.Background(),
-			"SELECT sum(value) FROM system.events WHERE event = 'MergeTreeDataWriterBlocksAlreadySorted'").Scan(&n)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	before := alreadySorted()
+	const alreadySorted = "MergeTreeDataWriterBlocksAlreadySorted"
+	before := serverEvent(t, conn, alreadySorted)
 	if err := s.WriteRows(context.Background(), rows, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := alreadySorted() - before; got != 1 {
+	if got := serverEvent(t, conn, alreadySorted) - before; got != 1 {
 		t.Errorf("%d parts were written without sorting, want 1 (events'): the rows did not reach ClickHouse in its key's order", got)
 	}
 	var n uint64
@@ -199,19 +191,11 @@ func TestServerFillsTheCopiesFromOneInsert(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	inserts := func() uint64 {
-		var n uint64
-		if err := conn.QueryRow(context.Background(),
-			"SELECT sum(value) FROM system.events WHERE event = 'InsertQuery'").Scan(&n); err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
-	before := inserts()
+	before := serverEvent(t, conn, "InsertQuery")
 	if err := s.WriteRows(context.Background(), rows, nil); err != nil {
 		t.Fatal(err)
 	}
-	if got := inserts() - before; got != 1 {
+	if got := serverEvent(t, conn, "InsertQuery") - before; got != 1 {
 		t.Errorf("%d INSERT queries for a flush of events without findings, want 1: kaudit sent copies the server fills", got)
 	}
 	pairs := func(query string) map[string]string {

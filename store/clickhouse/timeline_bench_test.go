@@ -99,10 +99,7 @@ func benchData(b *testing.B) (ch.Conn, string) {
 			"events_by_source":    "INSERT INTO events_by_source (source_ip, " + narrowCols + ") SELECT source_ips[1], " + narrowCols + " FROM events",
 			"event_index":         "INSERT INTO event_index (ts, time_us, audit_id, stage, user, version) SELECT ts, time_us, audit_id, stage, user, version FROM events",
 		} {
-			var exists, filled uint64
-			_ = conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", table).Scan(&exists)
-			_ = conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = ?", table+"_fill").Scan(&filled)
-			if exists == 0 || filled > 0 {
+			if !hasTable(ctx, conn, table) || hasTable(ctx, conn, table+"_fill") {
 				continue
 			}
 			if err := conn.Exec(ctx, fill); err != nil {
