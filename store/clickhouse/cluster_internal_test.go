@@ -76,6 +76,11 @@ func TestClusterStatements(t *testing.T) {
 			"CREATE MATERIALIZED VIEW IF NOT EXISTS event_index_fill TO event_index AS\nSELECT " + indexColumns + " FROM events",
 			nil,
 		},
+		{
+			// Nor a view to drop.
+			"DROP TABLE IF EXISTS events_by_source_fill",
+			nil,
+		},
 	} {
 		got, err := clusterStatements("k", "c", c.stmt)
 		if err != nil {

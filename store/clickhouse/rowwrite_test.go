@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -169,16 +170,17 @@ func TestServerFillsTheCopiesFromOneInsert(t *testing.T) {
 	s := open(t, clickhouse.Config{DSN: srv.DSN(db)})
 	at := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	var rows []store.Row
-	wantSources, wantImpersonated := map[string]bool{}, map[string]string{}
+	wantSources, wantImpersonated := map[string]string{}, map[string]string{}
 	for i := range 300 {
 		id := fmt.Sprintf("req-%03d", i)
 		r := store.Row{At: at.Add(time.Duration(i) * time.Second), AuditID: id, Stage: "ResponseComplete",
 			User: fmt.Sprintf("user-%d", i%7), Verb: "get", Resource: "secrets", Namespace: "ns", Name: id,
 			JSON: []byte(`{"auditID":"` + id + `"}`)}
-		for a := range i % 3 { // no address, one, two
-			ip := fmt.Sprintf("10.0.%d.%d", a, i)
-			r.SourceIPs = append(r.SourceIPs, ip)
-			wantSources[id+" "+ip] = true
+		for a := range i % 4 { // no address, one, two, three
+			r.SourceIPs = append(r.SourceIPs, fmt.Sprintf("10.0.%d.%d", a, i))
+		}
+		for _, ip := range r.SourceIPs { // each row holds every address
+			wantSources[id+" "+ip] = strings.Join(r.SourceIPs, ",")
 		}
 		if i%10 == 0 {
 			r.ImpersonatedUser = "admin-" + id
@@ -225,9 +227,9 @@ func TestServerFillsTheCopiesFromOneInsert(t *testing.T) {
 	if len(sources) != len(wantSources) {
 		t.Errorf("events_by_source: %d rows, want %d (one per address)", len(sources), len(wantSources))
 	}
-	for k := range wantSources {
-		if _, ok := sources[k]; !ok {
-			t.Errorf("events_by_source: no row %q", k)
+	for k, want := range wantSources {
+		if got, ok := sources[k]; !ok || got != want {
+			t.Errorf("events_by_source %q: addresses %q (a row: %v), want %q", k, got, ok, want)
 		}
 	}
 	imp := pairs("SELECT audit_id, impersonated_user FROM events_impersonated")
