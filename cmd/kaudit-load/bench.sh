@@ -72,7 +72,9 @@ run() {
     --spool-dir "$WORK/spool" 2> "$LOGS/kaudit-$label.log" &
   KPID=$!
   for _ in $(seq 60); do curl -skf "https://127.0.0.1:$API/readyz" >/dev/null && break; sleep 0.5; done
-  echo "== $label: $("$bin" version 2>/dev/null | head -1); $(uptime)"
+  # ClickHouse's CPU per event depends on the host's transparent huge
+  # pages (deploy/README.md): say which mode the run had.
+  echo "== $label: $("$bin" version 2>/dev/null | head -1); $(uptime); transparent huge pages: $(cat /sys/kernel/mm/transparent_hugepage/enabled 2>/dev/null || echo unknown)"
   local popts=()
   [ -n "$pp" ] && popts=(--profile-url "http://$pp/debug/pprof/profile" --profile-out "$LOGS/kaudit.cpu.pprof")
   KAUDIT_LOAD_TOKEN=$TOKEN "$WORK/kaudit-load" --url "https://127.0.0.1:$WH/audit/webhook" --senders "$SENDERS" \
