@@ -31,21 +31,11 @@ func (s *Store) WriteRows(ctx context.Context, rows []store.Row, findings []dete
 	w.mu.Lock()
 	b := &pending{first: now, done: make(chan struct{}), ev: w.takeSpare(), src: w.takeSpare()}
 	w.mu.Unlock()
-	serverCopies := s.serverCopies()
+	copies := !s.serverCopies()
 	for _, i := range eventsOrder(rows) {
 		r := &rows[i]
 		v := version(r.Stage, now)
-		b.ev.addRow(r, v)
-		if serverCopies {
-			continue
-		}
-		if r.ImpersonatedUser != "" {
-			b.imp.addRow(r, v)
-		}
-		for _, ip := range r.SourceIPs {
-			b.src.addRow(r, v)
-			b.srcIP = append(b.srcIP, ip)
-		}
+		b.addRequest(copies, r.ImpersonatedUser, r.SourceIPs, func(c *eventCols) { c.addRow(r, v) })
 	}
 	for i := range findings {
 		if err := b.fi.add(&findings[i], now); err != nil {

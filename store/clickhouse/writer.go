@@ -171,19 +171,10 @@ func (w *writer) add(rows []eventRow, fi *findingCols, now time.Time) *pending {
 		w.notify()
 	}
 	b := w.cur
-	serverCopies := w.s.serverCopies()
+	copies := !w.s.serverCopies()
 	for i := range rows {
-		b.ev.add(&rows[i])
-		if serverCopies {
-			continue
-		}
-		if rows[i].e.ImpersonatedUser != "" {
-			b.imp.add(&rows[i])
-		}
-		for _, ip := range rows[i].e.SourceIPs {
-			b.src.add(&rows[i])
-			b.srcIP = append(b.srcIP, ip)
-		}
+		r := &rows[i]
+		b.addRequest(copies, r.e.ImpersonatedUser, r.e.SourceIPs, func(c *eventCols) { c.add(r) })
 	}
 	appendFindings(&b.fi, fi)
 	if b.ev.len() >= w.s.cfg.BatchRows || b.ev.bytes >= w.s.cfg.BatchBytes {
@@ -295,10 +286,29 @@ func (w *writer) send(b *pending) error {
 	return nil
 }
 
+// addRequest appends one request to the batch, with add appending its
+// columns to the eventCols given: to ev, and, when kaudit inserts the
+// copies of events itself (copies: on a cluster), to imp when it was
+// made as someone else and to src once per source address.
+func (b *pending) addRequest(copies bool, impersonated string, sourceIPs []string, add func(*eventCols)) {
+	add(&b.ev)
+	if !copies {
+		return
+	}
+	if impersonated != "" {
+		add(&b.imp)
+	}
+	for _, ip := range sourceIPs {
+		add(&b.src)
+		b.srcIP = append(b.srcIP, ip)
+	}
+}
+
 // serverCopies reports whether ClickHouse fills the copies of events
 // (events_by_object, event_index, events_by_source, events_impersonated)
-// from each insert into events, through the views of migration 5: on one
-// server it does; on a cluster kaudit inserts them (schema.go says why).
+// from each insert into events, through the views of migrations 5 and 6:
+// on one server it does; on a cluster kaudit inserts them (schema.go says
+// why).
 func (s *Store) serverCopies() bool { return s.cfg.Cluster == "" }
 
 // insertTimeout bounds one attempt, so that a server that hangs rather
