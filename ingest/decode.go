@@ -21,11 +21,14 @@ const (
 // wireEvent decodes an audit Event with faster timestamps: metav1.MicroTime
 // parses each one through encoding/json, a tenth of the decoding time. The
 // outer fields shadow the embedded ones, so everything else decodes into
-// the apiserver's own type.
+// the apiserver's own type. They are time.Time, whose decoding reads the
+// same RFC 3339 text (up to nanoseconds, null for none) and which the
+// decoder knows keeps nothing of its input: a type of our own had its
+// bytes copied for it, two allocations an event.
 type wireEvent struct {
 	auditv1.Event
-	RequestReceivedTimestamp wireTime    `json:"requestReceivedTimestamp"`
-	StageTimestamp           wireTime    `json:"stageTimestamp"`
+	RequestReceivedTimestamp time.Time   `json:"requestReceivedTimestamp"`
+	StageTimestamp           time.Time   `json:"stageTimestamp"`
 	RequestObject            *wireObject `json:"requestObject"`
 	ResponseObject           *wireObject `json:"responseObject"`
 }
@@ -39,26 +42,6 @@ type wireObject runtime.Unknown
 // runtime.Unknown's would have made of it.
 func (w *wireObject) UnmarshalJSON(b []byte) error {
 	*w = wireObject{Raw: b, ContentType: runtime.ContentTypeJSON}
-	return nil
-}
-
-// wireTime is an RFC 3339 time with up to nanoseconds, as MicroTime writes.
-type wireTime struct{ t time.Time }
-
-// UnmarshalJSON parses a quoted RFC 3339 time, or null.
-func (w *wireTime) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		w.t = time.Time{}
-		return nil
-	}
-	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
-		return fmt.Errorf("timestamp %.40s is not a string", b)
-	}
-	t, err := time.Parse(time.RFC3339Nano, string(b[1:len(b)-1]))
-	if err != nil {
-		return fmt.Errorf("timestamp: %w", err)
-	}
-	w.t = t
 	return nil
 }
 
@@ -77,8 +60,8 @@ func DecodeEvent(data []byte) (*auditv1.Event, error) {
 		return nil, fmt.Errorf("malformed JSON: %w", shortJSONError(err))
 	}
 	ev := &w.Event
-	ev.RequestReceivedTimestamp.Time = w.RequestReceivedTimestamp.t
-	ev.StageTimestamp.Time = w.StageTimestamp.t
+	ev.RequestReceivedTimestamp.Time = w.RequestReceivedTimestamp
+	ev.StageTimestamp.Time = w.StageTimestamp
 	ev.RequestObject, ev.ResponseObject = (*runtime.Unknown)(w.RequestObject), (*runtime.Unknown)(w.ResponseObject)
 	if ev.Kind == KindEventList {
 		return nil, errors.New("an EventList where an Event was expected")
