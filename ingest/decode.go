@@ -59,6 +59,12 @@ func DecodeEvent(data []byte) (*auditv1.Event, error) {
 	if err := json.Unmarshal(data, w); err != nil {
 		return nil, fmt.Errorf("malformed JSON: %w", shortJSONError(err))
 	}
+	return w.event()
+}
+
+// event is w as the apiserver's type, checked as every stored event must
+// be (Validate).
+func (w *wireEvent) event() (*auditv1.Event, error) {
 	ev := &w.Event
 	ev.RequestReceivedTimestamp.Time = w.RequestReceivedTimestamp
 	ev.StageTimestamp.Time = w.StageTimestamp

@@ -258,3 +258,74 @@ func TestDecodeEventAgreesWithEncodingJSON(t *testing.T) {
 		t.Fatalf("compared %d events, %d with bodies: fixtures missing?", n, bodies)
 	}
 }
+
+// scale records how a list was weighed; items refuses nothing, and it
+// takes a list in one pass unless oneByOne is set.
+type scale struct {
+	oneByOne         bool
+	items, itemBytes int
+	lists            int // List calls that took the list
+	settled          [][2]int
+}
+
+func (s *scale) Item(raw []byte) error { s.items++; s.itemBytes += len(raw); return nil }
+func (s *scale) List(int, int) bool {
+	if s.oneByOne {
+		return false
+	}
+	s.lists++
+	return true
+}
+func (s *scale) Settle(items, bytes int) { s.settled = append(s.settled, [2]int{items, bytes}) }
+
+// A list of good events is decoded in one pass, into what decoding it item
+// by item makes of it, and weighed as its items one by one would have
+// been; a list with a bad item (null, no audit ID, a field of the wrong
+// type) falls back to item by item, gives the one pass's weight back, and
+// reports its bad items as before.
+func TestOnePassDecodesAsItemByItem(t *testing.T) {
+	data, err := os.ReadFile(sample)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	list := func(items [][]byte) []byte {
+		return []byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[` + string(bytes.Join(items, []byte(","))) + `]}`)
+	}
+	for lo := 0; lo < len(lines); lo += 400 {
+		body := list(lines[lo:min(lo+400, len(lines))])
+		one, byItem := &scale{}, &scale{oneByOne: true}
+		b1, bad1, err1 := DecodeBatchFunc(body, "w", one)
+		b2, bad2, err2 := DecodeBatchFunc(body, "w", byItem)
+		if err1 != nil || err2 != nil || len(bad1)+len(bad2) != 0 {
+			t.Fatalf("list at %d: %v %v %v %v", lo, err1, err2, bad1, bad2)
+		}
+		if !reflect.DeepEqual(b1, b2) {
+			t.Fatalf("list at %d: the one pass decoded %d records, item by item %d, not the same", lo, len(b1.Records), len(b2.Records))
+		}
+		if one.lists != 1 || one.items != 0 || len(one.settled) != 1 || one.settled[0] != [2]int{byItem.items, byItem.itemBytes} {
+			t.Fatalf("list at %d: one pass weighed %d lists, %d items, settled %v; item by item: %d items of %d bytes", lo, one.lists, one.items, one.settled, byItem.items, byItem.itemBytes)
+		}
+	}
+	good := lines[:3]
+	for name, bad := range map[string]string{
+		"null":          `null`,
+		"no audit id":   `{"stage":"ResponseComplete","requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z"}`,
+		"wrong type":    strings.Replace(string(good[0]), `"verb":"`, `"verb":7,"x":"`, 1),
+		"an event list": `{"kind":"EventList","auditID":"a","stage":"ResponseComplete","requestReceivedTimestamp":"2026-11-22T09:53:17.903302Z"}`,
+	} {
+		body := list([][]byte{good[0], []byte(bad), good[1], good[2]})
+		one, byItem := &scale{}, &scale{oneByOne: true}
+		b1, bad1, err1 := DecodeBatchFunc(body, "w", one)
+		b2, bad2, err2 := DecodeBatchFunc(body, "w", byItem)
+		if err1 != nil || err2 != nil || len(b1.Records) != 3 || len(bad1) != 1 || bad1[0].Index != 1 {
+			t.Fatalf("%s: %d records, bad %v, %v", name, len(b1.Records), bad1, err1)
+		}
+		if !reflect.DeepEqual(b1, b2) || !reflect.DeepEqual(bad1, bad2) {
+			t.Fatalf("%s: the one pass's fallback decoded otherwise than item by item: %v against %v", name, bad1, bad2)
+		}
+		if len(one.settled) != 1 || one.settled[0] != [2]int{} || one.items != 4 {
+			t.Fatalf("%s: settled %v and weighed %d items; want the list given back and 4 items weighed", name, one.settled, one.items)
+		}
+	}
+}

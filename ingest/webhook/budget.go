@@ -113,10 +113,7 @@ func (c *charge) add(n int64) error {
 	for {
 		shareFull := c.share.used+n > b.clientMax
 		if !shareFull && b.used+n <= b.globalMax {
-			c.share.used += n
-			b.used += n
-			c.held += n
-			b.holders[c] = struct{}{}
+			c.take(n)
 			b.mu.Unlock()
 			return nil
 		}
@@ -140,19 +137,52 @@ func (c *charge) add(n int64) error {
 	}
 }
 
-// close gives back everything the request held.
-func (c *charge) close() {
+// take takes n bytes for c; b.mu is held and there is room.
+func (c *charge) take(n int64) {
+	c.share.used += n
+	c.b.used += n
+	c.held += n
+	c.b.holders[c] = struct{}{}
+}
+
+// tryAdd takes n more bytes if both the client's share and the global
+// budget have room now, without waiting: a list that cannot be weighed
+// whole at once is weighed item by item, by add, which waits its turn.
+func (c *charge) tryAdd(n int64) bool {
 	b := c.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if c.held > 0 {
-		b.used -= c.held
-		c.share.used -= c.held
-		c.held = 0
-		delete(b.holders, c)
-		close(b.freed)
-		b.freed = make(chan struct{})
+	if n <= 0 || c.held+n > b.clientMax || c.share.used+n > b.clientMax || b.used+n > b.globalMax {
+		return n <= 0
 	}
+	c.take(n)
+	return true
+}
+
+// give gives back n of what the request holds (at most all of it).
+func (c *charge) give(n int64) {
+	b := c.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n = min(n, c.held); n <= 0 {
+		return
+	}
+	b.used -= n
+	c.share.used -= n
+	c.held -= n
+	if c.held == 0 {
+		delete(b.holders, c)
+	}
+	close(b.freed)
+	b.freed = make(chan struct{})
+}
+
+// close gives back everything the request held.
+func (c *charge) close() {
+	c.give(c.held)
+	b := c.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
 	if c.share.users--; c.share.users == 0 {
 		delete(b.clients, c.id)
 	}
@@ -163,3 +193,33 @@ func (c *charge) close() {
 // JSON) and on lists of tiny items (about 480 bytes an item of 100), with
 // room for the JSON the store and the spool write of it again.
 func itemWeight(n int) int64 { return 512 + 2*int64(n) }
+
+// listWeight is what decoding items items of n bytes in all costs: each
+// weighed as itemWeight does.
+func listWeight(items, n int) int64 { return 512*int64(items) + 2*int64(n) }
+
+// weigher weighs what a request decodes against its charge (ingest.Weigher).
+type weigher struct {
+	c    *charge
+	list int64 // what List took, until Settle
+}
+
+func (w *weigher) Item(raw []byte) error { return w.c.add(itemWeight(len(raw))) }
+
+// List takes a list's most weight at once, when there is room for it now
+// and it is a small part of what a client may hold: the one pass's bound
+// counts every opening brace as an item, and a large list weighed so would
+// be refused (413) where its items weighed one by one fit.
+func (w *weigher) List(maxItems, n int) bool {
+	w.list = listWeight(maxItems, n)
+	if w.list > w.c.b.clientMax/8 || !w.c.tryAdd(w.list) {
+		w.list = 0
+		return false
+	}
+	return true
+}
+
+func (w *weigher) Settle(items, n int) {
+	w.c.give(w.list - listWeight(items, n))
+	w.list = 0
+}

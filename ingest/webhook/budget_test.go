@@ -1,10 +1,14 @@
 package webhook
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/kaudit/kaudit/ingest"
 )
 
 // Two requests of one client each holding half its share and both needing
@@ -56,4 +60,77 @@ func TestBudgetOldestHolderProgresses(t *testing.T) {
 	}
 	late.close()
 	full.close()
+}
+
+// A list the apiserver wrote is weighed whole before its one-pass
+// decoding, by a bound (every opening brace an item), and then holds what
+// weighing its items one by one holds: the rest is given back at once. A
+// list with a bad item, and one whose bound is too large a part of a
+// client's share, are weighed item by item, and hold the same.
+func TestOnePassKeepsTheItemsWeight(t *testing.T) {
+	items := sampleItems(t, 300)
+	apiserverList := func(items []json.RawMessage) []byte {
+		var b bytes.Buffer
+		b.WriteString(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[`)
+		for i, it := range items {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.Write(it)
+		}
+		b.WriteString("]}")
+		return b.Bytes()
+	}
+	withBad := append(append([]json.RawMessage{}, items[:10]...), json.RawMessage(`{"stage":"ResponseComplete"}`))
+	for _, tc := range []struct {
+		name      string
+		items     []json.RawMessage
+		clientMax int64
+		took      bool // the list was weighed whole
+		onePass   bool // and decoded in one pass
+	}{
+		{"good list", items, 1 << 30, true, true},
+		{"a bad item", withBad, 1 << 30, true, false},
+		{"bound too large a part of the share", items, 8 << 20, false, false},
+	} {
+		var want int64
+		for _, it := range tc.items {
+			want += itemWeight(len(it))
+		}
+		b := newBudget(1<<30, tc.clientMax)
+		c := b.open(context.Background(), "c", time.Now().Add(time.Hour))
+		probe := &probeWeigher{weigher: &weigher{c: c}}
+		batch, _, err := ingest.DecodeBatchFunc(apiserverList(tc.items), "w", probe)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if c.held != want || b.used != want {
+			t.Errorf("%s: holds %d (budget %d) after decoding %d records, want %d as item by item", tc.name, c.held, b.used, len(batch.Records), want)
+		}
+		if probe.took != tc.took || probe.kept != tc.onePass {
+			t.Errorf("%s: list weighed whole %v, decoded in one pass %v; want %v, %v", tc.name, probe.took, probe.kept, tc.took, tc.onePass)
+		}
+		c.close()
+		if b.used != 0 || len(b.holders) != 0 {
+			t.Errorf("%s: after close, used %d, holders %d", tc.name, b.used, len(b.holders))
+		}
+	}
+}
+
+// probeWeigher is the handler's weigher, telling whether it took a list
+// whole and kept it (settled with items).
+type probeWeigher struct {
+	*weigher
+	took, kept bool
+}
+
+func (p *probeWeigher) List(maxItems, n int) bool {
+	ok := p.weigher.List(maxItems, n)
+	p.took = p.took || ok
+	return ok
+}
+
+func (p *probeWeigher) Settle(items, n int) {
+	p.kept = p.kept || items > 0
+	p.weigher.Settle(items, n)
 }

@@ -37,16 +37,24 @@ func (g *gate) Accept(context.Context, ingest.Batch) error {
 }
 
 // weight is what a body holds of the in-flight budget once read and
-// decoded.
+// decoded: its items weighed one by one, which is what a list decoded in
+// one pass keeps once settled (TestOnePassKeepsTheItemsWeight).
 func weight(t *testing.T, body []byte) int64 {
 	t.Helper()
-	w := int64(len(body))
-	_, _, err := ingest.DecodeBatchFunc(body, "w", func(item []byte) error { w += itemWeight(len(item)); return nil })
-	if err != nil {
+	s := &itemScale{w: int64(len(body))}
+	if _, _, err := ingest.DecodeBatchFunc(body, "w", s); err != nil {
 		t.Fatal(err)
 	}
-	return w
+	return s.w
 }
+
+// itemScale weighs items one by one, as the handler's weigher does, and
+// never a list at once.
+type itemScale struct{ w int64 }
+
+func (s *itemScale) Item(raw []byte) error { s.w += itemWeight(len(raw)); return nil }
+func (s *itemScale) List(int, int) bool    { return false }
+func (s *itemScale) Settle(int, int)       {}
 
 const otherToken = "second-apiserver-token"
 

@@ -230,7 +230,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.rejectBudget(w, r, status, reason, err)
 		return
 	}
-	batch, bad, err := ingest.DecodeBatchFunc(body, "webhook:"+r.RemoteAddr, func(item []byte) error { return c.add(itemWeight(len(item))) })
+	batch, bad, err := ingest.DecodeBatchFunc(body, "webhook:"+r.RemoteAddr, &weigher{c: c})
 	putBody(body) // decoded: the events hold copies of what they keep
 	body = nil
 	switch {
