@@ -53,15 +53,14 @@ func DecodeBatchFunc(data []byte, loc string, w Weigher) (b Batch, items []ItemE
 	if !looksLikeList(data) {
 		return single()
 	}
-	// A list is found in place, not decoded whole, and a document that is
-	// not JSON is refused whole, as decoding it whole did. A list written
-	// as the apiserver writes it is checked as it is decoded: its head is,
-	// and each item is by its own decoding, which refuses all that
-	// encoding/json refuses (TestListVerdictAgreesWithEncodingJSON). Only
-	// when that finds something amiss (a bad item, a separator out of
-	// place) is the whole document checked, to tell a bad item from a
-	// document that is not JSON: that pass over every byte was a seventh
-	// of decoding a list.
+	// A document that is not JSON is refused whole. A list written as the
+	// apiserver writes it is checked as it is decoded: its head is, and its
+	// items by their decoding (in one pass, decodeAll, or one by one),
+	// which refuses all that encoding/json refuses
+	// (TestListVerdictAgreesWithEncodingJSON). Only when that finds
+	// something amiss (a bad item, a separator out of place) is the whole
+	// document checked, to tell a bad item from a document that is not
+	// JSON: that pass over every byte was a seventh of decoding a list.
 	if arr, ok := apiserverItems(data); ok {
 		if b, ok := decodeAll(arr, loc, w); ok {
 			return b, nil, nil
