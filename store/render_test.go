@@ -5,6 +5,7 @@ import (
 	"math/rand"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -170,5 +171,45 @@ func TestAppendMicroTimeAgreesWithFormat(t *testing.T) {
 		if got := string(appendMicroTime(nil, tm)); got != want {
 			t.Fatalf("%v: %q, want %q", tm, got, want)
 		}
+	}
+}
+
+// microTimes reuses the text of a second from one time to the next: the
+// text stays what MicroTime writes for times in the same second and not,
+// in either slot, across zones and past four-digit years, and a slot's
+// text is left as it was when the other slot is written.
+func TestMicroTimesTextAgreesWithFormat(t *testing.T) {
+	zones := []*time.Location{time.UTC, time.FixedZone("east", 5*3600+1800), time.FixedZone("west", -8*3600)}
+	rng := rand.New(rand.NewSource(2))
+	var m microTimes
+	base := time.Date(2026, 11, 30, 23, 59, 58, 0, time.UTC)
+	odd := []time.Time{time.Date(10000, 1, 1, 0, 0, 0, 5000, time.UTC), time.Date(-1, 6, 1, 0, 0, 0, 0, time.UTC), {}}
+	var last [2]string
+	for range 100000 {
+		var tm time.Time
+		switch rng.Intn(10) {
+		case 0:
+			tm = odd[rng.Intn(len(odd))]
+		case 1:
+			tm = time.Unix(rng.Int63n(1<<36)-1<<35, rng.Int63n(1e9))
+		default: // a few seconds around midnight, nanoseconds apart
+			tm = base.Add(time.Duration(rng.Int63n(3e9)))
+		}
+		tm = tm.In(zones[rng.Intn(len(zones))])
+		i := rng.Intn(2)
+		got := m.text(i, tm)
+		if tm.IsZero() {
+			if got != nil {
+				t.Fatalf("zero time: %q, want nil", *got)
+			}
+			continue
+		}
+		if want := tm.UTC().Format(metav1.RFC3339Micro); *got != want {
+			t.Fatalf("%v in slot %d: %q, want %q", tm, i, *got, want)
+		}
+		if o := 1 - i; last[o] != "" && m.str[o] != last[o] {
+			t.Fatalf("slot %d changed from %q to %q when slot %d was written", o, last[o], m.str[o], i)
+		}
+		last[i] = strings.Clone(*got) // the slot's text as written, not its bytes
 	}
 }
