@@ -204,6 +204,7 @@ type weigher struct {
 	list int64 // what List took, until Settle
 }
 
+// Item takes an item's weight, waiting for room as add does.
 func (w *weigher) Item(raw []byte) error { return w.c.add(itemWeight(len(raw))) }
 
 // List takes a list's most weight at once, when there is room for it now
@@ -219,6 +220,7 @@ func (w *weigher) List(maxItems, n int) bool {
 	return true
 }
 
+// Settle gives back what List took beyond the weight of the items decoded.
 func (w *weigher) Settle(items, n int) {
 	w.c.give(w.list - listWeight(items, n))
 	w.list = 0
