@@ -124,8 +124,15 @@ func (c *Correlator) pruneFindings(cut time.Time, max int, r ranker) {
 func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 	need := 0 // what newestTouches' buffer is kept at: twice the most arrivals it merged
 	for actor, ts := range c.touches {
-		kept := ts[:0]
-		for _, t := range ts {
+		// Nothing is dropped from a busy actor at most prunes: its
+		// requests in the window are kept where they are, not each
+		// copied onto itself (with the collector's barriers).
+		i := 0
+		for i < len(ts) && !ts[i].At.Before(cut) {
+			i++
+		}
+		kept := ts[:i]
+		for _, t := range ts[min(i+1, len(ts)):] {
 			if !t.At.Before(cut) {
 				kept = append(kept, t)
 			}
@@ -240,7 +247,12 @@ func compact(ts, kept []Touch, busy bool) []Touch {
 	if !busy && len(kept) < cap(ts)/4 {
 		return append([]Touch(nil), kept...)
 	}
-	n := copy(ts, kept)
-	clear(ts[n:cap(ts)])
+	n := len(kept)
+	if n > 0 && &kept[0] != &ts[0] {
+		copy(ts, kept)
+	}
+	// Past len(ts) the array holds nothing: it was cleared by the last
+	// compact, or never written.
+	clear(ts[n:])
 	return ts[:n]
 }

@@ -248,3 +248,48 @@ func TestPruneLinksReindexesInPlace(t *testing.T) {
 		}
 	}
 }
+
+// Pruning in place keeps the requests in the window in their order,
+// whether nothing, the oldest or a late arrival among them falls out of
+// it, and leaves nothing of a dropped request in the array past them (it
+// would keep the request's strings alive).
+func TestPruneDropsInPlace(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		name string
+		old  []int // which of the 10 requests are out of the window
+	}{
+		{"nothing", nil},
+		{"the oldest", []int{0, 1, 2}},
+		{"a late arrival", []int{6}},
+		{"all", []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}},
+	} {
+		c := New(time.Minute, nil)
+		var want []string
+		for i := 0; i < 10; i++ {
+			at := base.Add(time.Duration(i) * time.Second)
+			if slices.Contains(tc.old, i) {
+				at = base.Add(-time.Hour)
+			} else {
+				want = append(want, fmt.Sprint(i))
+			}
+			c.touches["a"] = append(c.touches["a"], Touch{Actor: "a", At: at, AuditID: fmt.Sprint(i)})
+		}
+		c.touches["busy"] = make([]Touch, 0, 64) // another actor, newest in the window
+		c.touches["busy"] = append(c.touches["busy"], Touch{Actor: "busy", At: base.Add(time.Minute)})
+		c.Prune(Limits{Window: 10 * time.Minute, MaxTouchesPerActor: 100}, time.Time{})
+		ts := c.touches["a"]
+		var got []string
+		for _, tt := range ts {
+			got = append(got, tt.AuditID)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s out of the window: kept %v, want %v", tc.name, got, want)
+		}
+		for i, tt := range ts[len(ts):cap(ts)] {
+			if tt != (Touch{}) {
+				t.Errorf("%s out of the window: %d past the kept requests still holds %s", tc.name, i, tt.AuditID)
+			}
+		}
+	}
+}
