@@ -1,10 +1,10 @@
 package detect
 
 import (
-	"encoding/json"
 	"fmt"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/kaudit/kaudit/detect/rulefile"
 	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 )
