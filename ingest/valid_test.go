@@ -16,20 +16,11 @@ import (
 func TestValidJSONAgreesWithEncodingJSON(t *testing.T) {
 	base := []byte(`{"kind":"EventList","apiVersion":"audit.k8s.io/v1","metadata":{},"items":[{"a":"x\u00e9\n","b":[1,2.5e3,-0,true,false,null],"c":{"d":"\\\"q"}},{"e":-12.5E-3}]}`)
 	rng := rand.New(rand.NewSource(17))
-	alpha := []byte("{}[]\",:\\ \t\n0123456789.eE+-truefalsnx\x00\x1f\xff")
 	valid := 0
 	for i := 0; i < 50000; i++ {
 		d := append([]byte(nil), base...)
 		for k := rng.Intn(3); k >= 0; k-- {
-			p := rng.Intn(len(d))
-			switch c := alpha[rng.Intn(len(alpha))]; rng.Intn(3) {
-			case 0:
-				d[p] = c
-			case 1:
-				d = append(d[:p], d[p+1:]...)
-			default:
-				d = append(d[:p], append([]byte{c}, d[p:]...)...)
-			}
+			d = mangle(rng, d, rng.Intn(len(d)))
 		}
 		got, want := validJSON(d), stdjson.Valid(d)
 		if got != want {
@@ -58,7 +49,6 @@ func TestListVerdictAgreesWithEncodingJSON(t *testing.T) {
 	}
 	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
 	rng := rand.New(rand.NewSource(23))
-	alpha := []byte("{}[]\",:\\ \t\n0123456789.eE+-truefalsnx\x00\x1f\xff")
 	var valid, invalid, partly int
 	for i := 0; i < 20000; i++ {
 		var doc bytes.Buffer
@@ -80,14 +70,7 @@ func TestListVerdictAgreesWithEncodingJSON(t *testing.T) {
 			if rng.Intn(2) == 0 { // near a seam
 				p = min(max(seams[rng.Intn(len(seams))]+rng.Intn(5)-2, 0), len(d)-1)
 			}
-			switch c := alpha[rng.Intn(len(alpha))]; rng.Intn(3) {
-			case 0:
-				d[p] = c
-			case 1:
-				d = append(d[:p], d[p+1:]...)
-			default:
-				d = append(d[:p], append([]byte{c}, d[p:]...)...)
-			}
+			d = mangle(rng, d, p)
 		}
 		b, items, err := DecodeBatch(d, "list")
 		want := stdjson.Valid(d)
@@ -112,4 +95,21 @@ func TestListVerdictAgreesWithEncodingJSON(t *testing.T) {
 		t.Fatalf("the mangled lists test one side only: %d valid (%d with bad items beside good ones), %d invalid", valid, partly, invalid)
 	}
 	t.Logf("%d valid (%d with bad items beside good ones), %d invalid", valid, partly, invalid)
+}
+
+// mangleBytes are what mangle puts into a document: JSON's structure,
+// escapes, numbers, literals, blanks, control and invalid UTF-8 bytes.
+var mangleBytes = []byte("{}[]\",:\\ \t\n0123456789.eE+-truefalsnx\x00\x1f\xff")
+
+// mangle changes, drops or inserts one byte of d at p, at random.
+func mangle(rng *rand.Rand, d []byte, p int) []byte {
+	switch c := mangleBytes[rng.Intn(len(mangleBytes))]; rng.Intn(3) {
+	case 0:
+		d[p] = c
+	case 1:
+		d = append(d[:p], d[p+1:]...)
+	default:
+		d = append(d[:p], append([]byte{c}, d[p:]...)...)
+	}
+	return d
 }
