@@ -56,14 +56,14 @@ func (e *eventJSON) set(ev *auditv1.Event, times *microTimes) {
 // microTimes holds an event's two times as text, reused from event to event.
 // The events of a batch fall in few seconds, and both times of one event
 // mostly in the same: the text up to the second is kept with its second
-// (unix, valid when prefix is set) and reused, so that only the
-// microseconds are written again.
+// (unix, valid when known) and reused, so that only the microseconds are
+// written again.
 type microTimes struct {
 	buf    [2][40]byte
 	str    [2]string
 	unix   int64
-	prefix []byte // "2006-01-02T15:04:05." of unix, or nil
-	keep   [len("2006-01-02T15:04:05.")]byte
+	known  bool
+	prefix [len("2006-01-02T15:04:05.")]byte // of unix
 }
 
 // text is t as metav1.MicroTime marshals it, unquoted (nil: null, for the
@@ -73,14 +73,16 @@ func (m *microTimes) text(i int, t time.Time) *string {
 		return nil
 	}
 	var b []byte
-	if sec := t.Unix(); m.prefix != nil && sec == m.unix {
-		b = appendDigits(append(m.buf[i][:0], m.prefix...), t.Nanosecond()/1000, 6)
+	if sec := t.Unix(); m.known && sec == m.unix {
+		b = appendDigits(append(m.buf[i][:0], m.prefix[:]...), t.Nanosecond()/1000, 6)
 		b = append(b, 'Z')
 	} else {
 		b = appendMicroTime(m.buf[i][:0], t)
-		m.prefix = nil
-		if n := len(m.keep); len(b) == n+len("000000Z") {
-			m.unix, m.prefix = sec, m.keep[:copy(m.keep[:], b[:n])]
+		// Only a four-digit year's text has the prefix's length.
+		m.known = len(b) == len(m.prefix)+len("000000Z")
+		if m.known {
+			m.unix = sec
+			copy(m.prefix[:], b)
 		}
 	}
 	m.str[i] = unsafe.String(unsafe.SliceData(b), len(b))
