@@ -153,7 +153,7 @@ func decodeAll(arr []byte, loc string, w Weigher) (Batch, bool) {
 			ev, _ = all[i].event()
 		}
 		ok = ev != nil
-		b.Records = append(b.Records, Record{Event: ev, Location: loc + "#" + strconv.Itoa(i)})
+		b.Records = append(b.Records, Record{Event: ev, Location: itemLocation(loc, i)})
 	}
 	if !ok {
 		if w != nil {
@@ -170,6 +170,10 @@ func decodeAll(arr []byte, loc string, w Weigher) (Batch, bool) {
 	return b, true
 }
 
+// itemLocation is where the item of a list at loc, at index i as sent,
+// was found (DecodeBatch).
+func itemLocation(loc string, i int) string { return loc + "#" + strconv.Itoa(i) }
+
 // decodeItems decodes the elements of the JSON array at the start of arr,
 // weighing each with w, and reports how the array ended.
 func decodeItems(arr []byte, loc string, w Weigher) (b Batch, items []ItemError, end arrayEnd, err error) {
@@ -179,7 +183,7 @@ func decodeItems(arr []byte, loc string, w Weigher) (b Batch, items []ItemError,
 				return err
 			}
 		}
-		at := loc + "#" + strconv.Itoa(i)
+		at := itemLocation(loc, i)
 		ev, err := DecodeEvent(raw)
 		if err != nil {
 			items = append(items, ItemError{Index: i, Reason: err.Error()})
