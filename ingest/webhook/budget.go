@@ -111,13 +111,11 @@ func (c *charge) add(n int64) error {
 	}()
 	b.mu.Lock()
 	for {
-		shareFull := c.share.used+n > b.clientMax
-		if !shareFull && b.used+n <= b.globalMax {
-			c.take(n)
+		if c.take(n) {
 			b.mu.Unlock()
 			return nil
 		}
-		if c.held > 0 && b.olderHolder(c, shareFull) {
+		if c.held > 0 && b.olderHolder(c, c.share.used+n > b.clientMax) {
 			b.mu.Unlock()
 			return errBudgetBusy
 		}
@@ -137,12 +135,17 @@ func (c *charge) add(n int64) error {
 	}
 }
 
-// take takes n bytes for c; b.mu is held and there is room.
-func (c *charge) take(n int64) {
+// take takes n bytes for c if both the client's share and the global
+// budget have room for them; b.mu is held.
+func (c *charge) take(n int64) bool {
+	if c.share.used+n > c.b.clientMax || c.b.used+n > c.b.globalMax {
+		return false
+	}
 	c.share.used += n
 	c.b.used += n
 	c.held += n
 	c.b.holders[c] = struct{}{}
+	return true
 }
 
 // tryAdd takes n more bytes if both the client's share and the global
@@ -152,11 +155,7 @@ func (c *charge) tryAdd(n int64) bool {
 	b := c.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if n <= 0 || c.held+n > b.clientMax || c.share.used+n > b.clientMax || b.used+n > b.globalMax {
-		return n <= 0
-	}
-	c.take(n)
-	return true
+	return n <= 0 || c.held+n <= b.clientMax && c.take(n)
 }
 
 // give gives back n of what the request holds (at most all of it).
