@@ -161,7 +161,7 @@ func NewEngine(set *rulefile.RuleSet) (*Engine, error) {
 			}
 			for _, res := range r.Match.Resources {
 				for _, g := range groups {
-					e.objects.tracked[trackKey(res, g)] = true
+					e.objects.tracked[trackKey{res, g}] = true
 				}
 			}
 		}

@@ -9,7 +9,7 @@ import auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 // its response, a write at the Metadata level) makes the object unknown
 // again rather than wrongly known.
 type objects struct {
-	tracked map[string]bool           // "resource.group" of the objects rules grade
+	tracked map[trackKey]bool         // the kinds of objects rules grade
 	last    map[string]map[string]any // objectKey -> last version
 }
 
@@ -18,10 +18,14 @@ type objects struct {
 const maxObjects = 10000
 
 func newObjects() *objects {
-	return &objects{tracked: map[string]bool{}, last: map[string]map[string]any{}}
+	return &objects{tracked: map[trackKey]bool{}, last: map[string]map[string]any{}}
 }
 
-func trackKey(resource, group string) string { return resource + "." + group }
+// trackKey is a kind of object by its resource and API group. A pair
+// rather than the two joined into one string, which was an allocation for
+// every event asked about (tracks) when the two were longer than the
+// compiler's buffer for a short-lived string.
+type trackKey struct{ resource, group string }
 
 func objectKey(ref *auditv1.ObjectReference) string {
 	return ref.APIGroup + "/" + ref.Resource + "/" + ref.Namespace + "/" + ref.Name
@@ -30,7 +34,7 @@ func objectKey(ref *auditv1.ObjectReference) string {
 // tracks reports whether rules grade changes of the event's object.
 func (o *objects) tracks(ev *auditv1.Event) bool {
 	ref := ev.ObjectRef
-	return ref != nil && ref.Subresource == "" && ref.Name != "" && o.tracked[trackKey(ref.Resource, ref.APIGroup)]
+	return ref != nil && ref.Subresource == "" && ref.Name != "" && o.tracked[trackKey{ref.Resource, ref.APIGroup}]
 }
 
 // previous returns the last version seen of the event's object, or nil.

@@ -98,7 +98,7 @@ func (e *Engine) readsBodies(ref *auditv1.ObjectReference, verb string) (reads, 
 	if ok {
 		return r.reads, r.request
 	}
-	r.reads = ref != nil && ref.Subresource == "" && e.objects.tracked[trackKey(ref.Resource, ref.APIGroup)]
+	r.reads = ref != nil && ref.Subresource == "" && e.objects.tracked[trackKey{ref.Resource, ref.APIGroup}]
 	for _, i := range e.narrow(ref, verb) {
 		c := e.rules[i]
 		r.reads = r.reads || c.objects
