@@ -1,6 +1,9 @@
 package redact
 
-import "unsafe"
+import (
+	"strings"
+	"unsafe"
+)
 
 // Most bodies hold nothing to redact: leases, events, pods without
 // credentials in their environment. Reading each into a tree (jsontree.go)
@@ -13,8 +16,9 @@ import "unsafe"
 // the tree's parser accepts (escapes decoded by the parser's own decoder,
 // since an escaped letter can hide a word), and no string is one that walk
 // acts on or judges by: a kind that gives an object a context (a Secret), the
-// last-applied annotation, a name that looks like a credential (of a key,
-// a flag, an environment variable), or a value scrub could change. It
+// last-applied annotation, a name that looks like a credential (of a flag,
+// an environment variable, or of a key holding a string walk would
+// replace), or a value scrub could change. It
 // must hold that quietBody(b) implies redactBody(b, ctxNone) changes
 // nothing; TestQuietBodiesAreLeftAsTheyAre checks it on every body of the
 // fixtures and the corpus and on generated ones.
@@ -58,7 +62,7 @@ func (q *quietScanner) value(depth int, r role) bool {
 		return q.array(depth, r)
 	case c == '"':
 		s, ok := q.string()
-		return ok && quietString(s)
+		return ok && quietValue(s)
 	case c == 't':
 		return q.skipWord("true")
 	case c == 'f':
@@ -84,7 +88,7 @@ func (q *quietScanner) object(depth int, r role) bool {
 			return false
 		}
 		key, ok := q.string()
-		if !ok || !quietString(key) {
+		if !ok || !quietKey(key) {
 			return false
 		}
 		q.space()
@@ -97,15 +101,27 @@ func (q *quietScanner) object(depth int, r role) bool {
 		if key == "env" {
 			vr = roleEnvList
 		}
-		if r == roleEnvEntry && key == "name" && q.i < len(q.data) && q.data[q.i] == '"' {
+		switch {
+		case r == roleEnvEntry && key == "name" && q.i < len(q.data) && q.data[q.i] == '"':
 			// An environment variable's name: walk redacts its value
 			// when the name looks like a credential.
 			name, ok := q.string()
-			if !ok || depth+1 > maxDepth || LooksLikeCredential(name) || !quietString(name) {
+			if !ok || depth+1 > maxDepth || LooksLikeCredential(name) || !quietValue(name) {
 				return false
 			}
-		} else if !q.value(depth+1, vr) {
-			return false
+		case isCredentialKey(key) && q.i < len(q.data) && q.data[q.i] == '"':
+			// A string under a key that names a credential ("password",
+			// "bearerToken") is replaced, unless it is empty or a marker
+			// already; any other value under it is walked as any other
+			// ("serviceAccountToken": {"path": "token"} in a pod's volumes).
+			v, ok := q.string()
+			if !ok || depth+1 > maxDepth || v != "" && !strings.HasPrefix(v, MarkerPrefix) || !quietValue(v) {
+				return false
+			}
+		default:
+			if !q.value(depth+1, vr) {
+				return false
+			}
 		}
 		if done, err := q.next('}', "object"); err != nil || done {
 			return err == nil
@@ -156,10 +172,20 @@ func (q *quietScanner) string() (string, bool) {
 	return "", false // a control character
 }
 
-// quietString reports whether walk leaves s alone wherever it stands: as a
-// key, a value, a kind, a flag or an element of a list.
-func quietString(s string) bool {
-	if kindContext(s) != ctxNone || s == "SecretList" || s == lastApplied || isCredentialKey(s) {
+// quietKey reports whether walk leaves a member named s alone, whatever
+// its value: a key that names a credential is judged with its value
+// (object).
+func quietKey(s string) bool {
+	return kindContext(s) == ctxNone && s != "SecretList" && s != lastApplied && !scrubMayChange(s)
+}
+
+// quietValue reports whether walk leaves the string s alone wherever it
+// stands as a value: a kind, an element of a list, a member's value.
+// Ending with a credential word ("serviceaccounts/token" in a role's
+// resources) counts only for a flag, which names the credential that the
+// next element of its list holds ("--db-password", "hunter2").
+func quietValue(s string) bool {
+	if kindContext(s) != ctxNone || s == "SecretList" || s == lastApplied || len(s) > 0 && s[0] == '-' && isCredentialKey(s) {
 		return false
 	}
 	return !scrubMayChange(s)

@@ -90,7 +90,8 @@ func TestQuietBodiesGenerated(t *testing.T) {
 		"https://user:pass@example.com/x", "https://example.com/x", "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln", "-----BEGIN RSA PRIVATE KEY-----x",
 		base64.StdEncoding.EncodeToString([]byte("password=hunter2")), base64.StdEncoding.EncodeToString([]byte("just some text")),
 		"rbac.authorization.k8s.io", "system:basic-user", "token-cleaner", lastApplied, `{"kind":"Secret","data":{"a":"b"}}`,
-		`{"x":1}`, "not json", MarkerPrefix + "00", "ResponseComplete", "kube-system", "registry.k8s.io/pause:3.10"}
+		`{"x":1}`, "not json", MarkerPrefix + "00", "ResponseComplete", "kube-system", "registry.k8s.io/pause:3.10",
+		"serviceaccounts/token", "serviceAccountToken", "bearerToken", "-token", "--client-secret", "-Password", "--api-key", "x-token"}
 	var gen func(depth int) string
 	gen = func(depth int) string {
 		switch n := rng.Intn(10); {
