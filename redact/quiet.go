@@ -23,12 +23,21 @@ import (
 // nothing; TestQuietBodiesAreLeftAsTheyAre checks it on every body of the
 // fixtures and the corpus and on generated ones.
 
-// quietBody reports whether redactBody(data, ctxNone) would return data
+// quietBody reports whether redactBody(data, c) would return data
 // unchanged, without building the tree; false means "read it in full",
-// not "it holds a secret".
-func quietBody(data []byte) bool {
+// not "it holds a secret". c is ctxNone or ctxConfigMap (the body of a
+// request on configmaps): a ConfigMap's context only adds the judging of
+// its data's keys, which the scanner does in every object (roleData), and
+// of a JSON patch's paths, which it leaves to the tree.
+func quietBody(data []byte, c objectContext) bool {
 	q := quietScanner{parser{data: data}}
 	q.space()
+	switch {
+	case c == ctxConfigMap && (q.i >= len(data) || data[q.i] == '['):
+		return false
+	case c != ctxNone && c != ctxConfigMap:
+		return false
+	}
 	if !q.value(0, roleNone) {
 		return false
 	}
@@ -37,14 +46,36 @@ func quietBody(data []byte) bool {
 }
 
 // role is what walk makes of a value by where it stands: the list under
-// an "env" key, or one entry of it (whose "name" is judged).
+// an "env" key, or one entry of it (whose "name" is judged); an object's
+// metadata, and its annotations (where kubectl keeps the last applied
+// version of the object); the data or binaryData of an object (a
+// ConfigMap's, whose keys are judged).
 type role uint8
 
 const (
 	roleNone role = iota
 	roleEnvList
 	roleEnvEntry
+	roleMetadata
+	roleAnnotations
+	roleData
 )
+
+// memberRole is the role of the value of a member named key, in an object
+// of role r.
+func memberRole(r role, key string) role {
+	switch {
+	case key == "env":
+		return roleEnvList
+	case key == "metadata":
+		return roleMetadata
+	case key == "annotations" && r == roleMetadata:
+		return roleAnnotations
+	case key == "data" || key == "binaryData":
+		return roleData
+	}
+	return roleNone
+}
 
 // quietScanner follows the grammar of parser (jsontree.go), with the
 // parser's own pieces (blanks, words, numbers, separators), so that what
@@ -97,16 +128,31 @@ func (q *quietScanner) object(depth int, r role) bool {
 		}
 		q.i++
 		q.space()
-		vr := roleNone
-		if key == "env" {
-			vr = roleEnvList
-		}
 		switch {
 		case r == roleEnvEntry && key == "name" && q.i < len(q.data) && q.data[q.i] == '"':
 			// An environment variable's name: walk redacts its value
 			// when the name looks like a credential.
 			name, ok := q.string()
 			if !ok || depth+1 > maxDepth || LooksLikeCredential(name) || !quietValue(name) {
+				return false
+			}
+		case r == roleData && LooksLikeCredential(key):
+			// A key of a ConfigMap's data that looks like a credential:
+			// its value is replaced unless it is a marker already. Judged
+			// whatever the object's kind, which may come after its data.
+			if q.i >= len(q.data) || q.data[q.i] != '"' {
+				return false
+			}
+			v, ok := q.string()
+			if !ok || depth+1 > maxDepth || !strings.HasPrefix(v, MarkerPrefix) {
+				return false
+			}
+		case r == roleAnnotations && key == lastApplied && q.i < len(q.data) && q.data[q.i] == '"':
+			// The last applied version of the object, which walk
+			// redacts as a body of its own, and then (walking the
+			// annotations) scrubs as a string.
+			v, ok := q.string()
+			if !ok || depth+1 > maxDepth || !quietValue(v) || v != "" && !quietBody(unsafe.Slice(unsafe.StringData(v), len(v)), ctxNone) {
 				return false
 			}
 		case isCredentialKey(key) && q.i < len(q.data) && q.data[q.i] == '"':
@@ -119,7 +165,7 @@ func (q *quietScanner) object(depth int, r role) bool {
 				return false
 			}
 		default:
-			if !q.value(depth+1, vr) {
+			if !q.value(depth+1, memberRole(r, key)) {
 				return false
 			}
 		}
@@ -176,16 +222,18 @@ func (q *quietScanner) string() (string, bool) {
 // its value: a key that names a credential is judged with its value
 // (object).
 func quietKey(s string) bool {
-	return kindContext(s) == ctxNone && s != "SecretList" && s != lastApplied && !scrubMayChange(s)
+	return kindContext(s) == ctxNone && s != "SecretList" && !scrubMayChange(s)
 }
 
 // quietValue reports whether walk leaves the string s alone wherever it
-// stands as a value: a kind, an element of a list, a member's value.
+// stands as a value: a kind, an element of a list, a member's value. A
+// ConfigMap's kind only has its data's keys judged, which the scanner
+// does whatever the kind (roleData).
 // Ending with a credential word ("serviceaccounts/token" in a role's
 // resources) counts only for a flag, which names the credential that the
 // next element of its list holds ("--db-password", "hunter2").
 func quietValue(s string) bool {
-	if kindContext(s) != ctxNone || s == "SecretList" || s == lastApplied || len(s) > 0 && s[0] == '-' && isCredentialKey(s) {
+	if c := kindContext(s); c != ctxNone && c != ctxConfigMap || s == "SecretList" || len(s) > 0 && s[0] == '-' && isCredentialKey(s) {
 		return false
 	}
 	return !scrubMayChange(s)
