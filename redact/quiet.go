@@ -15,13 +15,14 @@ import (
 // It answers true only when that is certain: the body is one JSON document
 // the tree's parser accepts (escapes decoded by the parser's own decoder,
 // since an escaped letter can hide a word), and no string is one that walk
-// acts on or judges by: a kind that gives an object a context (a Secret), the
-// last-applied annotation, a name that looks like a credential (of a flag,
-// an environment variable, or of a key holding a string walk would
-// replace), or a value scrub could change. It
-// must hold that quietBody(b) implies redactBody(b, ctxNone) changes
-// nothing; TestQuietBodiesAreLeftAsTheyAre checks it on every body of the
-// fixtures and the corpus and on generated ones.
+// acts on or judges by: a kind that gives an object a context (a Secret),
+// a name that looks like a credential (of a flag, an environment
+// variable, a ConfigMap's key, or a key holding a string walk would
+// replace), a last-applied annotation that is not itself a quiet body, or
+// a value scrub could change. It must hold that quietBody(b, c) implies
+// redactBody(b, c) changes nothing; TestQuietBodiesAreLeftAsTheyAre checks
+// it on every body of the fixtures and the corpus, and
+// TestQuietBodiesGenerated on generated ones.
 
 // quietBody reports whether redactBody(data, c) would return data
 // unchanged, without building the tree; false means "read it in full",
@@ -226,12 +227,12 @@ func quietKey(s string) bool {
 }
 
 // quietValue reports whether walk leaves the string s alone wherever it
-// stands as a value: a kind, an element of a list, a member's value. A
-// ConfigMap's kind only has its data's keys judged, which the scanner
-// does whatever the kind (roleData).
-// Ending with a credential word ("serviceaccounts/token" in a role's
-// resources) counts only for a flag, which names the credential that the
-// next element of its list holds ("--db-password", "hunter2").
+// stands as a value: a kind, an element of a list, a member's value.
+// "ConfigMap" passes: that kind only has its data's keys judged, which
+// the scanner does whatever the kind (roleData). Ending with a credential
+// word ("serviceaccounts/token" in a role's resources) counts only for a
+// flag, which names the credential that the next element of its list
+// holds ("--db-password", "hunter2").
 func quietValue(s string) bool {
 	if c := kindContext(s); c != ctxNone && c != ctxConfigMap || s == "SecretList" || len(s) > 0 && s[0] == '-' && isCredentialKey(s) {
 		return false
