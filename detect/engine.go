@@ -503,7 +503,12 @@ func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location stri
 		return nil, false, nil
 	}
 	cands := e.matching(ev.ObjectRef, ev.Verb)
-	if len(cands) == 0 {
+	if len(cands) == 0 && !e.objects.tracks(ev) && writeKey(ev.ObjectRef) == "" {
+		// Nothing to run and nothing to remember. The versions of graded
+		// objects and the writes are remembered whether or not a rule
+		// runs on the write: a rule set whose rules all name what they
+		// match (the built-in one has some that match every request)
+		// graded an update against nothing.
 		return nil, true, nil
 	}
 	now := skew.Now
@@ -528,7 +533,9 @@ func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location stri
 			e.metaEnv(&j) // no rule read it: the bookkeeping reads metadata and bodies only
 		}
 		if e.objects.tracks(ev) {
-			j.env.loadObjects(ev, false)
+			if showsVersion(ev.Verb) {
+				j.env.loadObjects(ev, false)
+			}
 			e.objects.remember(ev, j.env)
 		}
 		e.writes.remember(ev, j.env, location)

@@ -37,6 +37,17 @@ func (o *objects) tracks(ev *auditv1.Event) bool {
 	return ref != nil && ref.Subresource == "" && ref.Name != "" && o.tracked[trackKey{ref.Resource, ref.APIGroup}]
 }
 
+// showsVersion reports whether a request of verb leaves a new version of
+// its object, which remember keeps: a write. For a read or a delete,
+// neither body is parsed for remember's sake.
+func showsVersion(verb string) bool {
+	switch verb {
+	case "create", "update", "patch":
+		return true
+	}
+	return false
+}
+
 // previous returns the last version seen of the event's object, or nil.
 func (o *objects) previous(ev *auditv1.Event) map[string]any {
 	if !o.tracks(ev) {

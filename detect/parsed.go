@@ -88,8 +88,9 @@ type bodyReaders struct {
 type bodyReads struct{ reads, request bool }
 
 // readsBodies reports whether a rule that reads bodies matches requests of
-// verb on ref, or rules grade changes of ref's objects; from the compiled
-// rules alone (narrow), so that Parse may run in many goroutines.
+// verb on ref, or verb writes an object whose changes rules grade (a read
+// of one is not parsed for it); from the compiled rules alone (narrow), so
+// that Parse may run in many goroutines.
 func (e *Engine) readsBodies(ref *auditv1.ObjectReference, verb string) (reads, request bool) {
 	k := matchKeyOf(ref, verb)
 	e.bodies.mu.RLock()
@@ -98,7 +99,7 @@ func (e *Engine) readsBodies(ref *auditv1.ObjectReference, verb string) (reads, 
 	if ok {
 		return r.reads, r.request
 	}
-	r.reads = ref != nil && ref.Subresource == "" && e.objects.tracked[trackKey{ref.Resource, ref.APIGroup}]
+	r.reads = ref != nil && ref.Subresource == "" && showsVersion(verb) && e.objects.tracked[trackKey{ref.Resource, ref.APIGroup}]
 	for _, i := range e.narrow(ref, verb) {
 		c := e.rules[i]
 		r.reads = r.reads || c.objects
