@@ -506,9 +506,9 @@ func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location stri
 	if len(cands) == 0 && !e.objects.tracks(ev) && writeKey(ev.ObjectRef) == "" {
 		// Nothing to run and nothing to remember. The versions of graded
 		// objects and the writes are remembered whether or not a rule
-		// runs on the write: a rule set whose rules all name what they
-		// match (the built-in one has some that match every request)
-		// graded an update against nothing.
+		// runs on the write; else, with rules that all name what they
+		// match (the built-in set has some that match every request), an
+		// update would be graded against nothing.
 		return nil, true, nil
 	}
 	now := skew.Now
