@@ -70,9 +70,9 @@ type Assessment struct {
 // downgraded to info (never dropped), and rules can read what is new.
 func (e *Engine) SetHistory(h History) { e.history = h }
 
-// matchKey is what the index narrows candidates by: the resource key
-// ("pods", "pods/exec"), the verb and the API group.
-type matchKey struct{ resource, verb, group string }
+// matchKey is what the index narrows candidates by: the resource and its
+// subresource ("pods", "exec"), the verb and the API group.
+type matchKey struct{ resource, subresource, verb, group string }
 
 // maxCacheKeys bounds the candidate caches: resource names in audit events
 // come from clients (a 404 for a made-up resource is audited too), so an
@@ -311,14 +311,14 @@ func (e *Engine) SetClock(now func() time.Time, maxSkew time.Duration) {
 // Rules returns the number of enabled rules.
 func (e *Engine) Rules() int { return len(e.rules) }
 
-// matchKeyOf is the index's key of a request of verb on ref.
+// matchKeyOf is the caches' key of a request of verb on ref. The
+// subresource stands apart: joined to the resource, as the index names it,
+// it was an allocation for every request on one (pods/status, nodes/proxy)
+// before the caches were even read.
 func matchKeyOf(ref *auditv1.ObjectReference, verb string) matchKey {
 	k := matchKey{verb: verb}
 	if ref != nil {
-		k.resource, k.group = ref.Resource, ref.APIGroup
-		if ref.Subresource != "" {
-			k.resource += "/" + ref.Subresource
-		}
+		k.resource, k.subresource, k.group = ref.Resource, ref.Subresource, ref.APIGroup
 	}
 	return k
 }
@@ -329,8 +329,12 @@ func matchKeyOf(ref *auditv1.ObjectReference, verb string) matchKey {
 // index only, so that Parse may call it from many goroutines.
 func (e *Engine) narrow(ref *auditv1.ObjectReference, verb string) []int {
 	k := matchKeyOf(ref, verb)
+	res := k.resource // as the index names it: "resource/subresource"
+	if k.subresource != "" {
+		res += "/" + k.subresource
+	}
 	var c []int
-	c = append(c, e.byResource[k.resource]...)
+	c = append(c, e.byResource[res]...)
 	if ref != nil && ref.Resource != "" {
 		c = append(c, e.byResource[ref.Resource+"/*"]...)
 	}
