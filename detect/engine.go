@@ -507,7 +507,8 @@ func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location stri
 		return nil, false, nil
 	}
 	cands := e.matching(ev.ObjectRef, ev.Verb)
-	if len(cands) == 0 && !e.objects.tracks(ev) && writeKey(ev.ObjectRef) == "" {
+	tracked, written := e.objects.tracks(ev), writeKey(ev.ObjectRef) != ""
+	if len(cands) == 0 && !tracked && !written {
 		// Nothing to run and nothing to remember. The versions of graded
 		// objects and the writes are remembered whether or not a rule
 		// runs on the write; else, with rules that all name what they
@@ -532,11 +533,11 @@ func (e *Engine) EvaluateParsed(ev *auditv1.Event, parsed *Parsed, location stri
 			findings = append(findings, *f)
 		}
 	}
-	if e.objects.tracks(ev) || writeKey(ev.ObjectRef) != "" {
+	if tracked || written {
 		if j.env == nil {
 			e.metaEnv(&j) // no rule read it: the bookkeeping reads metadata and bodies only
 		}
-		if e.objects.tracks(ev) {
+		if tracked {
 			if showsVersion(ev.Verb) {
 				j.env.loadObjects(ev, false)
 			}
