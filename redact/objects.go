@@ -60,7 +60,7 @@ var credentialKey = regexp.MustCompile(`(?i)` + credentialWord + `$`)
 // not JSON cannot be inspected, so it is replaced whole by a marker:
 // failing closed keeps secrets out of storage.
 func (r *Redactor) redactBody(raw []byte, c objectContext) ([]byte, bool) {
-	if len(raw) == 0 || (c == ctxNone || c == ctxConfigMap) && quietBody(raw, c) {
+	if len(raw) == 0 || quietBody(raw, c) {
 		return raw, false
 	}
 	return r.redactTree(raw, c)

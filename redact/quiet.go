@@ -26,10 +26,11 @@ import (
 
 // quietBody reports whether redactBody(data, c) would return data
 // unchanged, without building the tree; false means "read it in full",
-// not "it holds a secret". c is ctxNone or ctxConfigMap (the body of a
-// request on configmaps): a ConfigMap's context only adds the judging of
-// its data's keys, which the scanner does in every object (roleData), and
-// of a JSON patch's paths, which it leaves to the tree.
+// not "it holds a secret". Only ctxNone and ctxConfigMap (the body of a
+// request on configmaps) may pass; any other context (a Secret's, a token
+// request's) is always read in full. A ConfigMap's context only adds the
+// judging of its data's keys, which the scanner does in every object
+// (roleData), and of a JSON patch's paths, which it leaves to the tree.
 func quietBody(data []byte, c objectContext) bool {
 	q := quietScanner{parser{data: data}}
 	q.space()
@@ -129,40 +130,46 @@ func (q *quietScanner) object(depth int, r role) bool {
 		}
 		q.i++
 		q.space()
+		if depth+1 > maxDepth {
+			return false // as value would say of the member's value
+		}
+		// The members walk judges by their key: each reads its value if it
+		// is a string, and judges it with the key.
+		str := q.i < len(q.data) && q.data[q.i] == '"'
 		switch {
-		case r == roleEnvEntry && key == "name" && q.i < len(q.data) && q.data[q.i] == '"':
+		case r == roleEnvEntry && key == "name" && str:
 			// An environment variable's name: walk redacts its value
 			// when the name looks like a credential.
 			name, ok := q.string()
-			if !ok || depth+1 > maxDepth || LooksLikeCredential(name) || !quietValue(name) {
+			if !ok || LooksLikeCredential(name) || !quietValue(name) {
 				return false
 			}
 		case r == roleData && LooksLikeCredential(key):
 			// A key of a ConfigMap's data that looks like a credential:
 			// its value is replaced unless it is a marker already. Judged
 			// whatever the object's kind, which may come after its data.
-			if q.i >= len(q.data) || q.data[q.i] != '"' {
+			if !str {
 				return false
 			}
 			v, ok := q.string()
-			if !ok || depth+1 > maxDepth || !strings.HasPrefix(v, MarkerPrefix) {
+			if !ok || !strings.HasPrefix(v, MarkerPrefix) {
 				return false
 			}
-		case r == roleAnnotations && key == lastApplied && q.i < len(q.data) && q.data[q.i] == '"':
+		case r == roleAnnotations && key == lastApplied && str:
 			// The last applied version of the object, which walk
 			// redacts as a body of its own, and then (walking the
 			// annotations) scrubs as a string.
 			v, ok := q.string()
-			if !ok || depth+1 > maxDepth || !quietValue(v) || v != "" && !quietBody(unsafe.Slice(unsafe.StringData(v), len(v)), ctxNone) {
+			if !ok || !quietValue(v) || v != "" && !quietBody(unsafe.Slice(unsafe.StringData(v), len(v)), ctxNone) {
 				return false
 			}
-		case isCredentialKey(key) && q.i < len(q.data) && q.data[q.i] == '"':
+		case isCredentialKey(key) && str:
 			// A string under a key that names a credential ("password",
 			// "bearerToken") is replaced, unless it is empty or a marker
 			// already; any other value under it is walked as any other
 			// ("serviceAccountToken": {"path": "token"} in a pod's volumes).
 			v, ok := q.string()
-			if !ok || depth+1 > maxDepth || v != "" && !strings.HasPrefix(v, MarkerPrefix) || !quietValue(v) {
+			if !ok || v != "" && !strings.HasPrefix(v, MarkerPrefix) || !quietValue(v) {
 				return false
 			}
 		default:
