@@ -155,7 +155,7 @@ func (c *charge) tryAdd(n int64) bool {
 	b := c.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	return n <= 0 || c.held+n <= b.clientMax && c.take(n)
+	return n <= 0 || c.take(n)
 }
 
 // give gives back n of what the request holds (at most all of it).
