@@ -154,7 +154,7 @@ func TestOncePerRequest(t *testing.T) {
 	})
 	complete := watchStarted.DeepCopy()
 	complete.Stage = auditv1.StageResponseComplete
-	set := ruleSet(t, `rules:
+	e := engineOf(t, `rules:
 - id: any-watch
   title: any watch
   technique_id: MS-TA9025
@@ -164,10 +164,6 @@ func TestOncePerRequest(t *testing.T) {
   match: {verbs: [watch], resources: [secrets]}
   condition: "true"
 `)
-	e, err := detect.NewEngine(set)
-	if err != nil {
-		t.Fatal(err)
-	}
 	n := 0
 	for _, ev := range []*auditv1.Event{watchStarted, complete} {
 		fs, _, _ := e.Evaluate(ev, "t")
@@ -189,6 +185,16 @@ func ruleSet(t *testing.T, user string) *rulefile.RuleSet {
 		t.Fatal(err)
 	}
 	return set
+}
+
+// engineOf compiles the rules of a rule file's text into an engine.
+func engineOf(t *testing.T, rules string) *detect.Engine {
+	t.Helper()
+	e, err := detect.NewEngine(ruleSet(t, rules))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 func TestCompileErrorNamesFileAndRule(t *testing.T) {
@@ -265,7 +271,7 @@ rules:
 }
 
 func TestSequenceFunctionsUseEventTime(t *testing.T) {
-	set := ruleSet(t, `rules:
+	e := engineOf(t, `rules:
 - id: burst
   title: secrets read across namespaces
   technique_id: MS-TA9025
@@ -275,10 +281,6 @@ func TestSequenceFunctionsUseEventTime(t *testing.T) {
   match: {verbs: [get], resources: [secrets]}
   condition: count_distinct("ns", actor, namespace, "1m") >= 3
 `)
-	e, err := detect.NewEngine(set)
-	if err != nil {
-		t.Fatal(err)
-	}
 	base := find(t, loadSample(t), func(ev *auditv1.Event) bool {
 		return ev.ObjectRef != nil && ev.ObjectRef.Resource == "secrets" && ev.Verb == "get"
 	})
