@@ -160,9 +160,14 @@ func (c *charge) tryAdd(n int64) bool {
 
 // give gives back n of what the request holds (at most all of it).
 func (c *charge) give(n int64) {
+	c.b.mu.Lock()
+	defer c.b.mu.Unlock()
+	c.giveLocked(n)
+}
+
+// giveLocked is give with b.mu held.
+func (c *charge) giveLocked(n int64) {
 	b := c.b
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if n = min(n, c.held); n <= 0 {
 		return
 	}
@@ -178,10 +183,10 @@ func (c *charge) give(n int64) {
 
 // close gives back everything the request held.
 func (c *charge) close() {
-	c.give(c.held)
 	b := c.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	c.giveLocked(c.held)
 	if c.share.users--; c.share.users == 0 {
 		delete(b.clients, c.id)
 	}
