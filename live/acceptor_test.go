@@ -174,7 +174,9 @@ func TestStoreDownSpoolsThenDrains(t *testing.T) {
 func TestSpoolFullRefusesBeforeDetection(t *testing.T) {
 	st := &flaky{Store: memory.New()}
 	st.down.Store(true)
-	sp, err := spool.Open(t.TempDir(), 200<<10)
+	// Spooled batches are packed about tenfold (spool/frame.go): 30 KiB
+	// holds a few of the sample's 50-event batches, not all 23.
+	sp, err := spool.Open(t.TempDir(), 30<<10)
 	if err != nil {
 		t.Fatal(err)
 	}

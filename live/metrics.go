@@ -106,8 +106,11 @@ func (m *Metrics) watchSpool(sp *spool.Spool, storeDown *atomic.Bool) {
 			Name: "kaudit_spool_entries", Help: "Batches in the spool waiting for the store (spool depth).",
 		}, func() float64 { n, _ := sp.Stats(); return float64(n) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-			Name: "kaudit_spool_bytes", Help: "Bytes in the spool waiting for the store.",
+			Name: "kaudit_spool_bytes", Help: "Bytes on disk in the spool waiting for the store (batches are packed: counted against spool.max_bytes).",
 		}, func() float64 { _, b := sp.Stats(); return float64(b) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "kaudit_spool_payload_bytes", Help: "The same batches unpacked: what the flusher reads into memory (a flush starts at spool.flush_bytes of them).",
+		}, func() float64 { return float64(sp.Payload()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "kaudit_spool_max_bytes", Help: "The spool's limit (spool.max_bytes); at it, batches are refused with 429.",
 		}, func() float64 { return float64(sp.Max()) }),

@@ -43,7 +43,9 @@ func TestChangedSpoolEntryIsSetAsideNotStored(t *testing.T) {
 	a.Close(context.Background())
 	sp.Close()
 
-	// Rename the user of the second batch's first event, keeping the length.
+	// Rename the user of the second batch's first event, keeping the
+	// length. The entry is packed, but S2 keeps the bytes it cannot match
+	// earlier ones with as they are: the audit ID, and what follows it.
 	victim := bs[1].Records[0].Event
 	seg := filepath.Join(dir, "00000000000000000001")
 	data, err := os.ReadFile(seg)

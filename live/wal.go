@@ -75,7 +75,7 @@ func (a *Acceptor) spoolRows(recs []ingest.Record, findings []detect.Finding) er
 	if err != nil {
 		return err
 	}
-	if _, pending := a.cfg.Spool.Stats(); pending >= a.cfg.FlushBytes {
+	if a.cfg.Spool.Payload() >= a.cfg.FlushBytes {
 		a.kick()
 	}
 	return nil
@@ -95,11 +95,10 @@ func (a *Acceptor) drainLimits() (int, int64) {
 // old), else until the oldest entry is due; drainIdle when nothing waits.
 // The store-first path drains whatever waits at once.
 func (a *Acceptor) flushWait() time.Duration {
-	n, pending := a.cfg.Spool.Stats()
-	if n == 0 {
+	if n, _ := a.cfg.Spool.Stats(); n == 0 {
 		return drainIdle
 	}
-	if !a.wal || pending >= a.cfg.FlushBytes {
+	if !a.wal || a.cfg.Spool.Payload() >= a.cfg.FlushBytes {
 		return 0
 	}
 	oldest, ok := a.cfg.Spool.Oldest()

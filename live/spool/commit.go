@@ -73,6 +73,8 @@ func (s *Spool) lead() {
 		}
 		for _, e := range c.entries {
 			s.sizes = append(s.sizes, int64(len(e)))
+			s.plain = append(s.plain, payloadSize(e))
+			s.payload += payloadSize(e)
 			s.added = append(s.added, now)
 		}
 		s.pending += c.bytes

@@ -5,6 +5,10 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
+	"sync"
+
+	"github.com/klauspost/compress/s2"
 )
 
 // Every entry is framed with a checksum, verified whenever it is read: a
@@ -16,8 +20,85 @@ import (
 // inside the WAL's own framing. Entries written before frames existed are
 // JSON and start with '{': they are read as they are, unverified, and are
 // gone once the first drain after an upgrade stored them.
+//
+// An entry of packMin bytes or more is packed: compressed with S2, framed
+//
+//	"KSP3" | framed length (uint32) | CRC-32C of what follows | payload length (uint32) | S2 block
+//
+// the checksum covering the compressed bytes, so that damage is found
+// before anything is decompressed. Under load the spool's write system
+// calls were an eighth of kaudit's CPU, copying 70 MB/s of row entries
+// into the page cache, and its reads another; S2 shrinks a webhook batch's
+// entry about tenfold for less CPU than that copying took, and the same
+// disk holds ten times the batches through a store outage.
 
 var frameMagic = []byte("KSP2")
+
+// packedMagic starts the frame of a packed entry.
+var packedMagic = []byte("KSP3")
+
+// packMin is the smallest payload packed: below it, compressing saves
+// little and the payload is written as it is.
+const packMin = 4 << 10
+
+// maxPayload is the largest payload a packed frame may hold.
+const maxPayload = 1 << 30
+
+// packedBufs are the buffers pack writes into, reused once the entry is
+// written: a webhook batch's entry is half a megabyte.
+var packedBufs = sync.Pool{New: func() any { return new([]byte) }}
+
+// pack frames payload packed, in a buffer of packedBufs: give it back
+// once the entry is written. ok is false for a payload too large to pack.
+func pack(payload []byte) (framed *[]byte, ok bool) {
+	bound := s2.MaxEncodedLen(len(payload))
+	if bound < 0 || len(payload) > maxPayload {
+		return nil, false
+	}
+	framed = packedBufs.Get().(*[]byte)
+	const head = frameHeader + 4
+	b := slices.Grow((*framed)[:0], head+bound)[:head+bound]
+	z := s2.Encode(b[head:], payload)
+	b = b[:head+len(z)]
+	copy(b, packedMagic)
+	binary.BigEndian.PutUint32(b[4:], uint32(len(b)-frameHeader))
+	binary.BigEndian.PutUint32(b[frameHeader:], uint32(len(payload)))
+	binary.BigEndian.PutUint32(b[8:], crc32.Checksum(b[frameHeader:], castagnoli))
+	*framed = b
+	return framed, true
+}
+
+// payloadSize is the size of the payload of data, an entry as written:
+// what reading it takes in memory. A packed frame says it, and is
+// believed only when its checksum holds and its block agrees: a damaged
+// length (Open reads every entry's) must not become an allocation of
+// gigabytes. A damaged entry counts as its size on disk, until reading
+// it reports the damage.
+func payloadSize(data []byte) int64 {
+	if payload, ok := checked(data); ok {
+		if !bytes.HasPrefix(data, packedMagic) {
+			return int64(len(payload))
+		}
+		if len(payload) >= 4 {
+			n := int(binary.BigEndian.Uint32(payload))
+			if m, err := s2.DecodedLen(payload[4:]); err == nil && m == n && n <= maxPayload {
+				return int64(n)
+			}
+		}
+	}
+	return int64(len(data))
+}
+
+// checked returns what a frame of either kind holds after its header,
+// when its length and checksum hold.
+func checked(data []byte) (payload []byte, ok bool) {
+	if len(data) < frameHeader || !bytes.HasPrefix(data, frameMagic) && !bytes.HasPrefix(data, packedMagic) {
+		return nil, false
+	}
+	payload = data[frameHeader:]
+	return payload, uint64(binary.BigEndian.Uint32(data[4:])) == uint64(len(payload)) &&
+		crc32.Checksum(payload, castagnoli) == binary.BigEndian.Uint32(data[8:])
+}
 
 const frameHeader = 12
 
@@ -56,26 +137,63 @@ func frameInPlace(e []byte) {
 	binary.BigEndian.PutUint32(e[8:], crc32.Checksum(payload, castagnoli))
 }
 
-// unframe checks an entry read at index and returns its payload.
-func unframe(index uint64, data []byte) ([]byte, error) {
-	if !bytes.HasPrefix(data, frameMagic) {
+// unframe checks an entry read at index and returns its payload: data's
+// own bytes, or for a packed entry its payload decompressed and appended
+// to opened, which it returns grown.
+func unframe(index uint64, data, opened []byte) (payload, grown []byte, err error) {
+	packed := bytes.HasPrefix(data, packedMagic)
+	if !packed && !bytes.HasPrefix(data, frameMagic) {
 		if len(data) > 0 && data[0] == '{' {
-			return data, nil // written before frames: unverified
+			return data, opened, nil // written before frames: unverified
 		}
-		return nil, &CorruptError{Index: index, Data: data, Reason: "no frame"}
+		return nil, opened, &CorruptError{Index: index, Data: data, Reason: "no frame"}
 	}
 	if len(data) < frameHeader {
-		return nil, &CorruptError{Index: index, Data: data, Reason: "frame cut short"}
+		return nil, opened, &CorruptError{Index: index, Data: data, Reason: "frame cut short"}
 	}
 	n := binary.BigEndian.Uint32(data[4:])
-	payload := data[frameHeader:]
+	payload = data[frameHeader:]
 	if uint64(n) != uint64(len(payload)) {
-		return nil, &CorruptError{Index: index, Data: data, Reason: fmt.Sprintf("frame says %d bytes, holds %d", n, len(payload))}
+		return nil, opened, &CorruptError{Index: index, Data: data, Reason: fmt.Sprintf("frame says %d bytes, holds %d", n, len(payload))}
 	}
 	if sum := crc32.Checksum(payload, castagnoli); sum != binary.BigEndian.Uint32(data[8:]) {
-		return nil, &CorruptError{Index: index, Data: data, Reason: "checksum mismatch"}
+		return nil, opened, &CorruptError{Index: index, Data: data, Reason: "checksum mismatch"}
 	}
-	return payload, nil
+	if !packed {
+		return payload, opened, nil
+	}
+	at := len(opened)
+	if grown, err = unpack(payload, opened); err != nil {
+		return nil, opened, &CorruptError{Index: index, Data: data, Reason: err.Error()}
+	}
+	return grown[at:], grown, nil
+}
+
+// unpack decompresses a packed frame's payload (its length, then the S2
+// block), checked, and appends it to dst.
+func unpack(payload, dst []byte) ([]byte, error) {
+	if len(payload) < 4 {
+		return nil, fmt.Errorf("packed frame cut short")
+	}
+	n, block := int(binary.BigEndian.Uint32(payload)), payload[4:]
+	if m, err := s2.DecodedLen(block); err != nil || m != n || n > maxPayload {
+		return nil, fmt.Errorf("packed frame says %d bytes, its block %d (%v)", n, m, err)
+	}
+	at := len(dst)
+	dst = slices.Grow(dst, n)[:at+n]
+	if out, err := s2.Decode(dst[at:], block); err != nil || len(out) != n {
+		return nil, fmt.Errorf("packed frame: %v", err)
+	}
+	return dst, nil
+}
+
+// nextFrame is where the next frame of either kind starts in b (-1: none).
+func nextFrame(b []byte) int {
+	i, j := bytes.Index(b, frameMagic), bytes.Index(b, packedMagic)
+	if i < 0 || j >= 0 && j < i {
+		return j
+	}
+	return i
 }
 
 // salvage finds the complete, verified frames in damaged bytes (what a
@@ -84,7 +202,7 @@ func unframe(index uint64, data []byte) ([]byte, error) {
 func salvage(b []byte) [][]byte {
 	var out [][]byte
 	for i := 0; i+frameHeader <= len(b); {
-		j := bytes.Index(b[i:], frameMagic)
+		j := nextFrame(b[i:])
 		if j < 0 {
 			break
 		}
@@ -92,8 +210,7 @@ func salvage(b []byte) [][]byte {
 		if i+frameHeader <= len(b) {
 			n := int(binary.BigEndian.Uint32(b[i+4:]))
 			if end := i + frameHeader + n; n >= 0 && end <= len(b) && end >= i+frameHeader {
-				payload := b[i+frameHeader : end]
-				if crc32.Checksum(payload, castagnoli) == binary.BigEndian.Uint32(b[i+8:]) {
+				if payload, _, err := unframe(0, b[i:end], nil); err == nil {
 					out = append(out, append([]byte(nil), payload...))
 					i = end
 					continue

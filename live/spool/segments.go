@@ -53,6 +53,7 @@ type segment struct {
 	path  string   // its file
 	offs  []int64  // where each entry's bytes start
 	lens  []uint32 // and their length
+	plain []int64  // and the size of its payload (payloadSize)
 	size  int64    // bytes in the file
 	f     *os.File // open for reads (the tail: for writes too)
 }
@@ -182,6 +183,7 @@ func (s *segment) scan() ([]byte, error) {
 		}
 		s.offs = append(s.offs, int64(pos+n))
 		s.lens = append(s.lens, uint32(size))
+		s.plain = append(s.plain, payloadSize(data[pos+n:pos+n+int(size)]))
 		pos += n + int(size)
 	}
 	s.size = int64(pos)
@@ -253,6 +255,7 @@ func (l *segments) append(entries [][]byte) error {
 	tail.offs = append(tail.offs, offs...)
 	for _, e := range entries {
 		tail.lens = append(tail.lens, uint32(len(e)))
+		tail.plain = append(tail.plain, payloadSize(e))
 	}
 	tail.size += int64(len(buf))
 	l.next += uint64(len(entries))
@@ -333,19 +336,20 @@ func (l *segments) dropAcked() error {
 	return nil
 }
 
-// pendingSizes returns the size of every pending entry, oldest first.
-func (l *segments) pendingSizes() []int64 {
+// pendingSizes returns the size of every pending entry on disk, and of
+// its payload, oldest first.
+func (l *segments) pendingSizes() (sizes, plain []int64) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	var out []int64
 	for _, s := range l.segs {
 		for k, n := range s.lens {
 			if s.index+uint64(k) >= l.first {
-				out = append(out, int64(n))
+				sizes = append(sizes, int64(n))
+				plain = append(plain, s.plain[k])
 			}
 		}
 	}
-	return out
+	return sizes, plain
 }
 
 func (l *segments) close() error {

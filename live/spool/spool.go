@@ -8,7 +8,8 @@
 //
 // Entries are opaque bytes: what a batch looks like on disk is the business
 // of the package that spools it. Each carries a checksum (frame.go) checked
-// whenever it is read.
+// whenever it is read, and from a few KiB up is packed (compressed) on
+// disk, its limit counting packed bytes.
 package spool
 
 import (
@@ -55,11 +56,14 @@ type Spool struct {
 
 	mu      sync.Mutex
 	log     *segments
-	sizes   []int64 // sizes of pending entries, oldest first
+	sizes   []int64 // sizes of pending entries on disk, oldest first
+	plain   []int64 // and of their payloads (what reading them takes)
 	added   []int64 // when each pending entry was appended (unix nanoseconds)
 	first   uint64  // index of sizes[0]
 	pending int64   // sum of sizes
+	payload int64   // sum of plain
 	peeked  []byte  // the buffer of PeekN's entries, reused
+	opened  []byte  // and of their payloads, when packed
 
 	// Group commit (commit.go): appenders queue their entries, and one of
 	// them writes and fsyncs every queued entry at once.
@@ -103,11 +107,12 @@ func Open(dir string, maxBytes int64) (*Spool, error) {
 // load takes the size of every pending entry from the log's index.
 func (s *Spool) load() {
 	s.first = s.log.first
-	s.sizes = s.log.pendingSizes()
+	s.sizes, s.plain = s.log.pendingSizes()
 	now := time.Now().UnixNano() // an earlier run's entries: their age counts from now
-	for _, n := range s.sizes {
+	for i, n := range s.sizes {
 		s.added = append(s.added, now)
 		s.pending += n
+		s.payload += s.plain[i]
 	}
 }
 
@@ -118,16 +123,44 @@ func sumLen(bs [][]byte) (n int64) {
 	return n
 }
 
-// Append writes entries, each framed with its checksum, and fsyncs them,
-// all or none. It returns a *FullError, writing nothing, when they would
-// pass the limit. Appends from concurrent callers are committed together,
-// with one write and one fsync (commit.go).
+// Append writes entries, each framed with its checksum (and packed, from
+// packMin bytes), and fsyncs them, all or none. It returns a *FullError,
+// writing nothing, when they would pass the limit. Appends from
+// concurrent callers are committed together, with one write and one fsync
+// (commit.go).
 func (s *Spool) Append(entries ...[]byte) error {
 	framed := make([][]byte, len(entries))
 	for i, e := range entries {
 		framed[i] = frame(e)
 	}
-	return s.groupCommit(framed)
+	return s.commitPacked(framed)
+}
+
+// commitPacked commits framed entries, each packed instead when its
+// payload is packMin bytes or more; it keeps no reference to them.
+func (s *Spool) commitPacked(framed [][]byte) error {
+	var packed []*[]byte
+	defer func() {
+		for _, p := range packed {
+			packedBufs.Put(p)
+		}
+	}()
+	out := framed
+	for i, e := range framed {
+		if len(e)-frameHeader < packMin {
+			continue
+		}
+		p, ok := pack(e[frameHeader:])
+		if !ok {
+			continue
+		}
+		if len(packed) == 0 {
+			out = slices.Clone(framed) // the caller's slice is left as it is
+		}
+		packed = append(packed, p)
+		out[i] = *p
+	}
+	return s.groupCommit(out)
 }
 
 // Headroom is the room AppendReserved wants before each payload: the
@@ -146,7 +179,7 @@ func (s *Spool) AppendReserved(entries ...[]byte) error {
 		}
 		frameInPlace(e)
 	}
-	return s.groupCommit(entries)
+	return s.commitPacked(entries)
 }
 
 // Peek returns the oldest pending entry and its index; ok is false when
@@ -165,19 +198,19 @@ func (s *Spool) Peek() (index uint64, data []byte, ok bool, err error) {
 	if err != nil {
 		return 0, nil, false, fmt.Errorf("spool %s: read %d: %w", s.dir, s.first, err)
 	}
-	if data, err = unframe(s.first, data); err != nil {
+	if data, _, err = unframe(s.first, data, nil); err != nil {
 		return s.first, nil, true, err
 	}
 	return s.first, data, true, nil
 }
 
 // PeekN returns up to n of the oldest pending entries (at least one when
-// any is pending, however large), stopping before maxBytes or before an
-// entry that fails its checksum; first is the index of the first one. The
-// drainer stores them in one write. When the first fails its checksum, the
-// error is a *CorruptError.
+// any is pending, however large), stopping before maxBytes of payloads
+// (Payload) or before an entry that fails its checksum; first is the
+// index of the first one. The drainer stores them in one write. When the
+// first fails its checksum, the error is a *CorruptError.
 //
-// The entries share one buffer, which the next PeekN overwrites: the
+// The entries share two buffers, which the next PeekN overwrites: the
 // drainer is done with them by then, and a fresh buffer for every write
 // was an eighth of all kaudit allocated under load.
 func (s *Spool) PeekN(n int, maxBytes int64) (first uint64, entries [][]byte, err error) {
@@ -186,19 +219,24 @@ func (s *Spool) PeekN(n int, maxBytes int64) (first uint64, entries [][]byte, er
 	if s.log == nil {
 		return 0, nil, errors.New("spool closed")
 	}
-	k, total := 0, int64(0)
+	k, total, payload := 0, int64(0), int64(0)
 	for ; k < n && k < len(s.sizes); k++ {
-		if k > 0 && total+s.sizes[k] > maxBytes {
+		if k > 0 && payload+s.plain[k] > maxBytes {
 			break
 		}
 		total += s.sizes[k]
+		payload += s.plain[k]
 	}
 	// Room for them all at once, so that reading one never moves those
-	// read before it.
+	// read before it; packed ones are opened into a second buffer.
 	buf := slices.Grow(s.peeked[:0], int(total))
+	opened := slices.Grow(s.opened[:0], int(payload))
 	defer func() {
 		if int64(cap(buf)) <= 2*maxBytes { // not one huge entry's, for good
 			s.peeked = buf[:0]
+		}
+		if int64(cap(opened)) <= 2*maxBytes {
+			s.opened = opened[:0]
 		}
 	}()
 	for i := range k {
@@ -206,8 +244,8 @@ func (s *Spool) PeekN(n int, maxBytes int64) (first uint64, entries [][]byte, er
 		if buf, err = s.log.read(index, buf); err != nil {
 			return 0, nil, fmt.Errorf("spool %s: read %d: %w", s.dir, index, err)
 		}
-		data, err := unframe(index, buf[at:])
-		if err != nil {
+		var data []byte
+		if data, opened, err = unframe(index, buf[at:], opened); err != nil {
 			if i == 0 {
 				return s.first, nil, err
 			}
@@ -232,10 +270,12 @@ func (s *Spool) Ack(index uint64) error {
 		return fmt.Errorf("spool %s: truncate: %w", s.dir, err)
 	}
 	k := int(index - s.first + 1)
-	for _, n := range s.sizes[:k] {
+	for i, n := range s.sizes[:k] {
 		s.pending -= n
+		s.payload -= s.plain[i]
 	}
 	s.sizes = append(s.sizes[:0], s.sizes[k:]...)
+	s.plain = append(s.plain[:0], s.plain[k:]...)
 	s.added = append(s.added[:0], s.added[k:]...)
 	s.first = index + 1
 	return nil
@@ -247,6 +287,15 @@ func (s *Spool) Stats() (entries int, bytes int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.sizes), s.pending
+}
+
+// Payload returns the bytes of the pending entries' payloads, as they
+// were appended: what reading them takes in memory, where Stats counts
+// what they take on disk, packed.
+func (s *Spool) Payload() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.payload
 }
 
 // Oldest returns when the oldest pending entry was appended (by this
