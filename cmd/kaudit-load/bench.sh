@@ -18,6 +18,11 @@
 #     --before-env NAME=VALUE   sets NAME for the --rev run only (repeatable):
 #                 --before-env CLICKHOUSE_MALLOC_CONF= runs the earlier
 #                 version on a ClickHouse with jemalloc's defaults
+# The load's CPU figures (kaudit_cpu, clickhouse_cpu) cover the load only;
+# the *_with_flushes ones count, per event stored, everything up to the end
+# of the flushes that follow it: compare those when the spool may have
+# taken on a backlog (the load outran ClickHouse).
+#
 # Issue 17's figures: cmd/kaudit-load/bench.sh --rev f4149eb --before-env CLICKHOUSE_MALLOC_CONF= 10m 32
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -58,6 +63,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$W
 TOKEN=$(head -c 24 /dev/urandom | base64 | tr -d '/+=')
 echo "$TOKEN" > "$WORK/webhook.tokens"; head -c 24 /dev/urandom | base64 > "$WORK/api.tokens"
 
+# cpu_seconds PID: the user and system CPU the process has used.
+cpu_seconds() { awk -v hz="$(getconf CLK_TCK)" '{ print ($14 + $15) / hz }' "/proc/$1/stat"; }
+
 # run LABEL BINDIR: one benchmark on a fresh ClickHouse and spool.
 run() {
   local label=$1 bin=$2/kaudit pp=
@@ -83,10 +91,23 @@ run() {
     go tool pprof -top -nodecount=40 "$bin" "$LOGS/kaudit.cpu.pprof" 2>/dev/null > "$LOGS/kaudit.cpu.top" || true
     echo "CPU profile: $LOGS/kaudit.cpu.pprof (go tool pprof -http=: $bin $LOGS/kaudit.cpu.pprof); top in $LOGS/kaudit.cpu.top; heap at the end: $LOGS/kaudit.cpu.heap.pprof"
   fi
-  # The write-ahead path flushes every few seconds: let the last flush land.
-  for _ in $(seq 120); do
+  # The write-ahead path flushes every few seconds: let the last flush land,
+  # and the backlog the spool took on when the load outran ClickHouse.
+  for _ in $(seq 600); do
     curl -sk "https://127.0.0.1:$API/metrics" | grep -q '^kaudit_spool_entries 0$' && break; sleep 0.5
   done
+  # CPU per event stored, counting the flushes after the load: the load's
+  # own figures leave out the writes of whatever the spool still held when
+  # it ended. Both processes' CPU since they started (a second or two of
+  # start-up), read from /proc.
+  local m stored drained=no
+  m=$(curl -sk "https://127.0.0.1:$API/metrics")
+  grep -q '^kaudit_spool_entries 0$' <<<"$m" && drained=yes
+  stored=$(sed -n 's/^kaudit_events_stored_total //p' <<<"$m")
+  echo "$(grep '^RESULT ' "$WORK/$label.out" | tail -1) $(awk -v s="${stored:-0}" -v d="$drained" \
+    -v k="$(cpu_seconds "$KPID")" -v c="$(cpu_seconds "$CH_PID")" 'BEGIN { if (s < 1) s = 1
+      printf "events_stored=%d drained=%s kaudit_cpu_with_flushes=%.1fs (%.1fus/event) clickhouse_cpu_with_flushes=%.1fs (%.1fus/event)", s, d, k, k*1e6/s, c, c*1e6/s }')" |
+    tee -a "$WORK/$label.out"
   echo "kaudit metrics:"
   curl -sk "https://127.0.0.1:$API/metrics" | grep -E '^kaudit_(events_(stored|spooled)_total|spool_entries|store_lag_seconds|correlator_[a-z]+|store_write_seconds_(sum|count)|webhook_rejected_total\{reason="(busy|spool_full|unavailable)"\})' || true
   echo "ClickHouse: rows (FINAL), active parts of events:"
