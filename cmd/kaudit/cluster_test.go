@@ -221,10 +221,10 @@ func TestClusterServeShardDown(t *testing.T) {
 
 func clusterShardDown(t *testing.T, ackFromSpool bool) {
 	e := newClusterServeEnv(t, fmt.Sprintf("cluster_shard_down_%v", ackFromSpool))
-	e.spoolMax, e.maxBody = "800Ki", "800Ki" // one batch of 400 sample events fits, two do not
+	e.spoolMax, e.maxBody = "800Ki", "800Ki" // a body of 400 sample events fits
 	e.spoolExtra = fmt.Sprintf("  ack_from_spool: %v\n  flush_bytes: 400Ki\n", ackFromSpool)
 	p := e.start()
-	evs := webhooktest.Sample(t, sample)
+	evs := fillingSample(t)
 	kc := e.pki.Kubeconfig(t, p.webhook, testWebhookToken, false)
 	send(t, kc, evs[:400])
 	eventually(t, 60*time.Second, "the first batches stored", func() bool { _, ids := e.stored(); return ids == 400 })

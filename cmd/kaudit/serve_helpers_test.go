@@ -13,12 +13,16 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+	auditv1 "k8s.io/apiserver/pkg/apis/audit/v1"
 
 	"github.com/kaudit/kaudit/detect"
 	"github.com/kaudit/kaudit/ingest"
@@ -383,4 +387,18 @@ func actorMessages(t *testing.T, lines [][]byte) []kafkago.Message {
 		msgs[i] = kafkago.Message{Key: []byte(detect.ActorOf(ev)), Value: l}
 	}
 	return msgs
+}
+
+// fillingSample is the sample eight times over, each event with an audit
+// ID of its own: more than 800 KiB of spooled batches once they are packed
+// (about tenfold, live/spool/frame.go), for the tests that fill a spool of
+// that size.
+func fillingSample(t *testing.T) []*auditv1.Event {
+	var evs []*auditv1.Event
+	for n, ev := range slices.Repeat(webhooktest.Sample(t, sample), 8) {
+		ev = ev.DeepCopy()
+		ev.AuditID = types.UID(fmt.Sprintf("fill-%05d", n))
+		evs = append(evs, ev)
+	}
+	return evs
 }

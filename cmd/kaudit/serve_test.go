@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -282,15 +281,7 @@ func TestServeSpoolFull(t *testing.T) {
 	e := newServeEnv(t, "serve_full")
 	e.spoolMax, e.maxBody = "800Ki", "800Ki" // a body of 400 sample events fits
 	p := e.start()
-	// Spooled batches are packed about tenfold (live/spool/frame.go): eight
-	// copies of the sample, each event with an audit ID of its own, are
-	// more than 800 KiB of packed batches.
-	var evs []*auditv1.Event
-	for n, ev := range slices.Repeat(webhooktest.Sample(t, sample), 8) {
-		ev = ev.DeepCopy()
-		ev.AuditID = types.UID(fmt.Sprintf("full-%05d", n))
-		evs = append(evs, ev)
-	}
+	evs := fillingSample(t)
 	if err := e.ch.Stop(); err != nil {
 		t.Fatal(err)
 	}
