@@ -129,36 +129,39 @@ func sumLen(bs [][]byte) (n int64) {
 // concurrent callers are committed together, with one write and one fsync
 // (commit.go).
 func (s *Spool) Append(entries ...[]byte) error {
-	framed := make([][]byte, len(entries))
-	for i, e := range entries {
-		framed[i] = frame(e)
-	}
-	return s.commitPacked(framed)
+	return s.commitFramed(entries, false)
 }
 
-// commitPacked commits framed entries, each packed instead when its
-// payload is packMin bytes or more; it keeps no reference to them.
-func (s *Spool) commitPacked(framed [][]byte) error {
+// commitFramed frames entries, each packed when its payload is packMin
+// bytes or more, and commits them; it keeps no reference to them.
+// reserved says that each entry's first Headroom bytes are room for a
+// frame (AppendReserved), where one that is not packed is framed in place.
+func (s *Spool) commitFramed(entries [][]byte, reserved bool) error {
 	var packed []*[]byte
 	defer func() {
 		for _, p := range packed {
 			packedBufs.Put(p)
 		}
 	}()
-	out := framed
-	for i, e := range framed {
-		if len(e)-frameHeader < packMin {
-			continue
+	out := make([][]byte, len(entries))
+	for i, e := range entries {
+		payload := e
+		if reserved {
+			payload = e[frameHeader:]
 		}
-		p, ok := pack(e[frameHeader:])
-		if !ok {
-			continue
+		if len(payload) >= packMin {
+			if p, ok := pack(payload); ok {
+				packed = append(packed, p)
+				out[i] = *p
+				continue
+			}
 		}
-		if len(packed) == 0 {
-			out = slices.Clone(framed) // the caller's slice is left as it is
+		if reserved {
+			frameInPlace(e)
+			out[i] = e
+		} else {
+			out[i] = frame(e)
 		}
-		packed = append(packed, p)
-		out[i] = *p
 	}
 	return s.groupCommit(out)
 }
@@ -177,9 +180,8 @@ func (s *Spool) AppendReserved(entries ...[]byte) error {
 		if len(e) < frameHeader {
 			return fmt.Errorf("spool: entry of %d bytes has no room for its frame", len(e))
 		}
-		frameInPlace(e)
 	}
-	return s.commitPacked(entries)
+	return s.commitFramed(entries, true)
 }
 
 // Peek returns the oldest pending entry and its index; ok is false when
