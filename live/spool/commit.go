@@ -18,15 +18,16 @@ import (
 // commit is one Append waiting for the fsync of its round.
 type commit struct {
 	entries [][]byte
+	plain   []int64 // the size of each entry's payload
 	bytes   int64
 	done    bool
 	err     error
 }
 
-// groupCommit appends framed entries through a commit round. The room
-// check counts what is queued, so that concurrent appends never take the
-// spool past its limit together.
-func (s *Spool) groupCommit(entries [][]byte) error {
+// groupCommit appends framed entries, whose payloads are plain bytes
+// each, through a commit round. The room check counts what is queued, so
+// that concurrent appends never take the spool past its limit together.
+func (s *Spool) groupCommit(entries [][]byte, plain []int64) error {
 	n := sumLen(entries)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -36,7 +37,7 @@ func (s *Spool) groupCommit(entries [][]byte) error {
 	if s.pending+s.queued+n > s.max {
 		return &FullError{Pending: s.pending + s.queued, Max: s.max, Wait: retryAfterFull}
 	}
-	c := &commit{entries: entries, bytes: n}
+	c := &commit{entries: entries, plain: plain, bytes: n}
 	s.queue = append(s.queue, c)
 	s.queued += n
 	for !c.done && s.committing {
@@ -71,10 +72,10 @@ func (s *Spool) lead() {
 		if err != nil {
 			continue
 		}
-		for _, e := range c.entries {
+		for i, e := range c.entries {
 			s.sizes = append(s.sizes, int64(len(e)))
-			s.plain = append(s.plain, payloadSize(e))
-			s.payload += payloadSize(e)
+			s.plain = append(s.plain, c.plain[i])
+			s.payload += c.plain[i]
 			s.added = append(s.added, now)
 		}
 		s.pending += c.bytes
@@ -88,10 +89,12 @@ func (s *Spool) lead() {
 // only, and only the leader appends.
 func writeRound(l *segments, round []*commit) error {
 	var entries [][]byte
+	var plain []int64
 	for _, c := range round {
 		entries = append(entries, c.entries...)
+		plain = append(plain, c.plain...)
 	}
-	if err := l.append(entries); err != nil {
+	if err := l.append(entries, plain); err != nil {
 		return fmt.Errorf("spool: write: %w", err)
 	}
 	return nil

@@ -215,10 +215,11 @@ func syncDir(dir string) error {
 	return d.Sync()
 }
 
-// append writes entries as the indexes next, next+1…, fsyncs them and
-// only then makes them readable. Only one append runs at a time (the
-// group commit's leader); reads and acknowledgements go on meanwhile.
-func (l *segments) append(entries [][]byte) error {
+// append writes entries, whose payloads are plain bytes each, as the
+// indexes next, next+1…, fsyncs them and only then makes them readable.
+// Only one append runs at a time (the group commit's leader); reads and
+// acknowledgements go on meanwhile.
+func (l *segments) append(entries [][]byte, plain []int64) error {
 	l.mu.Lock()
 	tail := l.segs[len(l.segs)-1]
 	if tail.size >= segmentSize {
@@ -253,9 +254,9 @@ func (l *segments) append(entries [][]byte) error {
 	}
 	l.mu.Lock()
 	tail.offs = append(tail.offs, offs...)
-	for _, e := range entries {
+	for i, e := range entries {
 		tail.lens = append(tail.lens, uint32(len(e)))
-		tail.plain = append(tail.plain, payloadSize(e))
+		tail.plain = append(tail.plain, plain[i])
 	}
 	tail.size += int64(len(buf))
 	l.next += uint64(len(entries))

@@ -143,12 +143,13 @@ func (s *Spool) commitFramed(entries [][]byte, reserved bool) error {
 			packedBufs.Put(p)
 		}
 	}()
-	out := make([][]byte, len(entries))
+	out, plain := make([][]byte, len(entries)), make([]int64, len(entries))
 	for i, e := range entries {
 		payload := e
 		if reserved {
 			payload = e[frameHeader:]
 		}
+		plain[i] = int64(len(payload))
 		if len(payload) >= packMin {
 			if p, ok := pack(payload); ok {
 				packed = append(packed, p)
@@ -163,7 +164,7 @@ func (s *Spool) commitFramed(entries [][]byte, reserved bool) error {
 			out[i] = frame(e)
 		}
 	}
-	return s.groupCommit(out)
+	return s.groupCommit(out, plain)
 }
 
 // Headroom is the room AppendReserved wants before each payload: the
