@@ -75,7 +75,7 @@ func pack(payload []byte) (framed *[]byte, ok bool) {
 // gigabytes. A damaged entry counts as its size on disk, until reading
 // it reports the damage.
 func payloadSize(data []byte) int64 {
-	if payload, ok := checked(data); ok {
+	if payload, reason := verify(data); reason == "" {
 		if !bytes.HasPrefix(data, packedMagic) {
 			return int64(len(payload))
 		}
@@ -89,15 +89,23 @@ func payloadSize(data []byte) int64 {
 	return int64(len(data))
 }
 
-// checked returns what a frame of either kind holds after its header,
-// when its length and checksum hold.
-func checked(data []byte) (payload []byte, ok bool) {
-	if len(data) < frameHeader || !bytes.HasPrefix(data, frameMagic) && !bytes.HasPrefix(data, packedMagic) {
-		return nil, false
+// verify returns what a frame of either kind holds after its header, or
+// why its frame does not hold (reason, empty when it does).
+func verify(data []byte) (payload []byte, reason string) {
+	switch {
+	case !bytes.HasPrefix(data, frameMagic) && !bytes.HasPrefix(data, packedMagic):
+		return nil, "no frame"
+	case len(data) < frameHeader:
+		return nil, "frame cut short"
 	}
 	payload = data[frameHeader:]
-	return payload, uint64(binary.BigEndian.Uint32(data[4:])) == uint64(len(payload)) &&
-		crc32.Checksum(payload, castagnoli) == binary.BigEndian.Uint32(data[8:])
+	if n := binary.BigEndian.Uint32(data[4:]); uint64(n) != uint64(len(payload)) {
+		return nil, fmt.Sprintf("frame says %d bytes, holds %d", n, len(payload))
+	}
+	if crc32.Checksum(payload, castagnoli) != binary.BigEndian.Uint32(data[8:]) {
+		return nil, "checksum mismatch"
+	}
+	return payload, ""
 }
 
 const frameHeader = 12
@@ -141,25 +149,13 @@ func frameInPlace(e []byte) {
 // own bytes, or for a packed entry its payload decompressed and appended
 // to opened, which it returns grown.
 func unframe(index uint64, data, opened []byte) (payload, grown []byte, err error) {
-	packed := bytes.HasPrefix(data, packedMagic)
-	if !packed && !bytes.HasPrefix(data, frameMagic) {
-		if len(data) > 0 && data[0] == '{' {
-			return data, opened, nil // written before frames: unverified
-		}
-		return nil, opened, &CorruptError{Index: index, Data: data, Reason: "no frame"}
-	}
-	if len(data) < frameHeader {
-		return nil, opened, &CorruptError{Index: index, Data: data, Reason: "frame cut short"}
-	}
-	n := binary.BigEndian.Uint32(data[4:])
-	payload = data[frameHeader:]
-	if uint64(n) != uint64(len(payload)) {
-		return nil, opened, &CorruptError{Index: index, Data: data, Reason: fmt.Sprintf("frame says %d bytes, holds %d", n, len(payload))}
-	}
-	if sum := crc32.Checksum(payload, castagnoli); sum != binary.BigEndian.Uint32(data[8:]) {
-		return nil, opened, &CorruptError{Index: index, Data: data, Reason: "checksum mismatch"}
-	}
-	if !packed {
+	payload, reason := verify(data)
+	switch {
+	case reason == "no frame" && len(data) > 0 && data[0] == '{':
+		return data, opened, nil // written before frames: unverified
+	case reason != "":
+		return nil, opened, &CorruptError{Index: index, Data: data, Reason: reason}
+	case !bytes.HasPrefix(data, packedMagic):
 		return payload, opened, nil
 	}
 	at := len(opened)
