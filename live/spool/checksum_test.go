@@ -16,23 +16,47 @@ func openOldLog(dir string) (*wal.Log, error) {
 	return wal.Open(dir, &wal.Options{SegmentSize: 8 << 20, LogFormat: wal.Binary, SegmentCacheSize: 1, AllowEmpty: true, DirPerms: 0o700, FilePerms: 0o600})
 }
 
-// editSegment changes the first occurrence of old to new (same length) in
-// the spool's first segment file, as a flipped bit or an edit on disk would.
-func editSegment(t *testing.T, dir string, old, new []byte) {
+// rewriteSegment has change alter the bytes of the spool's first segment
+// file in place, as damage on disk would.
+func rewriteSegment(t *testing.T, dir string, change func(b []byte)) {
 	t.Helper()
 	seg := filepath.Join(dir, "00000000000000000001")
 	b, err := os.ReadFile(seg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := bytes.Index(b, old)
-	if i < 0 {
-		t.Fatalf("%q not in the segment", old)
-	}
-	copy(b[i:], new)
+	change(b)
 	if err := os.WriteFile(seg, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// editSegment changes the first occurrence of old to new (same length) in
+// the spool's first segment file, as a flipped bit or an edit on disk would.
+func editSegment(t *testing.T, dir string, old, new []byte) {
+	t.Helper()
+	rewriteSegment(t, dir, func(b []byte) {
+		i := bytes.Index(b, old)
+		if i < 0 {
+			t.Fatalf("%q not in the segment", old)
+		}
+		copy(b[i:], new)
+	})
+}
+
+// frameAt is where entry k's frame (of the given magic) starts in b, the
+// bytes of a segment whose entries all have that kind of frame.
+func frameAt(t *testing.T, b, magic []byte, k int) int {
+	t.Helper()
+	i := -1
+	for range k + 1 {
+		j := bytes.Index(b[i+1:], magic)
+		if j < 0 {
+			t.Fatalf("no frame %d of %q in the segment", k, magic)
+		}
+		i += j + 1
+	}
+	return i
 }
 
 func fill(t *testing.T, dir string, n int) {
@@ -138,18 +162,9 @@ func TestEntriesWithoutFrameAreRead(t *testing.T) {
 func TestDamagedLengthPrefixLosesNothing(t *testing.T) {
 	dir := t.TempDir()
 	fill(t, dir, 6)
-	seg := filepath.Join(dir, "00000000000000000001")
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(b, []byte("KSP2")) // entry 0's frame
-	i = bytes.Index(b[i+1:], []byte("KSP2")) + i + 1
-	i = bytes.Index(b[i+1:], []byte("KSP2")) + i + 1 // entry 2's frame
-	b[i-1] = 0xff                                    // its WAL length prefix: now a continued varint
-	if err := os.WriteFile(seg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rewriteSegment(t, dir, func(b []byte) {
+		b[frameAt(t, b, frameMagic, 2)-1] = 0xff // entry 2's WAL length prefix: now a continued varint
+	})
 	s, err := Open(dir, 1<<20)
 	if err != nil {
 		t.Fatalf("open with a damaged length prefix: %v", err)

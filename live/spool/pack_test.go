@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math/rand"
-	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -18,6 +16,24 @@ func rowsLike(i, n int) []byte {
 		fmt.Fprintf(&b, `{"auditID":"%08x-%d","verb":"get","user":{"username":"system:serviceaccount:ns-%d:sa"}},`, k, i, k%7)
 	}
 	return b.Bytes()[:n]
+}
+
+// fillPacked writes n entries of rowsLike(i, size), packed, to a new spool
+// in dir.
+func fillPacked(t *testing.T, dir string, n, size int) {
+	t.Helper()
+	s, err := Open(dir, 64<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if err := s.Append(rowsLike(i, size)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // Entries from packMin bytes up are packed on disk and read back as
@@ -97,34 +113,16 @@ func TestDamagedPackedEntryIsCaught(t *testing.T) {
 	for name, at := range map[string]int{"compressed bytes": 100, "payload length": frameHeader} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
+			fillPacked(t, dir, 3, 64<<10)
+			rewriteSegment(t, dir, func(b []byte) {
+				second := frameAt(t, b, packedMagic, 1)
+				b[second+at] = ^b[second+at]
+				if at == frameHeader {
+					b[second+at] = 0xff // a payload of gigabytes
+				}
+			})
 			s, err := Open(dir, 64<<20)
 			if err != nil {
-				t.Fatal(err)
-			}
-			for i := range 3 {
-				if err := s.Append(rowsLike(i, 64<<10)); err != nil {
-					t.Fatal(err)
-				}
-			}
-			s.Close()
-			seg := filepath.Join(dir, "00000000000000000001")
-			b, err := os.ReadFile(seg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			i := bytes.Index(b, packedMagic)
-			second := bytes.Index(b[i+1:], packedMagic) + i + 1 // the second entry's frame
-			if i < 0 || second <= i {
-				t.Fatal("no packed frames on disk")
-			}
-			b[second+at] = ^b[second+at]
-			if at == frameHeader {
-				b[second+at] = 0xff // a payload of gigabytes
-			}
-			if err := os.WriteFile(seg, b, 0o600); err != nil {
-				t.Fatal(err)
-			}
-			if s, err = Open(dir, 64<<20); err != nil {
 				t.Fatal(err)
 			}
 			defer s.Close()
@@ -153,29 +151,12 @@ func TestDamagedPackedEntryIsCaught(t *testing.T) {
 // written.
 func TestPackedEntriesAreSalvaged(t *testing.T) {
 	dir := t.TempDir()
+	fillPacked(t, dir, 5, 32<<10)
+	rewriteSegment(t, dir, func(b []byte) {
+		b[frameAt(t, b, packedMagic, 2)-1] = 0xff // entry 2's WAL length prefix: now a continued varint
+	})
 	s, err := Open(dir, 64<<20)
 	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range 5 {
-		if err := s.Append(rowsLike(i, 32<<10)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s.Close()
-	seg := filepath.Join(dir, "00000000000000000001")
-	b, err := os.ReadFile(seg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := bytes.Index(b, packedMagic)
-	i = bytes.Index(b[i+1:], packedMagic) + i + 1
-	i = bytes.Index(b[i+1:], packedMagic) + i + 1 // entry 2's frame
-	b[i-1] = 0xff                                 // its WAL length prefix: now a continued varint
-	if err := os.WriteFile(seg, b, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if s, err = Open(dir, 64<<20); err != nil {
 		t.Fatalf("open with a damaged length prefix: %v", err)
 	}
 	defer s.Close()
