@@ -259,7 +259,7 @@ func clusterShardDown(t *testing.T, ackFromSpool bool) {
 		t.Fatalf("a query with shard 2 down: %d %s; want 503, not half of the answer", code, body)
 	}
 
-	as := webhooktest.NewApiserver(t, kc, retryBase)
+	as := webhooktest.NewApiserver(t, kc, apiserverRetryBase)
 	as.Send(t, evs[800:])
 	eventually(t, 60*time.Second, "a batch refused for a full spool", func() bool {
 		return p.metric(`kaudit_webhook_rejected_total{reason="spool_full"}`) >= 1
@@ -282,7 +282,7 @@ func clusterShardDown(t *testing.T, ackFromSpool bool) {
 	// kaudit writes to the store again, then let the apiserver's retries,
 	// honouring Retry-After, succeed.
 	eventually(t, 180*time.Second, "the store taking writes again", func() bool { return p.metric("kaudit_store_up") == 1 })
-	as.Shutdown()
+	delivered(t, as)
 	eventually(t, 120*time.Second, "spool drained", func() bool { return p.metric("kaudit_spool_entries") == 0 })
 	eventually(t, 60*time.Second, "every event stored", func() bool { _, ids := e.stored(); return ids == len(evs) })
 	assertStoredOnce(t, e, len(evs))

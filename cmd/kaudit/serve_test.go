@@ -21,13 +21,34 @@ import (
 // the test minutes.
 const retryBase = 200 * time.Millisecond
 
+// apiserverRetryBase is kube-apiserver's own first retry delay
+// (--audit-webhook-initial-backoff), for the tests that keep the spool
+// full while the store is away. A refused batch's every try lasts up to the
+// client's 30 s timeout, spent waiting out Retry-After; with this delay
+// between its five tries the apiserver holds a batch for about four
+// minutes before giving it up, as it would in a cluster, where the short
+// delay gives two and a half: less than a slow machine can take to bring a
+// ClickHouse shard back and drain the spool.
+const apiserverRetryBase = 10 * time.Second
+
 // send posts events through the apiserver's own webhook client and returns
-// once every batch was answered (acknowledged, or given up on).
+// once every batch was acknowledged.
 func send(t *testing.T, kubeconfig string, evs []*auditv1.Event) {
 	t.Helper()
 	as := webhooktest.NewApiserver(t, kubeconfig, retryBase)
 	as.Send(t, evs)
+	delivered(t, as)
+}
+
+// delivered shuts the apiserver's client down, once every batch was
+// answered, and fails the test if it gave up on any: kaudit told it to
+// come back later for longer than its retries last.
+func delivered(t *testing.T, as *webhooktest.Apiserver) {
+	t.Helper()
 	as.Shutdown()
+	if n := as.Dropped(); n > 0 {
+		t.Fatalf("the apiserver gave up on %d events: their batches were refused for longer than its retries last", n)
+	}
 }
 
 func assertStoredOnce(t *testing.T, e *serveEnv, want int) {
@@ -285,7 +306,7 @@ func TestServeSpoolFull(t *testing.T) {
 	if err := e.ch.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	as := webhooktest.NewApiserver(t, e.pki.Kubeconfig(t, p.webhook, testWebhookToken, false), retryBase)
+	as := webhooktest.NewApiserver(t, e.pki.Kubeconfig(t, p.webhook, testWebhookToken, false), apiserverRetryBase)
 	as.Send(t, evs)
 	eventually(t, 60*time.Second, "a batch refused for a full spool", func() bool {
 		return p.metric(`kaudit_webhook_rejected_total{reason="spool_full"}`) >= 1
@@ -304,7 +325,7 @@ func TestServeSpoolFull(t *testing.T) {
 	if err := e.ch.Restart(); err != nil {
 		t.Fatal(err)
 	}
-	as.Shutdown() // the client's retries, honouring Retry-After, now succeed
+	delivered(t, as) // the client's retries, honouring Retry-After, now succeed
 	eventually(t, 90*time.Second, "spool drained", func() bool { return p.metric("kaudit_spool_entries") == 0 })
 	assertStoredOnce(t, e, len(evs))
 	p.stop()

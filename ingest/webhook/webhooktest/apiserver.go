@@ -2,7 +2,12 @@ package webhooktest
 
 import (
 	"bufio"
+	"bytes"
+	"fmt"
+	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +17,7 @@ import (
 	utilwebhook "k8s.io/apiserver/pkg/util/webhook"
 	"k8s.io/apiserver/plugin/pkg/audit/buffered"
 	"k8s.io/apiserver/plugin/pkg/audit/webhook"
+	"k8s.io/klog/v2"
 
 	"github.com/kaudit/kaudit/ingest"
 )
@@ -21,7 +27,24 @@ import (
 // buffered backend (async delegate, default batch size and throttle).
 type Apiserver struct {
 	backend audit.Backend
+	client  *counting
 	stop    chan struct{}
+}
+
+// counting is the webhook client, counting the events of the batches it
+// gave up on (after its retries, or at once for an answer it does not
+// retry).
+type counting struct {
+	audit.Backend
+	dropped atomic.Int64
+}
+
+func (c *counting) ProcessEvents(evs ...*auditinternal.Event) bool {
+	ok := c.Backend.ProcessEvents(evs...)
+	if !ok {
+		c.dropped.Add(int64(len(evs)))
+	}
+	return ok
 }
 
 // NewApiserver starts the backend posting to the webhook kubeconfig's
@@ -30,6 +53,10 @@ type Apiserver struct {
 // apiserver's default.
 func NewApiserver(t testing.TB, kubeconfig string, initialBackoff time.Duration) *Apiserver {
 	t.Helper()
+	shortenKlog.Do(func() {
+		klog.LogToStderr(false)
+		klog.SetOutput(firstLines{os.Stderr})
+	})
 	wh, err := webhook.NewBackend(kubeconfig, auditv1.SchemeGroupVersion, utilwebhook.DefaultRetryBackoffWithInitialDelay(initialBackoff), nil)
 	if err != nil {
 		t.Fatalf("apiserver webhook backend: %v", err)
@@ -43,7 +70,8 @@ func NewApiserver(t testing.TB, kubeconfig string, initialBackoff time.Duration)
 		ThrottleBurst:  15,
 		AsyncDelegate:  true,
 	}
-	a := &Apiserver{backend: buffered.NewBackend(wh, cfg), stop: make(chan struct{})}
+	client := &counting{Backend: wh}
+	a := &Apiserver{backend: buffered.NewBackend(client, cfg), client: client, stop: make(chan struct{})}
 	if err := a.backend.Run(a.stop); err != nil {
 		t.Fatal(err)
 	}
@@ -59,15 +87,44 @@ func (a *Apiserver) Send(t testing.TB, events []*auditv1.Event) {
 		if err := audit.Scheme.Convert(ev, in, nil); err != nil {
 			t.Fatalf("convert event %s: %v", ev.AuditID, err)
 		}
-		a.backend.ProcessEvents(in)
+		if !a.backend.ProcessEvents(in) {
+			t.Fatalf("event %s: the apiserver's audit buffer is full", ev.AuditID)
+		}
 	}
 }
+
+// Dropped is how many events the client gave up on, as the apiserver
+// does once a batch's retries are spent: such events are lost for good,
+// so a test that expects every event delivered checks it after Shutdown.
+func (a *Apiserver) Dropped() int { return int(a.client.dropped.Load()) }
 
 // Shutdown flushes every queued event (each batch sent, retried or given up
 // as the apiserver would) and stops the backend.
 func (a *Apiserver) Shutdown() {
 	close(a.stop)
 	a.backend.Shutdown()
+}
+
+// shortenKlog makes klog, which the apiserver's backends log through,
+// write the first line of each message only. A batch given up on is
+// logged with every one of its events, one line each: hundreds of lines
+// that push a test's own failure out of the tail of go test's output.
+var shortenKlog sync.Once
+
+// firstLines writes the first line of each message klog writes (klog
+// writes a message in one call) and says how many lines it left out.
+type firstLines struct{ w io.Writer }
+
+func (f firstLines) Write(p []byte) (int, error) {
+	line, rest, _ := bytes.Cut(p, []byte("\n"))
+	out := append(line[:len(line):len(line)], '\n')
+	if n := bytes.Count(rest, []byte("\n")); n > 0 {
+		out = fmt.Appendf(out[:len(out)-1], " (and %d more lines)\n", n)
+	}
+	if _, err := f.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // Sample reads a log of JSON lines written by kube-apiserver.
