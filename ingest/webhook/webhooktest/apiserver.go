@@ -2,10 +2,10 @@ package webhooktest
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -18,6 +18,8 @@ import (
 	"k8s.io/apiserver/plugin/pkg/audit/buffered"
 	"k8s.io/apiserver/plugin/pkg/audit/webhook"
 	"k8s.io/klog/v2"
+
+	"github.com/go-logr/logr"
 
 	"github.com/kaudit/kaudit/ingest"
 )
@@ -54,8 +56,7 @@ func (c *counting) ProcessEvents(evs ...*auditinternal.Event) bool {
 func NewApiserver(t testing.TB, kubeconfig string, initialBackoff time.Duration) *Apiserver {
 	t.Helper()
 	shortenKlog.Do(func() {
-		klog.LogToStderr(false)
-		klog.SetOutput(firstLines{os.Stderr})
+		klog.SetLogger(logr.New(firstLines{os.Stderr}))
 	})
 	wh, err := webhook.NewBackend(kubeconfig, auditv1.SchemeGroupVersion, utilwebhook.DefaultRetryBackoffWithInitialDelay(initialBackoff), nil)
 	if err != nil {
@@ -111,20 +112,27 @@ func (a *Apiserver) Shutdown() {
 // that push a test's own failure out of the tail of go test's output.
 var shortenKlog sync.Once
 
-// firstLines writes the first line of each message klog writes (klog
-// writes a message in one call) and says how many lines it left out.
+// firstLines is a logr sink writing the first line of each message (and
+// how many it left out) to w. Set as klog's logger, it takes every message
+// klog would have written to stderr.
 type firstLines struct{ w io.Writer }
 
-func (f firstLines) Write(p []byte) (int, error) {
-	line, rest, _ := bytes.Cut(p, []byte("\n"))
-	out := append(line[:len(line):len(line)], '\n')
-	if n := bytes.Count(rest, []byte("\n")); n > 0 {
-		out = fmt.Appendf(out[:len(out)-1], " (and %d more lines)\n", n)
+func (firstLines) Init(logr.RuntimeInfo)                   {}
+func (firstLines) Enabled(int) bool                        { return true }
+func (f firstLines) WithValues(...any) logr.LogSink        { return f }
+func (f firstLines) WithName(string) logr.LogSink          { return f }
+func (f firstLines) Info(_ int, msg string, _ ...any)      { f.write("I", msg, nil) }
+func (f firstLines) Error(err error, msg string, _ ...any) { f.write("E", msg, err) }
+
+func (f firstLines) write(level, msg string, err error) {
+	line, rest, _ := strings.Cut(msg, "\n")
+	if err != nil {
+		line += ": " + err.Error()
 	}
-	if _, err := f.w.Write(out); err != nil {
-		return 0, err
+	if rest = strings.TrimSuffix(rest, "\n"); rest != "" {
+		line += fmt.Sprintf(" (and %d more lines)", strings.Count(rest, "\n")+1)
 	}
-	return len(p), nil
+	fmt.Fprintf(f.w, "%s %s %s\n", level, time.Now().Format("15:04:05.000000"), line)
 }
 
 // Sample reads a log of JSON lines written by kube-apiserver.
