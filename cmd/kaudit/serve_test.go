@@ -23,12 +23,13 @@ const retryBase = 200 * time.Millisecond
 
 // apiserverRetryBase is kube-apiserver's own first retry delay
 // (--audit-webhook-initial-backoff), for the tests that keep the spool
-// full while the store is away. A refused batch's every try lasts up to the
-// client's 30 s timeout, spent waiting out Retry-After; with this delay
-// between its five tries the apiserver holds a batch for about four
-// minutes before giving it up, as it would in a cluster, where the short
-// delay gives two and a half: less than a slow machine can take to bring a
-// ClickHouse shard back and drain the spool.
+// full while the store is away. Each of the client's five tries of a
+// refused batch lasts up to its 30 s timeout, spent waiting out
+// Retry-After. With this delay between the tries the client holds a batch
+// for about four minutes before giving it up, as in a cluster; with
+// retryBase, for two and a half (measured: 3 min 60 s and 2 min 31 s),
+// which a slow machine can take to bring a ClickHouse shard back and
+// drain the spool.
 const apiserverRetryBase = 10 * time.Second
 
 // send posts events through the apiserver's own webhook client and returns

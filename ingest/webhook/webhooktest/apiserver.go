@@ -118,7 +118,7 @@ var shortenKlog sync.Once
 type firstLines struct{ w io.Writer }
 
 func (firstLines) Init(logr.RuntimeInfo)                   {}
-func (firstLines) Enabled(int) bool                        { return true }
+func (firstLines) Enabled(level int) bool                  { return level <= 0 } // what klog writes by default
 func (f firstLines) WithValues(...any) logr.LogSink        { return f }
 func (f firstLines) WithName(string) logr.LogSink          { return f }
 func (f firstLines) Info(_ int, msg string, _ ...any)      { f.write("I", msg, nil) }
