@@ -5,9 +5,11 @@
 // acceptor says the batch is durable.
 //
 // The responses are designed for the apiserver's client
-// (k8s.io/apiserver/plugin/pkg/audit/webhook): it retries every non-2xx
-// answer five times with a growing backoff and then drops the batch for
-// good, and it honours Retry-After on 429 and 5xx. So:
+// (k8s.io/apiserver/plugin/pkg/audit/webhook): it tries a batch answered
+// 429, 500, 504 or with Retry-After five times with a growing backoff,
+// each try waiting out Retry-After until its 30 s timeout, and then drops
+// the batch for good (about 4 minutes after the first refusal, with the
+// apiserver's defaults); any other non-2xx answer drops it at once. So:
 //   - a batch that is durable gets 200, even when some of its items were bad
 //     (they are reported by index in the body; a retry would not fix them);
 //   - when kaudit cannot take the batch now (spool full, too many requests)
