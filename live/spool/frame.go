@@ -60,10 +60,8 @@ func pack(payload []byte) (framed *[]byte, ok bool) {
 	b := slices.Grow((*framed)[:0], head+bound)[:head+bound]
 	z := s2.Encode(b[head:], payload)
 	b = b[:head+len(z)]
-	copy(b, packedMagic)
-	binary.BigEndian.PutUint32(b[4:], uint32(len(b)-frameHeader))
 	binary.BigEndian.PutUint32(b[frameHeader:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(b[8:], crc32.Checksum(b[frameHeader:], castagnoli))
+	writeHeader(b, packedMagic)
 	*framed = b
 	return framed, true
 }
@@ -79,11 +77,8 @@ func payloadSize(data []byte) int64 {
 		if !bytes.HasPrefix(data, packedMagic) {
 			return int64(len(payload))
 		}
-		if len(payload) >= 4 {
-			n := int(binary.BigEndian.Uint32(payload))
-			if m, err := s2.DecodedLen(payload[4:]); err == nil && m == n && n <= maxPayload {
-				return int64(n)
-			}
+		if n, _, err := packedLen(payload); err == nil {
+			return int64(n)
 		}
 	}
 	return int64(len(data))
@@ -129,20 +124,22 @@ func (e *CorruptError) Error() string {
 // frame wraps an entry's payload.
 func frame(payload []byte) []byte {
 	out := make([]byte, frameHeader+len(payload))
-	copy(out, frameMagic)
-	binary.BigEndian.PutUint32(out[4:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(out[8:], crc32.Checksum(payload, castagnoli))
 	copy(out[frameHeader:], payload)
+	frameInPlace(out)
 	return out
 }
 
 // frameInPlace writes the frame header into the first frameHeader bytes
 // of e, for the payload after them.
-func frameInPlace(e []byte) {
-	payload := e[frameHeader:]
-	copy(e, frameMagic)
-	binary.BigEndian.PutUint32(e[4:], uint32(len(payload)))
-	binary.BigEndian.PutUint32(e[8:], crc32.Checksum(payload, castagnoli))
+func frameInPlace(e []byte) { writeHeader(e, frameMagic) }
+
+// writeHeader writes a frame header of either kind into the first
+// frameHeader bytes of e: magic, the length of what follows, its CRC-32C.
+func writeHeader(e, magic []byte) {
+	rest := e[frameHeader:]
+	copy(e, magic)
+	binary.BigEndian.PutUint32(e[4:], uint32(len(rest)))
+	binary.BigEndian.PutUint32(e[8:], crc32.Checksum(rest, castagnoli))
 }
 
 // unframe checks an entry read at index and returns its payload: data's
@@ -165,15 +162,26 @@ func unframe(index uint64, data, opened []byte) (payload, grown []byte, err erro
 	return grown[at:], grown, nil
 }
 
+// packedLen reads a packed frame's payload: the length it says it
+// unpacks to, and its S2 block, believed only when the block agrees and
+// the length is at most maxPayload.
+func packedLen(payload []byte) (n int, block []byte, err error) {
+	if len(payload) < 4 {
+		return 0, nil, fmt.Errorf("packed frame cut short")
+	}
+	n, block = int(binary.BigEndian.Uint32(payload)), payload[4:]
+	if m, err := s2.DecodedLen(block); err != nil || m != n || n > maxPayload {
+		return 0, nil, fmt.Errorf("packed frame says %d bytes, its block %d (%v)", n, m, err)
+	}
+	return n, block, nil
+}
+
 // unpack decompresses a packed frame's payload (its length, then the S2
 // block), checked, and appends it to dst.
 func unpack(payload, dst []byte) ([]byte, error) {
-	if len(payload) < 4 {
-		return nil, fmt.Errorf("packed frame cut short")
-	}
-	n, block := int(binary.BigEndian.Uint32(payload)), payload[4:]
-	if m, err := s2.DecodedLen(block); err != nil || m != n || n > maxPayload {
-		return nil, fmt.Errorf("packed frame says %d bytes, its block %d (%v)", n, m, err)
+	n, block, err := packedLen(payload)
+	if err != nil {
+		return nil, err
 	}
 	at := len(dst)
 	dst = slices.Grow(dst, n)[:at+n]
