@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"strings"
 	"sync"
 	"time"
@@ -62,20 +61,6 @@ func addPipelineFlags(cmd *cobra.Command) {
 	f.String("rules", "", "directory of rule files adding to, overriding or disabling built-in rules")
 	f.Duration("gap", incident.DefaultGap, "longest quiet time inside one incident")
 	f.Int("workers", 0, "decoding goroutines (default: one per core)")
-}
-
-// replayGCPercent is replay's garbage-collection target when GOGC is not
-// set. Replay allocates fast (each event is decoded, redacted and judged)
-// and keeps little, so at Go's default of 100 the collector ran for about
-// a fifth of its CPU; at 200 replay of the sample x 200 takes 0.83x the
-// time for 1.5x the peak memory (cmd/kaudit/bench_replay.sh).
-const replayGCPercent = 200
-
-// replayGC sets replay's collection target, unless the user chose one.
-func replayGC() {
-	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(replayGCPercent)
-	}
 }
 
 func (a *app) replay(ctx context.Context, paths []string) error {
