@@ -25,9 +25,12 @@ type Correlator struct {
 	gap      time.Duration
 	tactics  []string // the order of an incident's tactics
 	findings []detect.Finding
-	touches  map[string][]Touch // by actor
-	links    []Link
-	byAudit  map[string][]int // audit id -> indexes into links
+	touches  map[string][]touch // by actor
+	names    names              // the strings of touches
+	// namesKept is how many names the table held after its last rebuild.
+	namesKept int
+	links     []Link
+	byAudit   map[string][]int // audit id -> indexes into links
 	// created records who created each service account ("NS/NAME"): a
 	// binding to an account its own writer created is an installer's
 	// (a chart binding its own controller), which joins nothing.
@@ -38,7 +41,7 @@ type Correlator struct {
 	// read (actorTouches), which costs less than a set of every audit id.
 	seen map[string]struct{} // findingKey of findings added
 
-	merged []Touch // newestTouches' buffer of arrivals, kept between prunes
+	merged []touch // newestTouches' buffer of arrivals, kept between prunes
 }
 
 // New returns a Correlator joining findings no more than gap apart
@@ -48,7 +51,7 @@ func New(gap time.Duration, tactics []string) *Correlator {
 	if gap <= 0 {
 		gap = DefaultGap
 	}
-	return &Correlator{gap: gap, tactics: tactics, touches: map[string][]Touch{}, byAudit: map[string][]int{},
+	return &Correlator{gap: gap, tactics: tactics, touches: map[string][]touch{}, names: newNames(), byAudit: map[string][]int{},
 		seen: map[string]struct{}{}, created: map[string]creation{}}
 }
 
@@ -62,7 +65,7 @@ type creation struct {
 // (once per request), findings or not.
 func (c *Correlator) Observe(ev *auditv1.Event) {
 	t := TouchOf(ev)
-	c.touches[t.Actor] = append(c.touches[t.Actor], t)
+	c.touches[t.Actor] = append(c.touches[t.Actor], c.keep(t))
 	if t.Verb == "create" && t.Resource == "serviceaccounts" && t.Sub == "" && !t.Denied && t.Code < 300 && t.Name != "" {
 		c.created[t.Namespace+"/"+t.Name] = creation{actor: t.Actor, at: t.At}
 	}
@@ -481,9 +484,10 @@ func addUnique(list *[]string, s string) {
 // actorTouches returns the actor's requests within [from, to], in time order.
 func (c *Correlator) actorTouches(actor string, from, to time.Time) []Touch {
 	var out []Touch
-	for _, t := range c.touches[actor] {
-		if !t.At.Before(from) && !t.At.After(to) {
-			out = append(out, t)
+	ts := c.touches[actor]
+	for i := range ts {
+		if t := &ts[i]; !t.before(from) && !t.at().After(to) {
+			out = append(out, c.touchOf(actor, t))
 		}
 	}
 	if !slices.IsSortedFunc(out, byTimeThenID) { // pruning leaves them mostly sorted

@@ -89,9 +89,9 @@ func (c *Correlator) newest(bound time.Time) time.Time {
 		}
 	}
 	for _, ts := range c.touches {
-		for _, t := range ts {
-			if t.At.After(newest) && !r.future(t.At) {
-				newest = t.At
+		for i := range ts {
+			if at := ts[i].at(); at.After(newest) && !r.future(at) {
+				newest = at
 			}
 		}
 	}
@@ -128,12 +128,12 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 		// requests in the window are kept where they are, not each
 		// copied onto itself (with the collector's barriers).
 		i := 0
-		for i < len(ts) && !ts[i].At.Before(cut) {
+		for i < len(ts) && !ts[i].before(cut) {
 			i++
 		}
 		kept := ts[:i]
 		for _, t := range ts[min(i+1, len(ts)):] {
-			if !t.At.Before(cut) {
+			if !t.before(cut) {
 				kept = append(kept, t)
 			}
 		}
@@ -156,6 +156,7 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 		// Grown by a burst of arrivals: not kept at that size.
 		c.merged = nil
 	}
+	c.reindexNames()
 }
 
 // minMergeBuffer is the size newestTouches' buffer may keep whatever the
@@ -172,8 +173,8 @@ const minMergeBuffer = 4096
 // only the part after the sorted prefix and merges it into the prefix.
 // Sorting every request of a busy actor (150 bytes each) at every prune
 // was most of pruning under load.
-func (c *Correlator) newestTouches(ts []Touch, keep int, r ranker) (newest []Touch, arrivals int) {
-	byTime := func(a, b Touch) int { return r.cmp(a.At, b.At) }
+func (c *Correlator) newestTouches(ts []touch, keep int, r ranker) (newest []touch, arrivals int) {
+	byTime := func(a, b touch) int { return r.cmp(a.at(), b.at()) }
 	p := 1
 	for p < len(ts) && byTime(ts[p-1], ts[p]) <= 0 {
 		p++
@@ -243,9 +244,9 @@ func (c *Correlator) Size() (findings, touches, links int) {
 // actor's requests at every prune was 3% of the bytes serve allocated
 // under load, and growing a busy actor's array again from its cap after
 // each prune 4%.
-func compact(ts, kept []Touch, busy bool) []Touch {
+func compact(ts, kept []touch, busy bool) []touch {
 	if !busy && len(kept) < cap(ts)/4 {
-		return append([]Touch(nil), kept...)
+		return append([]touch(nil), kept...)
 	}
 	n := len(kept)
 	if n > 0 && &kept[0] != &ts[0] {

@@ -15,11 +15,11 @@ func TestPruneBoundsState(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 1000; i++ {
 		at := base.Add(time.Duration(i) * time.Second)
-		c.touches["mallory"] = append(c.touches["mallory"], Touch{Actor: "mallory", At: at, AuditID: fmt.Sprint(i)})
+		c.touches["mallory"] = append(c.touches["mallory"], c.keep(Touch{Actor: "mallory", At: at, AuditID: fmt.Sprint(i)}))
 		c.Add(detect.Finding{Rule: "r", AuditID: fmt.Sprint(i), User: "mallory", At: at, Time: at.Format(detect.TimeFormat), Severity: "high"})
 		c.links = append(c.links, Link{From: "admin", To: "mallory", AuditID: fmt.Sprint(i), at: at})
 	}
-	c.touches["old"] = []Touch{{Actor: "old", At: base}}
+	c.touches["old"] = []touch{c.keep(Touch{Actor: "old", At: base})}
 	c.Prune(Limits{Window: 10 * time.Minute, MaxFindings: 100, MaxTouchesPerActor: 50, MaxLinks: 20}, time.Time{})
 	f, tc, l := c.Size()
 	if f != 100 || tc != 50 || l != 20 {
@@ -49,7 +49,7 @@ func TestFutureDatedEventDoesNotStopIncidents(t *testing.T) {
 	for _, future := range []time.Time{base.Add(5 * time.Hour), time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)} {
 		c := New(time.Minute, nil)
 		add := func(id, user string, at time.Time) {
-			c.touches[user] = append(c.touches[user], Touch{Actor: user, At: at, AuditID: id})
+			c.touches[user] = append(c.touches[user], c.keep(Touch{Actor: user, At: at, AuditID: id}))
 			c.Add(detect.Finding{Rule: "r", AuditID: id, User: user, At: at, Time: at.Format(detect.TimeFormat), Severity: "high"})
 		}
 		add("before", "mallory", base)
@@ -105,7 +105,7 @@ func TestPruneKeepsBusyActorsArray(t *testing.T) {
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < 1000; i++ {
 		at := base.Add(time.Duration(i) * time.Millisecond)
-		c.touches["busy"] = append(c.touches["busy"], Touch{Actor: "busy", At: at, AuditID: fmt.Sprint(i)})
+		c.touches["busy"] = append(c.touches["busy"], c.keep(Touch{Actor: "busy", At: at, AuditID: fmt.Sprint(i)}))
 	}
 	for i := 0; i < 1000; i++ {
 		// Old but for its last two requests: only they stay in the window.
@@ -113,12 +113,12 @@ func TestPruneKeepsBusyActorsArray(t *testing.T) {
 		if i >= 998 {
 			at = base.Add(time.Second)
 		}
-		c.touches["quiet"] = append(c.touches["quiet"], Touch{Actor: "quiet", At: at, AuditID: fmt.Sprint(i)})
+		c.touches["quiet"] = append(c.touches["quiet"], c.keep(Touch{Actor: "quiet", At: at, AuditID: fmt.Sprint(i)}))
 	}
 	busyCap := cap(c.touches["busy"])
 	c.Prune(Limits{Window: 10 * time.Minute, MaxTouchesPerActor: 100}, time.Time{})
-	if busy := c.touches["busy"]; len(busy) != 100 || cap(busy) != busyCap || busy[99].AuditID != "999" {
-		t.Fatalf("busy actor: %d requests (last %s), array of %d, want the newest 100 in the array of %d", len(busy), busy[len(busy)-1].AuditID, cap(busy), busyCap)
+	if busy := c.touches["busy"]; len(busy) != 100 || cap(busy) != busyCap || busy[99].auditID != "999" {
+		t.Fatalf("busy actor: %d requests (last %s), array of %d, want the newest 100 in the array of %d", len(busy), busy[len(busy)-1].auditID, cap(busy), busyCap)
 	}
 	if quiet := c.touches["quiet"]; len(quiet) != 2 || cap(quiet) > 4 {
 		t.Fatalf("quiet actor: %d requests in an array of %d, want 2 in one of their size", len(quiet), cap(quiet))
@@ -132,14 +132,14 @@ func TestPruneKeepsBusyActorsArray(t *testing.T) {
 func TestNewestTouchesIsTheTailOfAStableSort(t *testing.T) {
 	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
 	r := ranker{bound: base.Add(time.Hour)}
-	byTime := func(a, b Touch) int { return r.cmp(a.At, b.At) }
+	byTime := func(a, b touch) int { return r.cmp(a.at(), b.at()) }
 	rng := rand.New(rand.NewSource(1))
 	c := New(0, nil)
 	for round := 0; round < 200; round++ {
 		n := 1 + rng.Intn(300)
-		ts := make([]Touch, n)
+		ts := make([]touch, n)
 		for i := range ts {
-			ts[i] = Touch{AuditID: fmt.Sprint(i), At: base.Add(time.Duration(rng.Intn(90)) * time.Minute)}
+			ts[i] = c.keep(Touch{AuditID: fmt.Sprint(i), At: base.Add(time.Duration(rng.Intn(90)) * time.Minute)})
 		}
 		if p := rng.Intn(n + 1); round%2 == 0 {
 			slices.SortStableFunc(ts[:p], byTime) // what the last prune left
@@ -154,10 +154,10 @@ func TestNewestTouchesIsTheTailOfAStableSort(t *testing.T) {
 	}
 }
 
-func ids(ts []Touch) []string {
+func ids(ts []touch) []string {
 	var out []string
 	for _, t := range ts {
-		out = append(out, t.AuditID)
+		out = append(out, t.auditID)
 	}
 	return out
 }
@@ -173,14 +173,14 @@ func TestMergeBufferFollowsThePrunes(t *testing.T) {
 	// arrive gives each actor its newest 100 requests in order, then the
 	// number given that arrived since, the first older than the last.
 	arrive := func(arrivals map[string]int) {
-		c.touches = map[string][]Touch{}
+		c.touches = map[string][]touch{}
 		for actor, n := range arrivals {
-			var ts []Touch
+			var ts []touch
 			for i := 0; i < 100; i++ {
-				ts = append(ts, Touch{Actor: actor, AuditID: fmt.Sprint("h", i), At: base.Add(time.Duration(i) * time.Second)})
+				ts = append(ts, c.keep(Touch{Actor: actor, AuditID: fmt.Sprint("h", i), At: base.Add(time.Duration(i) * time.Second)}))
 			}
 			for i := 0; i < n; i++ {
-				ts = append(ts, Touch{Actor: actor, AuditID: fmt.Sprint("n", i), At: base.Add(time.Duration(50+i) * time.Second)})
+				ts = append(ts, c.keep(Touch{Actor: actor, AuditID: fmt.Sprint("n", i), At: base.Add(time.Duration(50+i) * time.Second)}))
 			}
 			c.touches[actor] = ts
 		}
@@ -193,12 +193,12 @@ func TestMergeBufferFollowsThePrunes(t *testing.T) {
 			t.Fatalf("round %d: after a burst of %d arrivals the buffer holds %d", round, burst, cap(c.merged))
 		}
 	}
-	if got := c.touches["busy"]; len(got) != 100 || got[99].AuditID != fmt.Sprint("n", burst-1) {
-		t.Fatalf("kept %d requests, the last %s", len(got), got[len(got)-1].AuditID)
+	if got := c.touches["busy"]; len(got) != 100 || got[99].auditID != fmt.Sprint("n", burst-1) {
+		t.Fatalf("kept %d requests, the last %s", len(got), got[len(got)-1].auditID)
 	}
 	for _, tc := range c.merged[:cap(c.merged)] {
-		if tc.AuditID != "" {
-			t.Fatalf("the buffer still holds request %s", tc.AuditID)
+		if tc.auditID != "" {
+			t.Fatalf("the buffer still holds request %s", tc.auditID)
 		}
 	}
 	arrive(map[string]int{"busy": 10})
@@ -273,23 +273,73 @@ func TestPruneDropsInPlace(t *testing.T) {
 			} else {
 				want = append(want, fmt.Sprint(i))
 			}
-			c.touches["a"] = append(c.touches["a"], Touch{Actor: "a", At: at, AuditID: fmt.Sprint(i)})
+			c.touches["a"] = append(c.touches["a"], c.keep(Touch{Actor: "a", At: at, AuditID: fmt.Sprint(i)}))
 		}
-		c.touches["busy"] = make([]Touch, 0, 64) // another actor, newest in the window
-		c.touches["busy"] = append(c.touches["busy"], Touch{Actor: "busy", At: base.Add(time.Minute)})
+		c.touches["busy"] = make([]touch, 0, 64) // another actor, newest in the window
+		c.touches["busy"] = append(c.touches["busy"], c.keep(Touch{Actor: "busy", At: base.Add(time.Minute)}))
 		c.Prune(Limits{Window: 10 * time.Minute, MaxTouchesPerActor: 100}, time.Time{})
 		ts := c.touches["a"]
 		var got []string
 		for _, tt := range ts {
-			got = append(got, tt.AuditID)
+			got = append(got, tt.auditID)
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s out of the window: kept %v, want %v", tc.name, got, want)
 		}
 		for i, tt := range ts[len(ts):cap(ts)] {
-			if tt != (Touch{}) {
-				t.Errorf("%s out of the window: %d past the kept requests still holds %s", tc.name, i, tt.AuditID)
+			if tt != (touch{}) {
+				t.Errorf("%s out of the window: %d past the kept requests still holds %s", tc.name, i, tt.auditID)
 			}
+		}
+	}
+}
+
+// A request comes back from the correlator as it went in, whatever its
+// time (before 1970, far ahead, to the nanosecond) and names.
+func TestTouchesKeepTheirRequest(t *testing.T) {
+	c := New(0, nil)
+	for _, in := range []Touch{
+		{Actor: "mallory", User: "mallory", At: time.Date(2026, 11, 30, 12, 0, 0, 123456789, time.UTC), AuditID: "a",
+			Verb: "get", Resource: "pods", Sub: "exec", Namespace: "default", Name: "web-0", Code: 101},
+		{Actor: "system:serviceaccount:ns:sa", User: "admin", At: time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+			AuditID: "b", Verb: "list", Resource: "secrets", Denied: true, Code: 403},
+		{Actor: "old", At: time.Date(1969, 7, 20, 20, 17, 40, 5, time.UTC), AuditID: "c"},
+		{Actor: "nobody"},
+	} {
+		k := c.keep(in)
+		if out := c.touchOf(in.Actor, &k); out != in {
+			t.Errorf("kept %+v, read back %+v", in, out)
+		}
+	}
+}
+
+// The name table holds the names of the requests kept: object names
+// that a long run meets once each must not stay in it after their
+// requests are pruned, and the requests kept must read back their own.
+func TestNameTableFollowsThePrunes(t *testing.T) {
+	c := New(0, nil)
+	base := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	limits := Limits{Window: time.Minute, MaxTouchesPerActor: 100}
+	n := 0
+	for round := 0; round < 50; round++ {
+		for i := 0; i < 1000; i++ {
+			at := base.Add(time.Duration(n) * time.Second)
+			c.touches["ci"] = append(c.touches["ci"], c.keep(Touch{Actor: "ci", User: "ci", At: at, AuditID: fmt.Sprint(n),
+				Verb: "create", Resource: "configmaps", Namespace: "build", Name: fmt.Sprint("cm-", n)}))
+			n++
+		}
+		c.Prune(limits, base.Add(time.Duration(n)*time.Second))
+		if got := len(c.names.strings); got > 2*minNames {
+			t.Fatalf("round %d: the name table holds %d names for %d requests", round, got, len(c.touches["ci"]))
+		}
+	}
+	got := c.actorTouches("ci", base, base.Add(time.Duration(n)*time.Second))
+	if len(got) != 61 { // the minute before the newest, both ends in
+		t.Fatalf("kept %d requests, want 61", len(got))
+	}
+	for _, tc := range got {
+		if tc.Name != "cm-"+tc.AuditID || tc.User != "ci" || tc.Verb != "create" || tc.Namespace != "build" {
+			t.Fatalf("request %s reads back as %+v", tc.AuditID, tc)
 		}
 	}
 }
