@@ -483,25 +483,31 @@ func addUnique(list *[]string, s string) {
 
 // actorTouches returns the actor's requests within [from, to], in time order.
 func (c *Correlator) actorTouches(actor string, from, to time.Time) []Touch {
-	var out []Touch
+	var in []touch
 	ts := c.touches[actor]
 	for i := range ts {
 		if t := &ts[i]; !t.before(from) && !t.at().After(to) {
-			out = append(out, c.touchOf(actor, t))
+			in = append(in, *t)
 		}
 	}
-	if !slices.IsSortedFunc(out, byTimeThenID) { // pruning leaves them mostly sorted
-		slices.SortStableFunc(out, byTimeThenID)
+	byTime := func(a, b touch) int {
+		if d := cmpTime(&a, &b); d != 0 {
+			return d
+		}
+		return c.compareIDs(&a, &b)
+	}
+	if !slices.IsSortedFunc(in, byTime) { // pruning leaves them mostly sorted
+		slices.SortStableFunc(in, byTime)
 	}
 	// A request delivered twice sorts next to itself: keep it once.
-	kept := out[:0]
-	for _, t := range out {
-		if len(kept) > 0 && t.AuditID == kept[len(kept)-1].AuditID {
+	out := make([]Touch, 0, len(in))
+	for i := range in {
+		if i > 0 && sameRequest(&in[i], &in[i-1]) {
 			continue
 		}
-		kept = append(kept, t)
+		out = append(out, c.touchOf(actor, &in[i]))
 	}
-	return kept
+	return out
 }
 
 // principals are who made the incident's findings: the authenticated

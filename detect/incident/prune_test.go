@@ -3,7 +3,9 @@ package incident
 import (
 	"fmt"
 	"math/rand"
+	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -117,8 +119,8 @@ func TestPruneKeepsBusyActorsArray(t *testing.T) {
 	}
 	busyCap := cap(c.touches["busy"])
 	c.Prune(Limits{Window: 10 * time.Minute, MaxTouchesPerActor: 100}, time.Time{})
-	if busy := c.touches["busy"]; len(busy) != 100 || cap(busy) != busyCap || busy[99].auditID != "999" {
-		t.Fatalf("busy actor: %d requests (last %s), array of %d, want the newest 100 in the array of %d", len(busy), busy[len(busy)-1].auditID, cap(busy), busyCap)
+	if busy := c.touches["busy"]; len(busy) != 100 || cap(busy) != busyCap || c.auditID(&busy[99]) != "999" {
+		t.Fatalf("busy actor: %d requests (last %s), array of %d, want the newest 100 in the array of %d", len(busy), c.auditID(&busy[len(busy)-1]), cap(busy), busyCap)
 	}
 	if quiet := c.touches["quiet"]; len(quiet) != 2 || cap(quiet) > 4 {
 		t.Fatalf("quiet actor: %d requests in an array of %d, want 2 in one of their size", len(quiet), cap(quiet))
@@ -149,15 +151,15 @@ func TestNewestTouchesIsTheTailOfAStableSort(t *testing.T) {
 		max := 1 + rng.Intn(n)
 		got, _ := c.newestTouches(slices.Clone(ts), max, r)
 		if !slices.Equal(got, want[n-max:]) {
-			t.Fatalf("round %d: kept %v, want %v", round, ids(got), ids(want[n-max:]))
+			t.Fatalf("round %d: kept %v, want %v", round, ids(c, got), ids(c, want[n-max:]))
 		}
 	}
 }
 
-func ids(ts []touch) []string {
+func ids(c *Correlator, ts []touch) []string {
 	var out []string
 	for _, t := range ts {
-		out = append(out, t.auditID)
+		out = append(out, c.auditID(&t))
 	}
 	return out
 }
@@ -193,12 +195,12 @@ func TestMergeBufferFollowsThePrunes(t *testing.T) {
 			t.Fatalf("round %d: after a burst of %d arrivals the buffer holds %d", round, burst, cap(c.merged))
 		}
 	}
-	if got := c.touches["busy"]; len(got) != 100 || got[99].auditID != fmt.Sprint("n", burst-1) {
-		t.Fatalf("kept %d requests, the last %s", len(got), got[len(got)-1].auditID)
+	if got := c.touches["busy"]; len(got) != 100 || c.auditID(&got[99]) != fmt.Sprint("n", burst-1) {
+		t.Fatalf("kept %d requests, the last %s", len(got), c.auditID(&got[len(got)-1]))
 	}
 	for _, tc := range c.merged[:cap(c.merged)] {
-		if tc.auditID != "" {
-			t.Fatalf("the buffer still holds request %s", tc.auditID)
+		if c.auditID(&tc) != "" {
+			t.Fatalf("the buffer still holds request %s", c.auditID(&tc))
 		}
 	}
 	arrive(map[string]int{"busy": 10})
@@ -281,14 +283,14 @@ func TestPruneDropsInPlace(t *testing.T) {
 		ts := c.touches["a"]
 		var got []string
 		for _, tt := range ts {
-			got = append(got, tt.auditID)
+			got = append(got, c.auditID(&tt))
 		}
 		if !slices.Equal(got, want) {
 			t.Errorf("%s out of the window: kept %v, want %v", tc.name, got, want)
 		}
 		for i, tt := range ts[len(ts):cap(ts)] {
 			if tt != (touch{}) {
-				t.Errorf("%s out of the window: %d past the kept requests still holds %s", tc.name, i, tt.auditID)
+				t.Errorf("%s out of the window: %d past the kept requests still holds %s", tc.name, i, c.auditID(&tt))
 			}
 		}
 	}
@@ -305,6 +307,11 @@ func TestTouchesKeepTheirRequest(t *testing.T) {
 			AuditID: "b", Verb: "list", Resource: "secrets", Denied: true, Code: 403},
 		{Actor: "old", At: time.Date(1969, 7, 20, 20, 17, 40, 5, time.UTC), AuditID: "c"},
 		{Actor: "nobody"},
+		{Actor: "a", AuditID: "5f0c3a1e-9b7d-4c2a-8e61-0d3b9f4a7c25"},
+		{Actor: "a", AuditID: "00000000-0000-0000-0000-000000000000"},
+		{Actor: "a", AuditID: "5F0C3A1E-9B7D-4C2A-8E61-0D3B9F4A7C25"}, // upper case: kept as written
+		{Actor: "a", AuditID: "5f0c3a1e-9b7d-4c2a-8e61-0d3b9f4a7cg5"},
+		{Actor: "a", AuditID: "5f0c3a1e9b7d-4c2a-8e61-0d3b9f4a7c25-"},
 	} {
 		k := c.keep(in)
 		if out := c.touchOf(in.Actor, &k); out != in {
@@ -340,6 +347,48 @@ func TestNameTableFollowsThePrunes(t *testing.T) {
 	for _, tc := range got {
 		if tc.Name != "cm-"+tc.AuditID || tc.User != "ci" || tc.Verb != "create" || tc.Namespace != "build" {
 			t.Fatalf("request %s reads back as %+v", tc.AuditID, tc)
+		}
+	}
+}
+
+// A kept request holds no pointer, so that the collector never reads the
+// correlator's requests (a long replay keeps every one of them).
+func TestTouchHoldsNoPointer(t *testing.T) {
+	typ := reflect.TypeFor[touch]()
+	for i := 0; i < typ.NumField(); i++ {
+		switch f := typ.Field(i); f.Type.Kind() {
+		case reflect.Bool, reflect.Int32, reflect.Int64, reflect.Uint32, reflect.Array:
+			if f.Type.Kind() == reflect.Array && f.Type.Elem().Kind() != reflect.Uint8 {
+				t.Errorf("field %s is %s", f.Name, f.Type)
+			}
+		default:
+			t.Errorf("field %s is %s, which the collector would read", f.Name, f.Type)
+		}
+	}
+}
+
+// Requests sort by audit id as their strings do, whether the ids are
+// UUIDs kept as bytes or other strings kept in the name table.
+func TestTouchesSortByAuditIDAsStrings(t *testing.T) {
+	c := New(0, nil)
+	rng := rand.New(rand.NewSource(1))
+	var ts []touch
+	for i := 0; i < 500; i++ {
+		var b [16]byte
+		rng.Read(b[:])
+		id := formatUUID(b)
+		switch i % 5 {
+		case 0:
+			id = strings.ToUpper(id)
+		case 1:
+			id = fmt.Sprint("req-", rng.Intn(1000))
+		}
+		ts = append(ts, c.keep(Touch{Actor: "a", AuditID: id}))
+	}
+	slices.SortFunc(ts, func(a, b touch) int { return c.compareIDs(&a, &b) })
+	for i := 1; i < len(ts); i++ {
+		if a, b := c.auditID(&ts[i-1]), c.auditID(&ts[i]); a > b {
+			t.Fatalf("%s sorted before %s", a, b)
 		}
 	}
 }
