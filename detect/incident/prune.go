@@ -126,7 +126,7 @@ func (c *Correlator) pruneTouches(cut time.Time, max int, r ranker) {
 	for actor, ts := range c.touches {
 		// Nothing is dropped from a busy actor at most prunes: its
 		// requests in the window are kept where they are, not each
-		// copied onto itself (with the collector's barriers).
+		// copied onto itself.
 		i := 0
 		for i < len(ts) && !ts[i].before(cut) {
 			i++
@@ -171,8 +171,8 @@ const minMergeBuffer = 4096
 // at the last prune are in that order already, and those that arrived
 // since (out of order, from concurrent senders) are a few; so it sorts
 // only the part after the sorted prefix and merges it into the prefix.
-// Sorting every request of a busy actor (150 bytes each) at every prune
-// was most of pruning under load.
+// Sorting every request of a busy actor at every prune was most of
+// pruning under load.
 func (c *Correlator) newestTouches(ts []touch, keep int, r ranker) (newest []touch, arrivals int) {
 	byTime := func(a, b touch) int { return r.cmp(a.at(), b.at()) }
 	p := 1
@@ -197,7 +197,6 @@ func (c *Correlator) newestTouches(ts []touch, keep int, r ranker) (newest []tou
 				j--
 			}
 		}
-		clear(tail) // holds no request between prunes
 		c.merged = tail[:0]
 	}
 	return ts[len(ts)-keep:], len(ts) - p
@@ -238,9 +237,9 @@ func (c *Correlator) Size() (findings, touches, links int) {
 	return len(c.findings), touches, len(c.links)
 }
 
-// compact returns kept (a part of ts) at the start of ts's array, with the
-// dropped requests cleared so that they are freed; or, unless busy, in an
-// array of its own when it holds less than a quarter of it. Copying every
+// compact returns kept (a part of ts) at the start of ts's array; or,
+// unless busy, in an array of its own when it holds less than a quarter
+// of it, so that the rest is freed. Copying every
 // actor's requests at every prune was 3% of the bytes serve allocated
 // under load, and growing a busy actor's array again from its cap after
 // each prune 4%.
@@ -252,8 +251,7 @@ func compact(ts, kept []touch, busy bool) []touch {
 	if n > 0 && &kept[0] != &ts[0] {
 		copy(ts, kept)
 	}
-	// Past len(ts) the array holds nothing: it was cleared by the last
-	// compact, or never written.
-	clear(ts[n:])
+	// What the array holds past n is dropped requests: a touch holds no
+	// pointer, so they keep nothing else alive, and appends overwrite them.
 	return ts[:n]
 }
