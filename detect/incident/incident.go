@@ -87,8 +87,9 @@ type Link struct {
 	at time.Time
 }
 
-// Touch is one request of one actor, as the correlator indexes it: the
-// material of an incident's touched list and of its narrative.
+// Touch is one request of one actor, as the correlator reads it (it keeps
+// it smaller, as a touch): the material of an incident's touched list and
+// of its narrative.
 type Touch struct {
 	Actor     string
 	User      string // who authenticated: the impersonator under impersonation
